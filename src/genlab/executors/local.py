@@ -1,0 +1,77 @@
+"""Run planned runs in this process, one after another; and `run_one`, what every executor calls."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from genlab.spec import Experiment, PlannedRun
+from genlab.store import Store
+
+RunProgress = Callable[[str, int, int], None]  # (run_id, epochs done, epochs total)
+
+
+@lru_cache(maxsize=1)
+def provenance() -> dict[str, Any]:
+    """Versions and the git hash of the genlab source tree, recorded with every run."""
+    import torch
+
+    import genlab
+
+    src = Path(genlab.__file__).resolve().parent
+    try:
+        git = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return {"genlab": genlab.__version__, "git": git, "torch": torch.__version__,
+            "python": sys.version.split()[0], "host": platform.node()}
+
+
+def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: str = "cpu",
+            progress: RunProgress | None = None) -> dict[str, Any]:
+    """Train `run` and write it to the store; returns its result summary."""
+    from genlab.train.loop import summary, train
+
+    store = Store(store_root)
+    cfg = run.config
+    meta = {**exp_meta, "point": run.point, "device": device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **provenance()}
+    writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta)
+    t0 = time.perf_counter()
+    try:
+        out = train(cfg, device=device, log=writer.log, save=writer.save_state,
+                    progress=(lambda e, n: progress(run.run_id, e, n)) if progress else None)
+    except BaseException:
+        writer.close()  # no DONE: the next `genlab run` redoes it
+        raise
+    result = summary(out, cfg, time.perf_counter() - t0)
+    writer.finish(result)
+    return result
+
+
+def run_local(exp: Experiment, runs: list[PlannedRun], store: Store, *, device: str = "cpu",
+              progress: RunProgress | None = None,
+              on_done: Callable[[PlannedRun, dict | None, str | None], None] | None = None) -> None:
+    """Run each planned run here; an exception in one run is reported through `on_done` and the rest go on."""
+    meta = experiment_meta(exp)
+    for run in runs:
+        try:
+            res, err = run_one(run, meta, str(store.root), device, progress), None
+        except KeyboardInterrupt:
+            raise
+        except Exception:
+            res, err = None, traceback.format_exc()
+        if on_done:
+            on_done(run, res, err)
+
+
+def experiment_meta(exp: Experiment) -> dict[str, Any]:
+    return {"experiment": exp.name, "profile": exp.profile, "spec_path": str(exp.path) if exp.path else None,
+            "spec_text": exp.text}

@@ -1,0 +1,56 @@
+"""Run planned runs in a pool of worker processes (one torch thread each), for sweeps on a multi-core CPU."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable
+
+from genlab.executors.local import RunProgress, experiment_meta, run_one
+from genlab.spec import Experiment, PlannedRun
+from genlab.store import Store
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str, q) -> tuple[dict | None, str | None]:
+    try:
+        return run_one(run, meta, root, device, lambda rid, e, n: q.put((rid, e, n))), None
+    except Exception:
+        return None, traceback.format_exc()
+
+
+def run_pool(exp: Experiment, runs: list[PlannedRun], store: Store, *, workers: int, device: str = "cpu",
+             progress: RunProgress | None = None,
+             on_done: Callable[[PlannedRun, dict | None, str | None], None] | None = None) -> None:
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    meta = experiment_meta(exp)
+    with ctx.Manager() as manager:
+        q = manager.Queue()
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(1,)) as pool:
+            futures = {pool.submit(_work, r, meta, str(store.root), device, q): r for r in runs}
+            todo = set(futures)
+            while todo:
+                done, todo = wait(todo, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(q, progress)
+                for f in done:
+                    res, err = f.result()
+                    if on_done:
+                        on_done(futures[f], res, err)
+            _drain(q, progress)
+
+
+def _drain(q, progress: RunProgress | None) -> None:
+    while True:
+        try:
+            rid, e, n = q.get_nowait()
+        except queue.Empty:
+            return
+        if progress:
+            progress(rid, e, n)

@@ -1,0 +1,1 @@
+"""Measures of trained networks (issue 5 fills this package)."""

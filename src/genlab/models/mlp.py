@@ -1,0 +1,42 @@
+"""Fully connected models: `linear` (000 ch. 3, no hidden layer) and `mlp` (004's MNIST net and friends)."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from genlab.models import register_model
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "identity": nn.Identity}
+
+
+def _activation(name: str) -> type[nn.Module]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+@register_model("linear")
+def linear(in_shape: tuple[int, ...], num_outputs: int, *, bias: bool = True) -> nn.Module:
+    """f(x) = W x + b on the flattened input: (B, *in_shape) → (B, num_outputs)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), num_outputs, bias=bias))
+
+
+@register_model("mlp")
+def mlp(in_shape: tuple[int, ...], num_outputs: int, *, widths: list[int] = [100], activation: str = "relu",
+        bias: bool = True) -> nn.Module:
+    """Flatten, then Linear→act for each hidden width, then Linear to the outputs.
+
+    widths=[h] is the 2-layer net of 004 (h hidden units); bias=False gives the positively homogeneous nets
+    that norm-based measures assume.
+    """
+    act = _activation(activation)
+    if any(w < 1 for w in widths):
+        raise ValueError(f"mlp: every width must be >= 1, got {widths}")
+    dims = [math.prod(in_shape), *widths]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(d_in, d_out, bias=bias), act()]
+    layers.append(nn.Linear(dims[-1], num_outputs, bias=bias))
+    return nn.Sequential(*layers)
