@@ -1,1 +1,132 @@
-"""Measures of trained networks (issue 5 fills this package)."""
+"""Measures of trained networks: a registry of pure functions `fn(model, data, *, options) -> float | dict`.
+
+A measure reads a model and a `MeasureData` (the training and test splits as model-ready tensors, the loss,
+the init weights) and returns numbers. It never trains, prints, writes files or draws from the global RNG;
+random procedures take a `torch.Generator`. Register one where it is defined:
+
+    @register_measure("log_l2_path_norm")
+    def log_l2_path_norm(model, data) -> float: ...
+
+Families: norms, spectral, paths, margins, bounds (composites of registered measures), sharpness, pacbayes,
+hessian, normalized. `fold.py` folds BatchNorm into the preceding layer before weight-based measures;
+`layers.py` finds the linear/conv operators by module type and their input shapes by forward hooks.
+
+Units: products of norms over deep nets overflow, so they are returned as natural logs, named `log_...`.
+`compute(names, model, data)` is the one entry point the trainer and the CLI call; it runs in float64 by default.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from genlab.registry import Registry
+from genlab.train.losses import Loss
+
+MeasureFn = Callable[..., "float | dict[str, float]"]
+_MEASURES: Registry[MeasureFn] = Registry("measure")
+register_measure = _MEASURES.register
+get_measure = _MEASURES.get
+list_measures = _MEASURES.names
+PREPROCESS_CHUNK = 4096  # rows per `Dataset.inputs` call, so a large uint8 set is not expanded at once
+
+
+def is_measure(name: str) -> bool:
+    return name in _MEASURES
+
+
+@dataclass(frozen=True)
+class MeasureData:
+    """What a measure may read besides the model.
+
+    x_*: (n, *in_shape) float inputs, already preprocessed (what the model sees).
+    y_*: (n,) int64 class labels, or (n,) float targets for regression (num_classes None).
+    loss: the training loss (its `per_sample` gives (B,) losses in its own units, nats for cross-entropy).
+    init_state: the state_dict at initialization (init.pt), or None; measures that need it say so.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    loss: Loss
+    init_state: dict[str, torch.Tensor] | None = None
+    num_classes: int | None = None
+
+    @classmethod
+    def from_dataset(cls, data: Any, loss: Loss, init_state: dict[str, torch.Tensor] | None = None,
+                     max_samples: int | None = None) -> "MeasureData":
+        """From a `genlab.data.Dataset`: the first `max_samples` rows of each split (all if None), preprocessed."""
+        def prep(x: torch.Tensor) -> torch.Tensor:
+            x = x[:max_samples] if max_samples is not None else x
+            chunks = [data.inputs(x[i:i + PREPROCESS_CHUNK]) for i in range(0, len(x), PREPROCESS_CHUNK)]
+            return torch.cat(chunks) if chunks else x.float()
+
+        cut = (lambda y: y[:max_samples]) if max_samples is not None else (lambda y: y)  # noqa: E731
+        return cls(prep(data.x_train), cut(data.y_train), prep(data.x_test), cut(data.y_test), loss,
+                   init_state, data.num_classes)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    def sample(self) -> torch.Tensor:
+        """(1, *in_shape) the first training input: what forward hooks trace shapes with."""
+        return self.x_train[:1]
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "MeasureData":
+        """Moved to `device`; float tensors (inputs, float targets, init weights) cast to `dtype`."""
+        def mv(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+
+        init = None if self.init_state is None else {k: mv(v) for k, v in self.init_state.items()}
+        return replace(self, x_train=mv(self.x_train), y_train=mv(self.y_train), x_test=mv(self.x_test),
+                       y_test=mv(self.y_test), init_state=init)
+
+
+def flatten_values(name: str, value: float | dict[str, float]) -> dict[str, float]:
+    """A measure's result as flat store keys: `name` for a number, `name.sub` for each entry of a dict."""
+    if isinstance(value, dict):
+        return {f"{name}.{k}": float(v) for k, v in value.items()}
+    return {name: float(value)}
+
+
+def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: torch.device | str | None = None,
+            dtype: torch.dtype = torch.float64) -> dict[str, float]:
+    """Evaluate registered measures with their default options on a copy of `model`, in eval mode.
+
+    Args:
+      names: registered measure names (`list_measures()`); unknown names raise KeyError before any work.
+      model: the trained network; it is copied, never modified.
+      data: the splits, loss and init weights (`MeasureData.from_dataset`).
+      device: where to compute (default: where the model is).
+      dtype: float64 by default, so products over deep nets and exact checks keep their digits.
+
+    Returns:
+      A flat dict: `name` → value, or `name.sub` → value for dict-valued measures.
+
+    Examples:
+      >>> compute(["margin_q10", "log_l2_path_norm"], model, MeasureData.from_dataset(ds, loss))
+    """
+    fns = {name: get_measure(name) for name in names}
+    if device is None:
+        device = next(iter(model.parameters()), torch.empty(0)).device
+    net = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+    data = data.to(device, dtype)
+    out: dict[str, float] = {}
+    for name, fn in fns.items():
+        try:
+            out.update(flatten_values(name, fn(net, data)))
+        except ValueError as e:
+            raise ValueError(f"measure {name!r}: {e}") from e
+    return out
+
+
+# registers entries; bounds last, since it composes the others
+from genlab.measures import (  # noqa: E402,F401
+    hessian, margins, normalized, norms, pacbayes, paths, sharpness, spectral, bounds,
+)

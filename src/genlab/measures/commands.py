@@ -1,0 +1,77 @@
+"""Measures on stored runs: rebuild each finished run's data and model, load its checkpoints, compute, record.
+
+This is the one place where measures touch the store, through `Store.update_result(exp, run_id, "measures",
+values)`; `genlab measure EXP --measures a,b` is a thin layer over `measure_experiment`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from genlab.measures import MeasureData, compute, get_measure
+from genlab.store import Store
+
+Progress = Callable[[int, int, str], None]  # (runs done, runs total, run id)
+FINAL = "final.pt"
+INIT = "init.pt"
+
+
+def load_state(store: Store, experiment: str, run_id: str, name: str, device: torch.device,
+               required: bool) -> dict[str, torch.Tensor] | None:
+    """The state_dict `name` of a run, or None if absent and not required."""
+    path = store.run_dir(experiment, run_id) / name
+    if not path.exists():
+        if required:
+            raise FileNotFoundError(f"run {experiment}/{run_id} has no checkpoint {name} at {path}; train it with "
+                                    "record.checkpoint = 'final' (and record.save_init = true for init.pt)")
+        return None
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def measure_run(store: Store, experiment: str, run_id: str, names: list[str], device: torch.device,
+                max_samples: int | None = None) -> dict[str, float]:
+    """Compute `names` on one run's final weights and merge them into its result.json["measures"]."""
+    from genlab.spec import RunConfig
+    from genlab.train.loop import build
+
+    config = RunConfig.model_validate(store.config(experiment, run_id))
+    dataset, model, loss, _ = build(config, device)
+    final = load_state(store, experiment, run_id, FINAL, device, required=True)
+    init = load_state(store, experiment, run_id, INIT, device, required=False)
+    model.load_state_dict(final)
+    data = MeasureData.from_dataset(dataset, loss, init_state=init, max_samples=max_samples)
+    try:
+        values = compute(names, model, data, device=device)
+    except ValueError as e:
+        raise ValueError(f"run {experiment}/{run_id}: {e}") from e
+    store.update_result(experiment, run_id, "measures", values)
+    return values
+
+
+def measure_experiment(store: Store, experiment: str, names: list[str], device: str = "cpu",
+                       run_ids: list[str] | None = None, progress: Progress | None = None,
+                       max_samples: int | None = None) -> dict[str, dict[str, float]]:
+    """Compute measures on every finished run of `experiment` (or the given `run_ids`) and store them.
+
+    Args:
+      names: registered measure names; all are checked before any run is touched.
+      device: "cpu", "cuda", "cuda:1", ...
+      run_ids: a subset of finished runs (default: all finished runs).
+      progress: called after each run with (done, total, run_id).
+      max_samples: measure on the first rows of each split only (default: the whole splits).
+
+    Returns:
+      {run_id: {measure key: value}}.
+    """
+    for name in names:
+        get_measure(name)  # unknown names fail here, listing the known ones
+    dev = torch.device(device)
+    todo = store._select(experiment, run_ids)
+    out = {}
+    for i, rid in enumerate(todo):
+        out[rid] = measure_run(store, experiment, rid, names, dev, max_samples)
+        if progress:
+            progress(i + 1, len(todo), rid)
+    return out

@@ -1,0 +1,60 @@
+"""The empirical loss as a function of the weights, for measures that perturb them (sharpness, PAC-Bayes,
+Hessian). The model is never modified: weights are passed to `torch.func.functional_call`; the model runs in
+eval mode (BatchNorm uses its running statistics, so L̂ is a function of the weights alone).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from genlab.measures import MeasureData
+
+Params = dict[str, torch.Tensor]
+LOSS_BATCH = 512  # rows per forward pass; sums are accumulated, so the value does not depend on it
+
+
+def params_of(model: nn.Module) -> Params:
+    """The trainable parameters, detached: the point w at which a measure looks."""
+    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def buffers_of(model: nn.Module) -> Params:
+    return {n: b for n, b in model.named_buffers()}
+
+
+def train_subset(data: MeasureData, max_samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `max_samples` training rows (all if None): the fixed subset L̂ is measured on."""
+    if max_samples is None:
+        return data.x_train, data.y_train
+    return data.x_train[:max_samples], data.y_train[:max_samples]
+
+
+def loss_fn(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor,
+            per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+            ) -> Callable[[Params], torch.Tensor]:
+    """L̂(w) = mean over (x, y) of `per_sample` (default: the training loss), as a differentiable function of w.
+
+    Returns:
+      fn(params) -> 0-d tensor, in the loss's units (nats for cross-entropy).
+    """
+    model.eval()
+    buffers = buffers_of(model)
+    per_sample = per_sample or data.loss.per_sample
+
+    def fn(params: Params) -> torch.Tensor:
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
+        for i in range(0, len(x), LOSS_BATCH):
+            out = functional_call(model, {**params, **buffers}, (x[i:i + LOSS_BATCH],))
+            total = total + per_sample(out, y[i:i + LOSS_BATCH]).to(total.dtype).sum()
+        return total / len(x)
+
+    return fn
+
+
+def error_rate(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B,) 1.0 where argmax ≠ label: the 0-1 loss."""
+    return (out.argmax(dim=1) != y).to(out.dtype)

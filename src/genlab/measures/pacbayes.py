@@ -1,0 +1,171 @@
+"""PAC-Bayes flatness (Jiang et al. 2020): the largest noise scale the training loss tolerates.
+
+    σ* = max { σ : E_u[L̂(w + u)] − L̂(w) ≤ target },   u ~ N(0, σ² I)       (σ a standard deviation)
+
+found by bracketing (doubling) and bisection. The expectation is a Monte Carlo mean over `mc_samples` fixed
+draws z (antithetic pairs z, −z, which cancel the gradient term exactly), with u = σ z: the same draws for every
+σ, so the estimate is a smooth function of σ and the search is deterministic given the generator. L̂ is the 0-1
+error by default (Jiang et al.'s "accuracy deviation" of 0.1) or the training loss (`quantity="loss"`).
+
+The magnitude-aware variant perturbs each weight in proportion to its size: u_i ~ N(0, σ'² w_i² + ε²), a
+variance; ε = `magnitude_eps`. (Jiang et al.'s public code passes this variance as the standard deviation
+of torch.normal; here the standard deviation is its square root.)
+
+The bounds (Jiang et al. 2020 eqs. 47-50, their units), with w⁰ the init (`_init`) or 0 (`_orig`), ω the number
+of parameters and m the number of training points used:
+    plain:     ‖w − w⁰‖² / (4σ²) + log(m/σ) + 10
+    magnitude: ¼ Σ_i log((ε² + (σ'² + 1)‖w − w⁰‖²/ω) / (ε² + σ'² (w_i − w⁰_i)²)) + log(m/σ') + 10
+
+References:
+  Jiang, Neyshabur, Mobahi, Krishnan & Bengio, "Fantastic Generalization Measures and Where to Find Them", 2020
+  (https://arxiv.org/abs/1912.02178), §C.3 (eqs. 47-52).
+  Dziugaite & Roy, "Computing Nonvacuous Generalization Bounds for Deep (Stochastic) Neural Networks", 2017
+  (https://arxiv.org/abs/1703.11008).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from genlab.measures import MeasureData, register_measure
+from genlab.measures.objective import Params, error_rate, loss_fn, params_of, train_subset
+
+QUANTITIES = ("error", "loss")
+BOUND_CONSTANT = 10.0  # the "+ 10" of Jiang et al.'s bounds (their stand-in for log(1/δ) terms)
+BRACKET_DOUBLINGS = 40  # σ beyond start · 2^±40 without crossing the target: the search gives up
+
+
+@dataclass(frozen=True)
+class FlatnessConfig:
+    target: float = 0.1  # allowed rise of E_u[L̂(w + u)] over L̂(w), in L̂'s units (error rate by default)
+    quantity: str = "error"  # "error": 0-1 loss (Jiang et al.); "loss": the training loss
+    mc_samples: int = 8  # Monte Carlo draws of u, in antithetic pairs (so rounded up to even)
+    search_depth: int = 20  # bisection steps: relative precision of σ* about 2^-20
+    sigma_start: float = 0.1  # first guess; halved or doubled until [σ, 2σ] brackets σ*
+    magnitude_eps: float = 1e-3  # ε of the magnitude-aware variant (a standard deviation)
+    max_samples: int | None = 2048  # L̂ on this fixed prefix of the training set (None: all of it)
+    seed: int = 0  # for the noise draws
+
+
+def _objective(model: nn.Module, data: MeasureData, cfg: FlatnessConfig) -> Callable[[Params], float]:
+    if cfg.quantity not in QUANTITIES:
+        raise ValueError(f"FlatnessConfig.quantity must be one of {QUANTITIES}, got {cfg.quantity!r}")
+    per_sample = error_rate if cfg.quantity == "error" else None
+    f = loss_fn(model, data, *train_subset(data, cfg.max_samples), per_sample=per_sample)
+    return lambda p: float(f(p))
+
+
+def _draws(w: Params, cfg: FlatnessConfig) -> list[Params]:
+    """mc_samples noise directions z ~ N(0, I), as antithetic pairs."""
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    out = []
+    for _ in range(max(1, math.ceil(cfg.mc_samples / 2))):
+        z = {k: torch.randn(v.shape, generator=gen, dtype=v.dtype).to(v.device) for k, v in w.items()}
+        out += [z, {k: -v for k, v in z.items()}]
+    return out
+
+
+def largest_sigma(deviation: Callable[[float], float], target: float, start: float, depth: int) -> float:
+    """The largest σ with deviation(σ) ≤ target, for a deviation that grows with σ.
+
+    Halves or doubles `start` until [σ, 2σ] brackets the crossing, then bisects `depth` times, so the
+    result has relative precision 2^-depth whatever its scale.
+    """
+    lo = start
+    grow = deviation(lo) <= target
+    for _ in range(BRACKET_DOUBLINGS):
+        nxt = lo * 2 if grow else lo / 2
+        if (deviation(nxt) <= target) != grow:
+            lo = lo if grow else nxt
+            break
+        lo = nxt
+    else:
+        raise ValueError(f"no noise scale in [{start * 2.0 ** -BRACKET_DOUBLINGS:g}, "
+                         f"{start * 2.0 ** BRACKET_DOUBLINGS:g}] brings the rise of the loss to {target}; "
+                         "change FlatnessConfig.target or quantity, or check the model depends on its weights")
+    hi = 2 * lo
+    for _ in range(depth):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if deviation(mid) <= target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def flatness_sigma(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, magnitude: bool) -> float:
+    """σ* (plain) or σ'* (magnitude-aware) of the module docstring."""
+    w = params_of(model)
+    f = _objective(model, data, cfg)
+    base, draws = f(w), _draws(w, cfg)
+    eps2 = cfg.magnitude_eps ** 2
+
+    def std(k: str, sigma: float) -> torch.Tensor | float:
+        return torch.sqrt(sigma ** 2 * w[k] ** 2 + eps2) if magnitude else sigma
+
+    def deviation(sigma: float) -> float:
+        return sum(f({k: w[k] + std(k, sigma) * z[k] for k in w}) for z in draws) / len(draws) - base
+
+    return largest_sigma(deviation, cfg.target, cfg.sigma_start, cfg.search_depth)
+
+
+def _flat_diff(model: nn.Module, data: MeasureData, init: bool) -> torch.Tensor | None:
+    """w − w⁰ flattened over trainable parameters (w⁰ = init weights, or 0); None if init is asked but absent."""
+    w = params_of(model)
+    if init and data.init_state is None:
+        return None
+    ref = data.init_state if init else {k: torch.zeros_like(v) for k, v in w.items()}
+    return torch.cat([(w[k] - ref[k].to(w[k])).reshape(-1) for k in w])
+
+
+def _plain_bound(diff: torch.Tensor | None, sigma: float, m: int) -> float:
+    if diff is None:
+        return math.nan
+    return float(diff.pow(2).sum()) / (4 * sigma ** 2) + math.log(m / sigma) + BOUND_CONSTANT
+
+
+def _mag_bound(diff: torch.Tensor | None, sigma: float, m: int, eps: float) -> float:
+    if diff is None:
+        return math.nan
+    num = eps ** 2 + (sigma ** 2 + 1) * float(diff.pow(2).sum()) / diff.numel()
+    den = eps ** 2 + sigma ** 2 * diff.pow(2)
+    return 0.25 * float(torch.log(num / den).sum()) + math.log(m / sigma) + BOUND_CONSTANT
+
+
+def _m(data: MeasureData, cfg: FlatnessConfig) -> int:
+    return len(train_subset(data, cfg.max_samples)[0])
+
+
+@register_measure("pacbayes_flatness")
+def pacbayes_flatness(model: nn.Module, data: MeasureData, *,
+                      cfg: FlatnessConfig = FlatnessConfig()) -> dict[str, float]:
+    """Jiang et al. 2020's PAC-Bayes flatness with u ~ N(0, σ²I) (eqs. 47-48, 51).
+
+    Returns:
+      sigma: σ* (a standard deviation, weight units); flatness: 1/σ*²;
+      bound_orig, bound_init: the plain bound around 0 and around the init (nan without init_state).
+
+    Examples:
+      >>> pacbayes_flatness(model, data, cfg=FlatnessConfig(quantity="loss", target=0.05))["sigma"]
+    """
+    sigma, m = flatness_sigma(model, data, cfg, magnitude=False), _m(data, cfg)
+    return {"sigma": sigma, "flatness": 1 / sigma ** 2,
+            "bound_orig": _plain_bound(_flat_diff(model, data, False), sigma, m),
+            "bound_init": _plain_bound(_flat_diff(model, data, True), sigma, m)}
+
+
+@register_measure("pacbayes_mag_flatness")
+def pacbayes_mag_flatness(model: nn.Module, data: MeasureData, *,
+                          cfg: FlatnessConfig = FlatnessConfig()) -> dict[str, float]:
+    """The magnitude-aware variant, u_i ~ N(0, σ'² w_i² + ε²) (Jiang et al. 2020 eqs. 49-50, 52).
+
+    Returns:
+      sigma: σ'* (dimensionless: relative to |w_i|); flatness: 1/σ'*²;
+      bound_orig, bound_init: the magnitude-aware bound around 0 and around the init (nan without init_state).
+    """
+    sigma, m, eps = flatness_sigma(model, data, cfg, magnitude=True), _m(data, cfg), cfg.magnitude_eps
+    return {"sigma": sigma, "flatness": 1 / sigma ** 2,
+            "bound_orig": _mag_bound(_flat_diff(model, data, False), sigma, m, eps),
+            "bound_init": _mag_bound(_flat_diff(model, data, True), sigma, m, eps)}

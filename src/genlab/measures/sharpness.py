@@ -1,0 +1,117 @@
+"""Sharpness of Keskar et al. 2017 as 004 eq. 5 writes it, maximized by projected gradient ascent:
+
+    ζ_α(w) = ( max_{|ν_i| ≤ α(|w_i| + 1)} L̂(w + ν) − L̂(w) ) / (1 + L̂(w))
+
+L̂ is the mean training loss (or a fixed subset, `max_samples`), over every trainable parameter. The box is
+searched by signed-gradient ascent (the steepest ascent for a box: each step moves every coordinate by
+`step`·(box half-width) toward higher loss, then clips back into the box), from ν = 0 and from `restarts − 1`
+uniform random points of the box; the best loss found is reported. Signed steps reach the box's corners, where a
+convex loss attains its maximum over a box.
+
+The ascent is a pair of pure functions (`BoxAscent.init`, `BoxAscent.update`) with explicit state, as optax's
+GradientTransformation.
+
+References:
+  Keskar, Mudigere, Nocedal, Smelyanskiy & Tang, "On Large-Batch Training for Deep Learning: Generalization
+  Gap and Sharp Minima", 2017 (https://arxiv.org/abs/1609.04836), Metric 2.1.
+  Neyshabur et al. 2017 (https://arxiv.org/abs/1706.08947) §2.2 (004 eq. 5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from genlab.measures import MeasureData, register_measure
+from genlab.measures.objective import Params, loss_fn, params_of, train_subset
+
+
+@dataclass(frozen=True)
+class SharpnessConfig:
+    alpha: float = 5e-4  # box half-width per weight, relative to |w_i| + 1 (Keskar et al. use 1e-3 and 5e-4)
+    iterations: int = 20  # ascent steps per start
+    step: float = 0.25  # each step moves a coordinate by this fraction of its box half-width
+    restarts: int = 1  # starts: ν = 0 first, then uniform random points in the box
+    max_samples: int | None = 2048  # L̂ over this fixed prefix of the training set (None: all of it)
+    seed: int = 0  # for the random restarts
+
+
+class AscentState(NamedTuple):
+    nu: Params  # current perturbation ν, inside the box
+    best_loss: float  # best L̂(w + ν) found so far
+    best_nu: Params
+
+
+class BoxAscent(NamedTuple):
+    init: Callable[[Params], AscentState]
+    update: Callable[[Params, AscentState, float], AscentState]
+
+
+def box_ascent(radius: Params, step: float) -> BoxAscent:
+    """Signed-gradient ascent projected on the box |ν_i| ≤ radius_i.
+
+    Args:
+      radius: the box half-widths, one tensor per parameter.
+      step: the move per step, as a fraction of the half-width.
+
+    Returns:
+      init(ν₀) → state; update(∇L̂(w + ν), state, L̂(w + ν)) → state, which records the best point seen.
+    """
+    def init(nu: Params) -> AscentState:
+        return AscentState(nu, -math.inf, nu)
+
+    def update(grads: Params, state: AscentState, loss: float) -> AscentState:
+        best = (loss, state.nu) if loss > state.best_loss else (state.best_loss, state.best_nu)
+        nu = {k: torch.clamp(v + step * radius[k] * grads[k].sign(), -radius[k], radius[k])
+              for k, v in state.nu.items()}
+        return AscentState(nu, best[0], best[1])
+
+    return BoxAscent(init, update)
+
+
+def sharpness_search(model: nn.Module, data: MeasureData, cfg: SharpnessConfig) -> dict[str, float]:
+    """Run the box ascent from each start; returns ζ_α and how the search went (see `sharpness`)."""
+    w = params_of(model)
+    f = loss_fn(model, data, *train_subset(data, cfg.max_samples))
+    base = float(f(w))
+    radius = {k: cfg.alpha * (v.abs() + 1) for k, v in w.items()}
+    ascent = box_ascent(radius, cfg.step)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    best, gain = base, 0.0
+    for r in range(cfg.restarts):
+        state = ascent.init({k: _uniform_in(radius[k], gen) if r > 0 else torch.zeros_like(v)
+                             for k, v in w.items()})
+        for _ in range(cfg.iterations + 1):  # the last pass only evaluates the final point
+            nu = {k: v.detach().requires_grad_(True) for k, v in state.nu.items()}
+            value = f({k: w[k] + nu[k] for k in w})
+            grads = dict(zip(nu, torch.autograd.grad(value, list(nu.values()))))
+            prev = state.best_loss
+            state = ascent.update(grads, state, float(value.detach()))
+        gain = state.best_loss - prev
+        best = max(best, state.best_loss)
+    return {"zeta": (best - base) / (1 + base), "max_loss": best, "loss": base, "last_step_gain": gain}
+
+
+def _uniform_in(radius: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A uniform random point of the box [−radius, radius]."""
+    u = torch.rand(radius.shape, generator=gen, dtype=radius.dtype).to(radius.device)
+    return (2 * u - 1) * radius
+
+
+@register_measure("sharpness")
+def sharpness(model: nn.Module, data: MeasureData, *, cfg: SharpnessConfig = SharpnessConfig()) -> dict[str, float]:
+    """ζ_α of Keskar et al. 2017 (004 eq. 5), α = 5e-4, L̂ on the first 2048 training points.
+
+    Returns:
+      zeta: ζ_α, dimensionless (a relative loss increase);
+      max_loss: the best L̂(w + ν) found, loss units; loss: L̂(w);
+      last_step_gain: how much the last ascent step of the last start raised the best loss (≈ 0: converged).
+
+    Examples:
+      >>> sharpness(model, data, cfg=SharpnessConfig(alpha=1e-3, iterations=50, restarts=3))["zeta"]
+    """
+    return sharpness_search(model, data, cfg)
