@@ -73,4 +73,4 @@ def build_dataset(name: str, **options: Any) -> Dataset:
     return get_dataset_fn(name)(**options)
 
 
-from genlab.data import synthetic, offline  # noqa: E402,F401  (registers entries)
+from genlab.data import synthetic, vision, offline  # noqa: E402,F401  (registers entries)
