@@ -135,7 +135,7 @@ def fetch_file(dataset: str, src: Source, root: Path | None = None) -> Path:
         verify(path, src.sha256)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")  # per process: parallel runs may fetch at once
     try:
         DOWNLOAD[0](src.url, part)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
