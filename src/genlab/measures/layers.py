@@ -42,14 +42,14 @@ class Op:
         return math.prod(self.out_shape)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """The linear part (no bias) on a batch (B, *in_shape) → (B, *out_shape)."""
-        m = self.module
+        """The linear part (no bias, weights detached) on a batch (B, *in_shape) → (B, *out_shape)."""
+        m, w = self.module, self.module.weight.detach()
         if not self.is_conv:
-            return F.linear(x, m.weight)
+            return F.linear(x, w)
         if m.padding_mode != "zeros":
             raise ValueError(f"{type(m).__name__} with padding_mode={m.padding_mode!r}: only zero padding "
                              "is supported by operator measures; use padding_mode='zeros'")
-        return CONV_FNS[type(m)](x, m.weight, None, m.stride, m.padding, m.dilation, m.groups)
+        return CONV_FNS[type(m)](x, w, None, m.stride, m.padding, m.dilation, m.groups)
 
 
 def leaf_modules(model: nn.Module) -> list[nn.Module]:
