@@ -42,7 +42,8 @@ class Registry(Generic[F]):
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}") from None
+            plural = self.kind + ("es" if self.kind.endswith("s") else "s")
+            raise KeyError(f"unknown {self.kind} {name!r}; known {plural}: {known}") from None
 
     def names(self, pattern: str = "*", exclude: str | None = None) -> list[str]:
         out = [n for n in sorted(self._entries) if fnmatch.fnmatch(n, pattern)]

@@ -85,8 +85,8 @@ class _Registered(BaseModel):
             sub = ".".join(str(p) for p in err["loc"])
             msg = "unknown option (known: " + ", ".join(_option_names(fn)) + ")" \
                 if err["type"] == "extra_forbidden" else err["msg"]
-            raise PydanticCustomError("bad_option", "{msg} (got {value!r})",
-                                      {"msg": msg, "value": err.get("input"), "sub_loc": sub})
+            raise PydanticCustomError("bad_option", "{msg} (got {value})",
+                                      {"msg": msg, "value": repr(err.get("input")), "sub_loc": sub})
         return {**fixed, **checked.model_dump(mode="json")}
 
     @property
@@ -255,10 +255,16 @@ def _fail(where: str, path: str, msg: str, value: Any = None) -> SpecError:
 
 
 def deep_merge(base: dict, over: dict) -> dict:
-    """`over` on top of `base`: tables merge key by key, anything else replaces."""
+    """`over` on top of `base`: tables merge key by key, anything else replaces.
+
+    A table that names a different registry entry (`data = {name = "digits"}` over `name = "cifar10"`)
+    replaces the base table whole: the other entry's options would not apply to it.
+    """
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        old = out.get(k)
+        same_entry = isinstance(old, dict) and isinstance(v, dict) and v.get("name", old.get("name")) == old.get("name")
+        out[k] = deep_merge(old, v) if same_entry else copy.deepcopy(v)
     return out
 
 

@@ -9,12 +9,11 @@ import time
 import traceback
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from genlab.spec import Experiment, PlannedRun
+from genlab.executors import Job, OnDone, RunProgress
+from genlab.spec import PlannedRun
 from genlab.store import Store
-
-RunProgress = Callable[[str, int, int], None]  # (run_id, epochs done, epochs total)
 
 
 @lru_cache(maxsize=1)
@@ -56,22 +55,15 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
     return result
 
 
-def run_local(exp: Experiment, runs: list[PlannedRun], store: Store, *, device: str = "cpu",
-              progress: RunProgress | None = None,
-              on_done: Callable[[PlannedRun, dict | None, str | None], None] | None = None) -> None:
-    """Run each planned run here; an exception in one run is reported through `on_done` and the rest go on."""
-    meta = experiment_meta(exp)
-    for run in runs:
+def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
+              on_done: OnDone | None = None) -> None:
+    """Run each job here, one after another; an exception in one is reported and the rest go on."""
+    for job in jobs:
         try:
-            res, err = run_one(run, meta, str(store.root), device, progress), None
+            res, err = run_one(job.run, job.meta, str(store.root), device, progress), None
         except KeyboardInterrupt:
             raise
         except Exception:
             res, err = None, traceback.format_exc()
         if on_done:
-            on_done(run, res, err)
-
-
-def experiment_meta(exp: Experiment) -> dict[str, Any]:
-    return {"experiment": exp.name, "profile": exp.profile, "spec_path": str(exp.path) if exp.path else None,
-            "spec_text": exp.text}
+            on_done(job, res, err)

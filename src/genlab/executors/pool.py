@@ -6,10 +6,11 @@ import multiprocessing as mp
 import queue
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable
+from typing import Any
 
-from genlab.executors.local import RunProgress, experiment_meta, run_one
-from genlab.spec import Experiment, PlannedRun
+from genlab.executors import Job, OnDone, RunProgress
+from genlab.executors.local import run_one
+from genlab.spec import PlannedRun
 from genlab.store import Store
 
 
@@ -26,15 +27,14 @@ def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str, q) -> t
         return None, traceback.format_exc()
 
 
-def run_pool(exp: Experiment, runs: list[PlannedRun], store: Store, *, workers: int, device: str = "cpu",
-             progress: RunProgress | None = None,
-             on_done: Callable[[PlannedRun, dict | None, str | None], None] | None = None) -> None:
+def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu",
+             progress: RunProgress | None = None, on_done: OnDone | None = None) -> None:
+    """Run jobs in `workers` processes; progress and results come back to this process as they happen."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-    meta = experiment_meta(exp)
     with ctx.Manager() as manager:
         q = manager.Queue()
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(1,)) as pool:
-            futures = {pool.submit(_work, r, meta, str(store.root), device, q): r for r in runs}
+            futures = {pool.submit(_work, j.run, j.meta, str(store.root), device, q): j for j in jobs}
             todo = set(futures)
             while todo:
                 done, todo = wait(todo, timeout=0.2, return_when=FIRST_COMPLETED)

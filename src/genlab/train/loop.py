@@ -1,7 +1,9 @@
 """The training loop: one `RunConfig` in, metrics per epoch and a result out.
 
     data → model → init → optimizer; epoch 0 = evaluation at initialization; then for each epoch:
-    steps over a seeded permutation → events (save reference, perturb) → eval train/test → stop rules.
+    steps over a seeded permutation → save reference → eval → perturb (→ eval again) → stop rules.
+
+An epoch with a perturbation has two rows in the history: the one before it and one with event="perturb".
 
 Everything random draws from generators derived from `config.seed`, so the same config gives the same
 numbers on the CPU. A non-finite loss ends the run as "diverged", with its history kept.
@@ -140,14 +142,12 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
                 diverged = True
                 break
         epoch_s = time.perf_counter() - t0
-        events = []
         if ev.cosine_ref_epoch == epoch:
-            ref = flat_params(model).clone()
-            events.append("reference")
-        if epoch in ev.perturb_epochs and ev.perturb_std > 0:
+            ref = flat_params(model).clone()  # saved before this epoch's perturbation: cosine here is 1
+        row = record(epoch, lr, {"epoch_s": epoch_s})
+        if epoch in ev.perturb_epochs and ev.perturb_std > 0 and not diverged:
             perturb(model, ev.perturb_std, gens["perturb"])
-            events.append(f"perturb:{ev.perturb_std:g}")
-        row = record(epoch, lr, {"epoch_s": epoch_s, **({"event": ",".join(events)} if events else {})})
+            row = record(epoch, lr, {"event": "perturb"})  # a second row at this epoch: the jump itself
         if epoch in rec.checkpoint_epochs:
             save(f"epoch_{epoch}", model.state_dict())
         if diverged or not math.isfinite(row["train_loss"]):

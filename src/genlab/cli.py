@@ -1,0 +1,241 @@
+"""The `genlab` command line: parse, call the library, print. Heavy imports (torch) happen inside commands,
+so `genlab --help` is instant. Errors a user can fix print as one red line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="genlab: specs → runs → store → measures → figures, for the science of generalization.")
+console = Console(stderr=True)
+out = Console()
+
+StoreOpt = typer.Option(None, "--store", envvar="GENLAB_STORE", help="Run store root (default ./runs).")
+ProfileOpt = typer.Option("default", "--profile", "-p",
+                          help="Spec profile (default: the spec's `small` if it has one; 'none' for the base).")
+
+
+class UserError(Exception):
+    """An error with a message the user can act on."""
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _store(root: Optional[Path]):
+    from genlab.store import Store
+
+    return Store(root)
+
+
+def _profile(p: str) -> str | None:
+    return None if p == "none" else p
+
+
+def _load(spec: Path, profile: str):
+    from genlab import spec as spec_mod
+
+    return spec_mod.load(spec, _profile(profile))
+
+
+def _label(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in point.items()) or "-"
+
+
+@app.command()
+def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profile: str = ProfileOpt,
+        store: Optional[Path] = StoreOpt,
+        workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1: run in this process)."),
+        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing.")):
+    """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
+    from genlab.executors import pending
+
+    exps = [_load(s, profile) for s in specs]  # check every spec before training anything
+    st = _store(store)
+    jobs = []
+    for exp in exps:
+        todo = pending(exp, st)
+        console.print(f"[bold]{exp.name}[/] profile={exp.profile or 'none'}: {len(exp.runs)} runs, "
+                      f"{len(exp.runs) - len(todo)} done, {len(todo)} to run → {st.root / exp.name}")
+        if dry_run:
+            ids = {j.run.run_id for j in todo}
+            for r in exp.runs:
+                out.print(f"  {r.run_id}  {'pending' if r.run_id in ids else 'done':8s} {_label(r.point)}",
+                          highlight=False)
+        jobs += todo
+    if jobs and not dry_run:
+        failures = _execute(jobs, st, workers, device)
+        if failures:
+            _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
+                  "Fix the cause and run again: finished runs are kept.")
+
+
+def _execute(jobs, st, workers: int, device: str) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from genlab.executors.local import run_local
+    from genlab.executors.pool import run_pool
+
+    rows, failures = [], 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        overall = bar.add_task("runs", total=len(jobs))
+        epoch_tasks: dict[str, int] = {}
+        names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
+
+        def progress(rid: str, e: int, n: int) -> None:
+            if rid not in epoch_tasks:
+                epoch_tasks[rid] = bar.add_task(f"  {names[rid][:48]}", total=n)
+            bar.update(epoch_tasks[rid], completed=e)
+
+        def on_done(job, res, err) -> None:
+            nonlocal failures
+            if (task := epoch_tasks.pop(job.run.run_id, None)) is not None:
+                bar.remove_task(task)
+            bar.advance(overall)
+            if err:
+                failures += 1
+                console.print(f"[red]run {job.run.run_id} ({names[job.run.run_id]}) failed:[/]\n{err}",
+                              highlight=False)
+            else:
+                rows.append((job.run, res))
+
+        if workers > 1:
+            run_pool(jobs, st, workers=workers, device=device, progress=progress, on_done=on_done)
+        else:
+            run_local(jobs, st, device=device, progress=progress, on_done=on_done)
+    _summary(rows)
+    return failures
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _summary(rows) -> None:
+    t = Table(title="finished runs", show_lines=False)
+    for c in ("experiment", "run", "sweep point", "status", "epochs", "train loss", "train err", "test loss",
+              "test err", "s"):
+        t.add_column(c, overflow="fold")
+    for r, res in sorted(rows, key=lambda x: x[0].config.experiment):
+        f = res["final"]
+        point = {k: v for k, v in r.point.items() if k != "seed" or len(rows) > 1}
+        t.add_row(r.config.experiment, r.run_id[:8], _label(point), res["status"], str(res["epochs_run"]),
+                  _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
+                  _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
+    console.print(t)
+
+
+@app.command("ls")
+def ls(store: Optional[Path] = StoreOpt):
+    """List the experiments in the store, with finished and unfinished run counts."""
+    st = _store(store)
+    t = Table(title=f"store {st.root}")
+    for c in ("experiment", "finished", "unfinished"):
+        t.add_column(c)
+    for e in st.experiments():
+        done, every = len(st.run_ids(e)), len(st.run_ids(e, done_only=False))
+        t.add_row(e, str(done), str(every - done))
+    out.print(t)
+
+
+def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile: str, history: bool):
+    st = _store(store)
+    ids = _load(spec, profile).run_ids if spec else None
+    return st.history(experiment, ids) if history else st.results(experiment, ids)
+
+
+@app.command()
+def results(experiment: str, store: Optional[Path] = StoreOpt,
+            fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+            columns: Optional[str] = typer.Option(None, help="Comma-separated columns to show."),
+            spec: Optional[Path] = typer.Option(None, help="Only the runs this spec (and --profile) expands to."),
+            profile: str = ProfileOpt, history: bool = typer.Option(False, help="Per-epoch rows instead.")):
+    """Print an experiment's results: one row per run (config columns, then metrics)."""
+    df = _table(experiment, store, spec, profile, history)
+    if columns:
+        missing = [c for c in columns.split(",") if c not in df.columns]
+        if missing:
+            raise UserError(f"--columns: no column {missing[0]!r}; present: {', '.join(df.columns)}")
+        df = df[columns.split(",")]
+    elif fmt == "table":  # hide config columns that are the same for every run
+        df = df[[c for c in df.columns if "." not in c or df[c].astype(str).nunique() > 1]]
+    if fmt == "csv":
+        out.print(df.to_csv(index=False), end="")
+    elif fmt == "json":
+        out.print(df.to_json(orient="records", indent=1), highlight=False)
+    elif fmt == "table":
+        t = Table(title=experiment)
+        for c in df.columns:
+            t.add_column(c)
+        for row in df.itertuples(index=False):
+            t.add_row(*(_fmt(v) for v in row))
+        out.print(t)
+    else:
+        raise UserError(f"--format must be table, csv or json, got {fmt!r}")
+
+
+@app.command()
+def plot(experiment: str, by: Optional[str] = typer.Option(None, "--by", help="Sweep field for colours, e.g. init.std."),
+         metrics: str = typer.Option("train_loss,test_loss", help="Comma-separated metrics, one panel."),
+         out_file: Path = typer.Option(None, "--out", help="Output file (default figures/<exp>_curves.png)."),
+         store: Optional[Path] = StoreOpt, log_y: bool = False):
+    """Draw learning curves of an experiment's runs, grouped by a sweep field."""
+    from genlab.figures import get_figure
+
+    st = _store(store)
+    fig = get_figure("curves")(st.history(experiment), st.results(experiment), panels=[metrics.split(",")],
+                               hue=by, title=experiment, log_y=log_y)
+    path = out_file or Path("figures") / f"{experiment}_curves.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profile: str = ProfileOpt,
+            store: Optional[Path] = StoreOpt,
+            out_dir: Path = typer.Option(Path("figures"), "--out", help="Folder for the figures.")):
+    """Draw the figures each SPEC lists, from its runs in the store (run it first)."""
+    from genlab.figures import draw, save
+
+    st = _store(store)
+    for s in specs:
+        exp = _load(s, profile)
+        missing = [r for r in exp.run_ids if not st.is_done(exp.name, r)]
+        if missing:
+            raise UserError(f"{s}: {len(missing)} of {len(exp.runs)} runs are not finished; "
+                            f"run `genlab run {s} --profile {exp.profile or 'none'}` first")
+        hist, res = st.history(exp.name, exp.run_ids), st.results(exp.name, exp.run_ids)
+        for i, entry in enumerate(exp.figures):
+            stem = entry.get("file", f"{exp.name}_{i}")
+            paths = save(draw(entry, hist, res), out_dir, stem)
+            out.print(f"wrote {', '.join(map(str, paths))}")
+
+
+def main() -> None:
+    from genlab.spec import SpecError
+
+    try:
+        app()
+    except (SpecError, UserError, KeyError, ValueError, FileNotFoundError) as e:
+        if os.environ.get("GENLAB_DEBUG"):
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        console.print(f"[bold red]error:[/] {msg}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The command line: run/ls/results/plot/figures, clear errors with exit status 2, a --help without torch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from genlab.cli import app
+
+runner = CliRunner()
+
+
+def cli(*args, store):
+    from genlab.cli import main  # noqa: F401  (errors are turned into exit 2 by main; CliRunner calls app)
+
+    return runner.invoke(app, [*args, "--store", str(store)], catch_exceptions=True)
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from genlab.cli import app; sys.argv=['genlab','--help']\n" \
+           "try:\n app()\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "run" in r.stdout and "results" in r.stdout
+
+
+def test_run_results_plot_figures(write_spec, tmp_path):
+    spec_path, store = write_spec(), tmp_path / "runs"
+    r = cli("run", str(spec_path), "--profile", "none", store=store)
+    assert r.exit_code == 0, r.output
+    assert "2 to run" in r.output and "finished runs" in r.output
+    again = cli("run", str(spec_path), "--profile", "none", store=store)
+    assert "2 done, 0 to run" in again.output
+    js = cli("results", "tiny", "--format", "json", store=store)
+    rows = json.loads(js.stdout)
+    assert len(rows) == 2 and {row["init.std"] for row in rows} == {0.01, 0.1}
+    csv = cli("results", "tiny", "--format", "csv", "--columns", "init.std,test_error", store=store)
+    assert csv.stdout.splitlines()[0] == "init.std,test_error" and len(csv.stdout.splitlines()) == 3
+    ls = cli("ls", store=store)
+    assert "tiny" in ls.stdout
+    out = tmp_path / "fig"
+    p = cli("plot", "tiny", "--by", "init.std", "--out", str(out / "c.png"), store=store)
+    assert p.exit_code == 0 and (out / "c.png").stat().st_size > 1000
+    f = cli("figures", str(spec_path), "--profile", "none", "--out", str(out), store=store)
+    assert f.exit_code == 0, f.output
+    assert (out / "tiny_curves.png").exists() and (out / "tiny_curves.pdf").exists()
+
+
+def test_errors_are_one_line_and_exit_2(write_spec, tmp_path):
+    bad = write_spec(open(write_spec()).read().replace("epochs = 4", "epochs = 'x'"), "bad.toml")
+    env = {**os.environ, "GENLAB_STORE": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "genlab", "run", str(bad)], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "error:" in r.stderr and "train.epochs" in r.stderr and "bad.toml" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "genlab", "results", "nothing"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "no experiment 'nothing'" in r.stderr
+
+
+def test_figures_before_run_says_what_to_do(write_spec, tmp_path):
+    r = cli("figures", str(write_spec()), store=tmp_path)
+    assert r.exit_code != 0
+    assert "not finished" in str(r.exception) and "genlab run" in str(r.exception)
