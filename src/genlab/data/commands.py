@@ -19,7 +19,7 @@ out = Console()
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -49,7 +49,7 @@ def ls(check: bool = typer.Option(False, "--check", help="Hash every present fil
     from genlab.data import files, list_datasets
 
     root = files.data_root()
-    out.print(f"data root: {root}", highlight=False)
+    out.print(f"data root: {root}", highlight=False, soft_wrap=True)
     table = Table("dataset", "file (under the data root)", "state", "MB")
     colour = {"ok": "green", "present": "green", "missing": "yellow", "bad sha256": "red"}
     for n in sorted(files.SOURCES):

@@ -21,7 +21,7 @@ import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -118,14 +118,10 @@ def _missing_message(dataset: str, src: Source, path: Path, why: str) -> str:
             f"holding {dataset}/{src.filename}.")
 
 
-def urlopen_download(url: str, dest: Path) -> None:
-    """Copy `url` to `dest` with urllib (the default downloader; tests replace it)."""
+def download(url: str, dest: Path) -> None:
+    """Copy `url` to `dest` with urllib (tests replace this function to simulate no network)."""
     with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
         shutil.copyfileobj(r, f, CHUNK)
-
-
-Downloader = Callable[[str, Path], None]
-DOWNLOAD: list[Downloader] = [urlopen_download]  # the downloader in use (a list so tests can swap it)
 
 
 def fetch_file(dataset: str, src: Source, root: Path | None = None) -> Path:
@@ -137,7 +133,7 @@ def fetch_file(dataset: str, src: Source, root: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f"{path.name}.{os.getpid()}.part")  # per process: parallel runs may fetch at once
     try:
-        DOWNLOAD[0](src.url, part)
+        download(src.url, part)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         part.unlink(missing_ok=True)
         raise DataFileError(_missing_message(dataset, src, path, f"{type(e).__name__}: {e}")) from None
