@@ -91,8 +91,8 @@ def sharpness_search(model: nn.Module, data: MeasureData, cfg: SharpnessConfig) 
             grads = dict(zip(nu, torch.autograd.grad(value, list(nu.values()))))
             prev = state.best_loss
             state = ascent.update(grads, state, float(value.detach()))
-        gain = state.best_loss - prev
-        best = max(best, state.best_loss)
+        if state.best_loss > best:  # report how the start that found the best point ended
+            best, gain = state.best_loss, state.best_loss - prev
     return {"zeta": (best - base) / (1 + base), "max_loss": best, "loss": base, "last_step_gain": gain}
 
 
@@ -109,7 +109,7 @@ def sharpness(model: nn.Module, data: MeasureData, *, cfg: SharpnessConfig = Sha
     Returns:
       zeta: ζ_α, dimensionless (a relative loss increase);
       max_loss: the best L̂(w + ν) found, loss units; loss: L̂(w);
-      last_step_gain: how much the last ascent step of the last start raised the best loss (≈ 0: converged).
+      last_step_gain: how much the last step of the start that found max_loss raised it (0: converged).
 
     Examples:
       >>> sharpness(model, data, cfg=SharpnessConfig(alpha=1e-3, iterations=50, restarts=3))["zeta"]

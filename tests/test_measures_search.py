@@ -1,0 +1,117 @@
+"""Search-based measures against closed forms: sharpness on a quadratic loss, PAC-Bayes σ where E[L(w+u)] is
+known, and the Hessian's top eigenvalue and trace against the explicit Hessian of a tiny model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from genlab.measures import MeasureData
+from genlab.measures.hessian import HessianConfig, hessian
+from genlab.measures.pacbayes import FlatnessConfig, largest_sigma, pacbayes_flatness, pacbayes_mag_flatness
+from genlab.measures.sharpness import SharpnessConfig, sharpness
+from genlab.train.losses import get_loss
+
+MSE = get_loss("mse")
+
+
+def quadratic(n: int = 12, c: int = 5, seed: int = 0) -> tuple[nn.Module, MeasureData]:
+    """f(x) = W x on x = the n basis vectors, MSE to one-hot labels: L(W) = (1/n) Σ_{j,k} (W_jk − T_jk)²,
+    a separable quadratic with diagonal Hessian (2/n) I."""
+    gen = torch.Generator().manual_seed(seed)
+    net = nn.Linear(n, c, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.randn(c, n, generator=gen, dtype=torch.float64))
+    x = torch.eye(n, dtype=torch.float64)
+    y = torch.randint(0, c, (n,), generator=gen)
+    return net, MeasureData(x, y, x, y, MSE, None, c)
+
+
+def _target(net: nn.Module, data: MeasureData) -> torch.Tensor:
+    return nn.functional.one_hot(data.y_train, net.out_features).T.to(torch.float64)  # (c, n) = T
+
+
+def test_sharpness_matches_closed_form_on_a_quadratic():
+    net, data = quadratic()
+    alpha = 0.05
+    w = net.weight.detach()
+    d = w - _target(net, data)  # (c, n)
+    n = data.n_train
+    base = float((d ** 2).sum()) / n
+    worst = float(((d.abs() + alpha * (w.abs() + 1)) ** 2).sum()) / n  # each coordinate at its far corner
+    out = sharpness(net, data, cfg=SharpnessConfig(alpha=alpha, iterations=8, step=0.25, restarts=3,
+                                                   max_samples=None))
+    assert out["loss"] == pytest.approx(base, rel=1e-12)
+    assert out["max_loss"] == pytest.approx(worst, rel=1e-9)
+    assert out["zeta"] == pytest.approx((worst - base) / (1 + base), rel=1e-9)
+    assert out["last_step_gain"] == 0.0  # converged: the corner is a fixed point of the projected ascent
+
+
+def test_pacbayes_sigma_matches_closed_form():
+    """E_u L(w + u) − L(w) = σ² P / n for u ~ N(0, σ²I) (P = c·n weights), so σ* = √(target·n/P);
+    magnitude-aware: (1/n) Σ_i (σ'² w_i² + ε²), so σ'* = √((target·n − P ε²)/Σ w_i²)."""
+    net, data = quadratic(n=40, c=50)
+    n, p = 40, 40 * 50
+    target, eps = 0.01, 1e-3
+    cfg = FlatnessConfig(target=target, quantity="loss", mc_samples=64, search_depth=30, magnitude_eps=eps,
+                         max_samples=None, seed=123)  # not the seed that drew w
+    sigma = pacbayes_flatness(net, data, cfg=cfg)["sigma"]
+    assert sigma == pytest.approx(math.sqrt(target * n / p), rel=2e-2)  # Monte Carlo: 64 draws of 2000 weights
+    w2 = float((net.weight.detach() ** 2).sum())
+    mag = pacbayes_mag_flatness(net, data, cfg=cfg)["sigma"]
+    assert mag == pytest.approx(math.sqrt((target * n - p * eps ** 2) / w2), rel=2e-2)
+
+
+def test_bisection_finds_the_crossing_to_the_asked_precision():
+    for crossing in (1e-5, 0.3, 70.0):
+        got = largest_sigma(lambda s: s ** 2, crossing ** 2, start=0.1, depth=40)
+        assert got == pytest.approx(crossing, rel=1e-10)
+    with pytest.raises(ValueError, match="target"):
+        largest_sigma(lambda s: 0.0, 1.0, start=0.1, depth=5)
+
+
+def _tiny_mlp() -> tuple[nn.Module, MeasureData]:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(25, 3, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 2, (25,), generator=gen)
+    return net, MeasureData(x, y, x, y, get_loss("cross_entropy"), None, 2)
+
+
+def explicit_hessian(net: nn.Module, data: MeasureData) -> torch.Tensor:
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for _, p in net.named_parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+    def loss(v: torch.Tensor) -> torch.Tensor:
+        parts, i = {}, 0
+        for name, shape in zip(names, shapes):
+            k = math.prod(shape)
+            parts[name], i = v[i:i + k].reshape(shape), i + k
+        return data.loss(functional_call(net, parts, (data.x_train,)), data.y_train)
+
+    return torch.autograd.functional.hessian(loss, flat)
+
+
+def test_hessian_top_eigenvalue_and_trace_match_explicit_hessian():
+    net, data = _tiny_mlp()
+    h = explicit_hessian(net, data)
+    eig = torch.linalg.eigvalsh(h)
+    top = float(eig[eig.abs().argmax()])
+    out = hessian(net, data, cfg=HessianConfig(iterations=20000, rtol=1e-14, trace_samples=400, max_samples=None))
+    assert out["top_eigenvalue"] == pytest.approx(top, rel=1e-6)
+    tr = float(torch.trace(h))
+    assert abs(out["trace"] - tr) < 5 * out["trace_stderr"]  # Hutchinson is unbiased; check within 5 s.e.
+
+
+def test_hutchinson_is_exact_for_a_diagonal_hessian():
+    net, data = quadratic(n=10, c=3)
+    out = hessian(net, data, cfg=HessianConfig(trace_samples=3, max_samples=None))
+    p, n = 30, 10
+    assert out["trace"] == pytest.approx(2 * p / n, rel=1e-12)  # H = (2/n) I
+    assert out["top_eigenvalue"] == pytest.approx(2 / n, rel=1e-9)
