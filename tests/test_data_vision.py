@@ -308,3 +308,24 @@ def test_fig4_spec_loads_and_small_profile_reaches_zero_training_error(tmp_path)
     assert errors == [None]
     res = store.results(exp.name)
     assert res["stop_reason"].tolist() == ["zero_train_error"] and res["train_error"].tolist() == [0.0]
+
+
+def test_fig4_full_spec_trains_on_cifar10_files(tiny_cifar, tmp_path):
+    """The CIFAR-10 (not small) spec runs end to end when the files are present (tiny files here)."""
+    import tomllib
+
+    from genlab.executors import pending
+    from genlab.executors.local import run_local
+    from genlab.spec import parse
+    from genlab.store import Store
+
+    raw = tomllib.loads(SPEC.read_text())
+    raw["train"]["epochs"], raw["sweep"] = 2, {"init.std": [0.05]}
+    raw["data"]["test_flips"] = ["vertical"]
+    exp = parse(raw, where=str(SPEC))
+    store, errors = Store(tmp_path / "runs"), []
+    run_local(pending(exp, store), store, on_done=lambda job, res, err: errors.append(err))
+    assert errors == [None]
+    hist = store.history(exp.name)
+    assert hist["epoch"].tolist() == [0, 1, 2] and hist["test_vflip_error"].notna().all()
+    assert store.results(exp.name)["n_params"].tolist() == [148_160]
