@@ -64,3 +64,25 @@ def test_figures_before_run_says_what_to_do(write_spec, tmp_path):
     r = cli("figures", str(write_spec()), store=tmp_path)
     assert r.exit_code != 0
     assert "not finished" in str(r.exception) and "genlab run" in str(r.exception)
+
+
+def test_measures_in_spec_and_from_the_cli(write_spec, tmp_path):
+    from conftest import TINY
+    from genlab.store import Store
+
+    text = TINY.replace("[sweep]", '[record]\nmeasures = ["num_params", "log_prod_frobenius"]\nmeasure_epochs = [2]\n[sweep]')
+    path, store = write_spec(text), tmp_path / "runs"
+    assert cli("run", str(path), "--profile", "none", store=store).exit_code == 0
+    st = Store(store)
+    res = st.results("tiny")
+    assert (res["num_params"] == 8).all() and res["log_prod_frobenius"].notna().all()
+    hist = st.history("tiny")
+    assert hist.loc[hist["epoch"] == 2, "num_params"].eq(8).all() and hist.loc[hist["epoch"] == 3, "num_params"].isna().all()
+    r = cli("measure", "tiny", "--measures", "margin_q10", store=store)
+    assert r.exit_code == 0, r.output
+    assert st.results("tiny")["margin_q10"].notna().all()
+    bad = write_spec(TINY.replace("[sweep]", '[record]\nmeasures = ["frobenius"]\n[sweep]'), "bad.toml")
+    from genlab import spec as spec_mod
+    import pytest as _pytest
+    with _pytest.raises(spec_mod.SpecError, match=r"record.measures.0: unknown measure 'frobenius'"):
+        spec_mod.load(bad, None)

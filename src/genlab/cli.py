@@ -224,6 +224,34 @@ def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), pr
             out.print(f"wrote {', '.join(map(str, paths))}")
 
 
+@app.command()
+def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m",
+                                                          help="Comma-separated registered measures."),
+            store: Optional[Path] = StoreOpt, device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
+            spec: Optional[Path] = typer.Option(None, help="Only the runs this spec (and --profile) expands to."),
+            profile: str = ProfileOpt,
+            max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split.")):
+    """Compute measures on an experiment's stored final checkpoints and add them to its results."""
+    from rich.progress import Progress
+
+    from genlab.measures.commands import measure_experiment
+
+    st = _store(store)
+    ids = _load(spec, profile).run_ids if spec else None
+    names = [m for m in measures.split(",") if m]
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"{experiment}: measures", total=None)
+        values = measure_experiment(st, experiment, names, device=device, run_ids=ids, max_samples=max_samples,
+                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n))
+    out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment}; "
+              f"see `genlab results {experiment}`")
+
+
+from genlab.data.commands import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
+
+app.add_typer(_datasets_app, name="datasets")
+
+
 def main() -> None:
     from genlab.spec import SpecError
 

@@ -191,7 +191,21 @@ class RecordSpec(Frozen):
     checkpoint: Literal["none", "final"] = "final"  # final.pt (state_dict) when the run ends
     save_init: bool = True  # init.pt, for distance-from-init measures
     checkpoint_epochs: list[int] = []  # also epoch_<e>.pt at these epochs
-    measures: list[str] = []  # registered measures computed on the final weights, stored in result.json
+    measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
+    measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
+
+    @model_validator(mode="after")
+    def _check_measures(self):
+        from genlab.measures import get_measure
+
+        for i, name in enumerate(self.measures):
+            try:
+                get_measure(name)
+            except KeyError as e:
+                raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": f"measures.{i}"})
+        if self.measure_epochs and not self.measures:
+            raise ValueError("measure_epochs is set but no measures are listed in record.measures")
+        return self
 
 
 class RunConfig(Frozen):

@@ -88,6 +88,7 @@ class Outcome:
     epochs_run: int
     history: list[dict[str, Any]]
     model: nn.Module
+    measures: dict[str, float]  # record.measures on the final weights ({} if none or diverged)
 
 
 def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None] | None = None,
@@ -99,8 +100,9 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
     opt = build_optimizer(model.parameters(), config.optim)
     factor = schedule_fn(config.schedule, tr.epochs)
     save = save or (lambda name, state: None)
+    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for distance-from-init
     if rec.save_init:
-        save("init", model.state_dict())
+        save("init", init_state)
 
     history: list[dict[str, Any]] = []
     ref: torch.Tensor | None = None
@@ -144,7 +146,8 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
         epoch_s = time.perf_counter() - t0
         if ev.cosine_ref_epoch == epoch:
             ref = flat_params(model).clone()  # saved before this epoch's perturbation: cosine here is 1
-        row = record(epoch, lr, {"epoch_s": epoch_s})
+        row = record(epoch, lr, {"epoch_s": epoch_s, **(measure(model, data, loss, init_state, rec.measures)
+                                                        if epoch in rec.measure_epochs else {})})
         if epoch in ev.perturb_epochs and ev.perturb_std > 0 and not diverged:
             perturb(model, ev.perturb_std, gens["perturb"])
             row = record(epoch, lr, {"event": "perturb"})  # a second row at this epoch: the jump itself
@@ -163,11 +166,21 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
             break
     if rec.checkpoint == "final":
         save("final", model.state_dict())
-    return Outcome(status, reason, epoch, history, model)
+    measures = measure(model, data, loss, init_state, rec.measures) if rec.measures and status == "completed" else {}
+    return Outcome(status, reason, epoch, history, model, measures)
+
+
+def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, names: list[str]) -> dict[str, float]:
+    """The registered measures `names` of the current weights (on a float64 copy; the model is untouched)."""
+    if not names:
+        return {}
+    from genlab.measures import MeasureData, compute
+
+    return compute(list(names), model, MeasureData.from_dataset(data, loss, init_state=init_state))
 
 
 def summary(outcome: Outcome, config: RunConfig, wall_s: float) -> dict[str, Any]:
     """result.json's content: status, stop reason, last epoch's metrics, sizes, timing."""
     last = {k: v for k, v in outcome.history[-1].items() if k not in ("epoch", "event", "lr", "epoch_s")}
     return {"status": outcome.status, "stop_reason": outcome.stop_reason, "epochs_run": outcome.epochs_run,
-            "n_params": count_params(outcome.model), "wall_s": wall_s, "final": last}
+            "n_params": count_params(outcome.model), "wall_s": wall_s, "final": last, "measures": outcome.measures}
