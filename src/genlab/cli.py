@@ -57,6 +57,8 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         store: Optional[Path] = StoreOpt,
         workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1: run in this process)."),
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+        threads: int = typer.Option(1, "--threads", help="torch CPU threads per process. Small nets run fastest "
+                                    "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing.")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
     from genlab.executors import pending
@@ -75,13 +77,13 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                           highlight=False)
         jobs += todo
     if jobs and not dry_run:
-        failures = _execute(jobs, st, workers, device)
+        failures = _execute(jobs, st, workers, device, threads)
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
                   "Fix the cause and run again: finished runs are kept.")
 
 
-def _execute(jobs, st, workers: int, device: str) -> int:
+def _execute(jobs, st, workers: int, device: str, threads: int) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from genlab.executors.local import run_local
@@ -112,8 +114,11 @@ def _execute(jobs, st, workers: int, device: str) -> int:
                 rows.append((job.run, res))
 
         if workers > 1:
-            run_pool(jobs, st, workers=workers, device=device, progress=progress, on_done=on_done)
+            run_pool(jobs, st, workers=workers, device=device, progress=progress, on_done=on_done, threads=threads)
         else:
+            import torch
+
+            torch.set_num_threads(threads)
             run_local(jobs, st, device=device, progress=progress, on_done=on_done)
     _summary(rows)
     return failures

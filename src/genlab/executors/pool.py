@@ -28,12 +28,13 @@ def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str, q) -> t
 
 
 def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu",
-             progress: RunProgress | None = None, on_done: OnDone | None = None) -> None:
-    """Run jobs in `workers` processes; progress and results come back to this process as they happen."""
+             progress: RunProgress | None = None, on_done: OnDone | None = None, threads: int = 1) -> None:
+    """Run jobs in `workers` processes with `threads` torch threads each; progress and results come back
+    to this process as they happen."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     with ctx.Manager() as manager:
         q = manager.Queue()
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(1,)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
             futures = {pool.submit(_work, j.run, j.meta, str(store.root), device, q): j for j in jobs}
             todo = set(futures)
             while todo:
