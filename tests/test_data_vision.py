@@ -141,7 +141,7 @@ def test_fetch_checks_downloads(data_root, monkeypatch):
 def test_cli_ls_and_offline_fetch(data_root):
     from typer.testing import CliRunner
 
-    from genlab.data.commands import app
+    from genlab.cli.datasets import app
 
     r = CliRunner().invoke(app, ["ls"])
     assert r.exit_code == 0 and "missing" in r.output and str(data_root) in r.output

@@ -252,7 +252,7 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
               f"see `genlab results {experiment}`")
 
 
-from genlab.data.commands import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
+from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
 
 app.add_typer(_datasets_app, name="datasets")
 

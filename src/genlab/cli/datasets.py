@@ -1,6 +1,6 @@
 """`genlab datasets …`: fetch the downloadable image sets and list what is on disk.
 
-Mounted by the main CLI as `genlab datasets`. Imports of genlab.data (and so torch) happen inside the
+Mounted by the main CLI (genlab.cli) as `genlab datasets`. Imports of genlab.data (and so torch) happen inside the
 commands, so `genlab --help` stays instant.
 """
 
