@@ -88,3 +88,13 @@ def test_non_finite_values_are_stored_as_null(tmp_path):
     w.log({"epoch": 0, "train_loss": float("inf")})
     w.finish({"status": "diverged", "final": {"train_loss": float("nan")}})
     assert json.loads((tmp_path / "e/r1/metrics.jsonl").read_text())["train_loss"] is None
+
+
+def test_sql_over_results_and_history(write_spec, tmp_path):
+    st = Store(tmp_path)
+    exp = spec.load(write_spec(), profile=None)
+    run_all(exp, st)
+    df = st.sql("tiny", 'SELECT "init.std" AS s, count(*) AS n FROM history GROUP BY 1 ORDER BY 1')
+    assert df["s"].tolist() == [0.01, 0.1] and df["n"].tolist() == [5, 5]
+    best = st.sql("tiny", "SELECT min(test_loss) AS m FROM results")["m"].iloc[0]
+    assert best == st.results("tiny")["test_loss"].min()

@@ -168,6 +168,17 @@ class Store:
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def sql(self, experiment: str, query: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Run SQL (DuckDB) over two tables of the experiment: `results` (one row per run) and `history`
+        (one row per run and epoch). Dotted config columns need quotes: SELECT "init.std", avg(test_error) ..."""
+        import duckdb
+
+        con = duckdb.connect()
+        con.register("results", self.results(experiment, run_ids))
+        if "history" in query:
+            con.register("history", self.history(experiment, run_ids))
+        return con.execute(query).df()
+
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}

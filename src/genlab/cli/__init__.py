@@ -192,6 +192,20 @@ def results(experiment: str, store: Optional[Path] = StoreOpt,
 
 
 @app.command()
+def sql(experiment: str, query: str = typer.Argument(..., help='e.g. \'SELECT "init.std", avg(test_loss) FROM '
+                                                           'results GROUP BY 1\''),
+        store: Optional[Path] = StoreOpt):
+    """SQL over an experiment's tables `results` (per run) and `history` (per run and epoch), via DuckDB."""
+    import duckdb
+
+    try:
+        df = _store(store).sql(experiment, query)
+    except duckdb.Error as e:
+        raise UserError(f"SQL: {str(e).splitlines()[0]}") from None
+    out.print(df.to_string(index=False), highlight=False)
+
+
+@app.command()
 def plot(experiment: str, by: Optional[str] = typer.Option(None, "--by", help="Sweep field for colours, e.g. init.std."),
          metrics: str = typer.Option("train_loss,test_loss", help="Comma-separated metrics, one panel."),
          out_file: Path = typer.Option(None, "--out", help="Output file (default figures/<exp>_curves.png)."),
