@@ -5,7 +5,7 @@ Times the trainer's inner step exactly as `genlab.train.loop` runs it: uint8 bat
 Uses the real CIFAR-10 files when present under the data root (never downloads), else synthetic uint8
 tensors of CIFAR's shape (50,000 × 3 × 32 × 32) — the speed does not depend on the pixel values.
 
-    python benchmarks/bench_convnet3_epoch.py [--width 64] [--images 10000] [--device cpu] [--threads N]
+    python benchmarks/bench_convnet3_epoch.py [--width 64] [--images 10000] [--device cpu] [--threads 1]
 
 Prints images/s and the projected full-epoch time (50,000 images); never part of the test suite.
 """
@@ -45,7 +45,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--images", type=int, default=10_000, help="images to time (after one warm-up batch)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1, as `genlab run`; 0: torch's default, slow on a shared CPU)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
