@@ -68,7 +68,15 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
     for name in names:
         get_measure(name)  # unknown names fail here, listing the known ones
     dev = torch.device(device)
-    todo = store._select(experiment, run_ids)
+    if experiment not in store.experiments():
+        raise KeyError(f"no experiment {experiment!r} in store {store.root} "
+                       f"(present: {', '.join(store.experiments()) or 'none'})")
+    done = store.run_ids(experiment)
+    missing = [r for r in (run_ids or []) if r not in set(done)]
+    if missing:
+        raise KeyError(f"experiment {experiment!r} has no finished run {missing[0]!r}; finished runs: "
+                       f"{', '.join(done) or 'none'}")
+    todo = done if run_ids is None else list(run_ids)
     out = {}
     for i, rid in enumerate(todo):
         out[rid] = measure_run(store, experiment, rid, names, dev, max_samples)

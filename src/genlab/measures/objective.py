@@ -55,6 +55,22 @@ def loss_fn(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tenso
     return fn
 
 
+def value_and_grad(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor,
+                   params: Params) -> tuple[float, Params]:
+    """(L̂(w), ∇L̂(w)) at `params`, accumulated batch by batch so memory stays that of one batch."""
+    total, grads = 0.0, {k: torch.zeros_like(v) for k, v in params.items()}
+    w = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    for i in range(0, len(x), LOSS_BATCH):
+        xb, yb = x[i:i + LOSS_BATCH], y[i:i + LOSS_BATCH]
+        with torch.enable_grad():
+            value = loss_fn(model, data, xb, yb)(w) * (len(xb) / len(x))
+            g = torch.autograd.grad(value, list(w.values()))
+        total += float(value.detach())
+        for k, gk in zip(w, g):
+            grads[k] += gk
+    return total, grads
+
+
 def error_rate(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(B,) 1.0 where argmax ≠ label: the 0-1 loss."""
     return (out.argmax(dim=1) != y).to(out.dtype)

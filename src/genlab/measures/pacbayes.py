@@ -45,7 +45,7 @@ class FlatnessConfig:
     target: float = 0.1  # allowed rise of E_u[L̂(w + u)] over L̂(w), in L̂'s units (error rate by default)
     quantity: str = "error"  # "error": 0-1 loss (Jiang et al.); "loss": the training loss
     mc_samples: int = 8  # Monte Carlo draws of u, in antithetic pairs (so rounded up to even)
-    search_depth: int = 20  # bisection steps: relative precision of σ* about 2^-20
+    search_depth: int = 15  # bisection steps: relative precision of σ* 2^-15 (Jiang et al.'s depth)
     sigma_start: float = 0.1  # first guess; halved or doubled until [σ, 2σ] brackets σ*
     magnitude_eps: float = 1e-3  # ε of the magnitude-aware variant (a standard deviation)
     max_samples: int | None = 2048  # L̂ on this fixed prefix of the training set (None: all of it)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.objective import Params, loss_fn, params_of, train_subset
+from genlab.measures.objective import Params, loss_fn, params_of, train_subset, value_and_grad
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ def box_ascent(radius: Params, step: float) -> BoxAscent:
 def sharpness_search(model: nn.Module, data: MeasureData, cfg: SharpnessConfig) -> dict[str, float]:
     """Run the box ascent from each start; returns ζ_α and how the search went (see `sharpness`)."""
     w = params_of(model)
-    f = loss_fn(model, data, *train_subset(data, cfg.max_samples))
-    base = float(f(w))
+    x, y = train_subset(data, cfg.max_samples)
+    base = float(loss_fn(model, data, x, y)(w))
     radius = {k: cfg.alpha * (v.abs() + 1) for k, v in w.items()}
     ascent = box_ascent(radius, cfg.step)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -86,11 +86,9 @@ def sharpness_search(model: nn.Module, data: MeasureData, cfg: SharpnessConfig) 
         state = ascent.init({k: _uniform_in(radius[k], gen) if r > 0 else torch.zeros_like(v)
                              for k, v in w.items()})
         for _ in range(cfg.iterations + 1):  # the last pass only evaluates the final point
-            nu = {k: v.detach().requires_grad_(True) for k, v in state.nu.items()}
-            value = f({k: w[k] + nu[k] for k in w})
-            grads = dict(zip(nu, torch.autograd.grad(value, list(nu.values()))))
+            value, grads = value_and_grad(model, data, x, y, {k: w[k] + state.nu[k] for k in w})  # ∇_ν = ∇_w
             prev = state.best_loss
-            state = ascent.update(grads, state, float(value.detach()))
+            state = ascent.update(grads, state, value)
         if state.best_loss > best:  # report how the start that found the best point ended
             best, gain = state.best_loss, state.best_loss - prev
     return {"zeta": (best - base) / (1 + base), "max_loss": best, "loss": base, "last_step_gain": gain}
