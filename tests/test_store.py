@@ -98,3 +98,26 @@ def test_sql_over_results_and_history(write_spec, tmp_path):
     assert df["s"].tolist() == [0.01, 0.1] and df["n"].tolist() == [5, 5]
     best = st.sql("tiny", "SELECT min(test_loss) AS m FROM results")["m"].iloc[0]
     assert best == st.results("tiny")["test_loss"].min()
+
+
+def test_per_class_accuracy_and_corruption_mask_are_stored(tmp_path):
+    import torch
+
+    raw = {"name": "pc", "data": {"name": "digits", "corrupt_prob": 0.5, "test_flips": ["vertical"]},
+           "model": {"name": "linear"}, "train": {"epochs": 1, "batch_size": 64}}
+    exp = spec.parse(raw)
+    st = Store(tmp_path)
+    run_all(exp, st)
+    row = st.results("pc").iloc[0]
+    test_acc = row["per_class.test"]
+    assert len(test_acc) == 10 and len(row["per_class.test_vflip"]) == 10
+    import numpy as np
+
+    from genlab.data import build_dataset
+
+    y_test = build_dataset("digits").y_test.numpy()  # per-class accuracies weighted by class counts → accuracy
+    counts = np.bincount(y_test, minlength=10)
+    assert np.dot(test_acc, counts) / len(y_test) == pytest.approx(1 - row["test_error"], abs=1e-6)
+    info = torch.load(st.run_dir("pc", row["run_id"]) / "data_info.pt")
+    mask = info["corrupt_mask"]
+    assert row["data_info.n_corrupted"] == int(mask.sum()) and 0.35 < mask.float().mean() < 0.65

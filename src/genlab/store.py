@@ -4,8 +4,9 @@
         config.json     the resolved RunConfig (its canonical JSON hashes to run_id)
         meta.json       provenance: spec file and text, profile, sweep point, git hash, versions, host, device
         metrics.jsonl   one JSON object per epoch (epoch 0 = at initialization)
-        result.json     status, stop reason, final metrics, wall time; measures are added here later
+        result.json     status, stop reason, final metrics, wall time, per-class accuracy, data facts, measures
         init.pt, final.pt, epoch_<e>.pt   state_dicts (optional)
+        data_info.pt    the data set's tensors (label-corruption mask, true labels), when it has any
         DONE            the completion marker, written last
 
 Every whole file is written atomically (temp file + rename), so a killed run leaves no half-written file
@@ -153,9 +154,11 @@ class Store:
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
             res = read_json(d / "result.json")
-            final = res.pop("final", {})
-            measures = res.pop("measures", {})
-            rows.append({"run_id": rid, **_flatten(read_json(d / "config.json")), **res, **final, **measures})
+            final, measures = res.pop("final", {}), res.pop("measures", {})
+            facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
+            per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
+            rows.append({"run_id": rid, **_flatten(read_json(d / "config.json")), **res, **final, **measures,
+                         **facts, **per_class})
         return pd.DataFrame(rows)
 
     def history(self, experiment: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:

@@ -89,6 +89,8 @@ class Outcome:
     history: list[dict[str, Any]]
     model: nn.Module
     measures: dict[str, float]  # record.measures on the final weights ({} if none or diverged)
+    per_class: dict[str, list[float]]  # split → (num_classes,) accuracies, NaN for absent classes
+    data_info: dict[str, Any]  # the data set's scalar facts (e.g. label_noise, n_corrupted)
 
 
 def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None] | None = None,
@@ -166,8 +168,22 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
             break
     if rec.checkpoint == "final":
         save("final", model.state_dict())
+    tensors = {k: v.cpu() for k, v in data.info.items() if isinstance(v, torch.Tensor)}
+    if tensors:  # label-corruption masks and true labels: too long for JSON
+        save("data_info", tensors)
     measures = measure(model, data, loss, init_state, rec.measures) if rec.measures and status == "completed" else {}
-    return Outcome(status, reason, epoch, history, model, measures)
+    return Outcome(status, reason, epoch, history, model, measures, per_class(model, data, loss),
+                   {k: v for k, v in data.info.items() if not isinstance(v, torch.Tensor)})
+
+
+def per_class(model: nn.Module, data: Dataset, loss: Loss) -> dict[str, list[float]]:
+    """Per-class test accuracy (and on each extra test set, e.g. flipped), for argmax classifiers."""
+    if data.num_classes is None or loss.num_outputs(data.num_classes) != data.num_classes:
+        return {}  # regression, or one-output binary losses
+    from genlab.data.labels import per_class_accuracy
+
+    splits = {"test": (data.x_test, data.y_test), **data.extra_tests}
+    return {k: per_class_accuracy(model, data, x, y).tolist() for k, (x, y) in splits.items()}
 
 
 def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, names: list[str]) -> dict[str, float]:
@@ -183,4 +199,5 @@ def summary(outcome: Outcome, config: RunConfig, wall_s: float) -> dict[str, Any
     """result.json's content: status, stop reason, last epoch's metrics, sizes, timing."""
     last = {k: v for k, v in outcome.history[-1].items() if k not in ("epoch", "event", "lr", "epoch_s")}
     return {"status": outcome.status, "stop_reason": outcome.stop_reason, "epochs_run": outcome.epochs_run,
-            "n_params": count_params(outcome.model), "wall_s": wall_s, "final": last, "measures": outcome.measures}
+            "n_params": count_params(outcome.model), "wall_s": wall_s, "final": last, "measures": outcome.measures,
+            "per_class_accuracy": outcome.per_class, "data": outcome.data_info}
