@@ -1,0 +1,54 @@
+"""Every registered figure draws from a tiny synthetic results table, and draws what it says."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genlab.figures import draw, list_figures
+
+OPTIONS = {"curves": {"panels": [["train_loss", "test_loss"], ["cosine"]], "hue": "init.std"}}
+
+
+def synthetic_history() -> pd.DataFrame:
+    """2 stds × 2 seeds × epochs 0..3, with a perturbation row at epoch 2."""
+    rows = []
+    for std in (0.01, 0.1):
+        for seed in (0, 1):
+            for epoch in range(4):
+                base = {"run_id": f"{std}-{seed}", "init.std": std, "seed": seed, "epoch": epoch}
+                rows.append({**base, "train_loss": 1 / (epoch + 1) + seed, "test_loss": 1.1 / (epoch + 1),
+                             "train_error": 0.1, "cosine": 1.0 if epoch >= 1 else np.nan, "event": None})
+                if epoch == 2:
+                    rows.append({**base, "train_loss": 5.0, "test_loss": 5.0, "train_error": 0.5, "cosine": 0.5,
+                                 "event": "perturb"})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("name", list_figures())
+def test_every_figure_draws(name):
+    assert name in OPTIONS, f"add options for new figure {name!r} to this test"
+    fig = draw({"name": name, **OPTIONS[name]}, synthetic_history(), pd.DataFrame())
+    assert fig.axes and all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+
+
+def test_curves_draws_mean_over_seeds_and_the_perturbation_jump():
+    fig = draw({"name": "curves", **OPTIONS["curves"]}, synthetic_history(), pd.DataFrame())
+    loss_ax, cos_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss (nats)" and cos_ax.get_ylabel() == "cos θ to reference"
+    lines = loss_ax.get_lines()
+    assert len([ln for ln in lines if ln.get_label().startswith(("train_loss", "test_loss"))]) == 4  # 2 metrics × 2 stds
+    train = next(ln for ln in lines if ln.get_label() == "train_loss (init.std=0.01)")
+    x, y = train.get_data()
+    assert list(x) == [0, 1, 2, 2, 3]  # the epoch with a perturbation has its before and after points
+    assert y[0] == pytest.approx(1.5) and y[3] == pytest.approx(5.0)  # mean over seeds 0 and 1 (1 and 2)
+    assert len(loss_ax.collections) >= 1  # a ±1 std band where seeds differ
+    assert [ln.get_xdata()[0] for ln in lines if ln.get_linestyle() == ":"] == [2]  # the event marker
+
+
+def test_bad_figure_options_name_the_option():
+    with pytest.raises(ValueError, match="figure 'curves': option hue"):
+        draw({"name": "curves", "hue": 3}, synthetic_history(), pd.DataFrame())
+    with pytest.raises(ValueError, match="metric 'val_loss' not in the history"):
+        draw({"name": "curves", "panels": [["val_loss"]]}, synthetic_history(), pd.DataFrame())
+    with pytest.raises(KeyError, match="unknown figure"):
+        draw({"name": "scatter3d"}, synthetic_history(), pd.DataFrame())
