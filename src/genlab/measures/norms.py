@@ -27,7 +27,11 @@ NEEDS_INIT_MSG = ("needs the weights at initialization: build MeasureData with i
 
 
 def weight_ops(model: nn.Module, data: MeasureData) -> list[Op]:
-    """The distinct Linear/Conv layers of the BN-folded model, in execution order, with their input shapes."""
+    """The distinct Linear/Conv layers of the BN-folded model, in execution order, with their input shapes.
+
+    A BatchNorm that cannot be folded (one that does not directly follow a Linear/Conv, as in pre-activation
+    blocks) is left out of these layers' weights; path norms and normalized losses refuse such models instead.
+    """
     x = data.sample()
     net, _ = fold_batchnorm(model, x)
     return unique_ops(trace(net, x))
