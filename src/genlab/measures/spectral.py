@@ -21,7 +21,6 @@ import hashlib
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
