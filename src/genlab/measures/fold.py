@@ -8,6 +8,8 @@ b' = s·(b − μ) + β, and the BN becomes the identity. A BN whose input is no
 `unfolded` so measures that need a pure linear/ReLU net can refuse the model with a clear message.
 
 Folding changes nothing the network computes in eval mode (tested), but weight norms then include BN's scale.
+It assumes the layer's output feeds only its BN (true of conv→BN→ReLU stacks, VGG and ResNet blocks): a layer
+whose raw output is also read elsewhere would change that other reader.
 """
 
 from __future__ import annotations
