@@ -1,10 +1,9 @@
-"""Spectral norms of the layers as operators: exact SVD for dense layers, block power iteration for convs.
+"""Spectral norms of the layers as operators: exact SVD for dense layers, Lanczos for convolutions.
 
 A convolution is a linear map from its (C, H, W) input to its output; its spectral norm depends on the input
-size, stride, padding and dilation, not on the kernel alone. We iterate with the operator A (the conv) and its
-adjoint Aᵀ (obtained by autograd, i.e. the transposed conv with matching output size) on a block of
-`SPECTRAL_BLOCK` vectors, with a Rayleigh–Ritz step per iteration (subspace iteration), until the top singular
-value changes by less than `SPECTRAL_RTOL` relative. Tests compare it with the SVD of the unrolled matrix.
+size, stride, padding and dilation, not on the kernel alone. We run Lanczos on AᵀA, with A the conv and Aᵀ its
+adjoint (obtained by autograd, i.e. the transposed conv with the matching output size), until the top Ritz
+pair's residual is below `SPECTRAL_RTOL`. Tests compare it with the SVD of the unrolled matrix.
 
 The operator Frobenius norm of a conv, ‖A‖_F² = Σ_out Σ_taps inside the input K², is exact too: it is the sum of
 conv(1, K²) over the output (padded taps see zeros and drop out). Ratios ‖A‖_F/‖A‖_2 use it, so they are stable
@@ -27,9 +26,8 @@ from genlab.measures import MeasureData, register_measure
 from genlab.measures.layers import CONV_FNS, Op
 from genlab.measures.norms import weight_ops
 
-SPECTRAL_BLOCK = 8  # vectors iterated together; convergence rate σ_{k+1}/σ_1 instead of σ_2/σ_1
-SPECTRAL_RTOL = 1e-10  # stop when the top singular value moves < this, relative (error ≲ 1e-7 at worst)
-SPECTRAL_MAX_ITER = 2000  # a cap; near-degenerate spectra converge to the value well before the vector
+SPECTRAL_RTOL = 1e-9  # Lanczos stops when the Ritz residual is below this × σ_max² (bounds the relative error)
+SPECTRAL_MAX_ITER = 500  # Lanczos steps at most (each stores one vector of the input's size)
 
 
 def _adjoint(op: Op, y: torch.Tensor) -> torch.Tensor:
@@ -40,28 +38,43 @@ def _adjoint(op: Op, y: torch.Tensor) -> torch.Tensor:
     return g
 
 
-def conv_spectral_norm(op: Op, gen: torch.Generator | None = None, *, block: int = SPECTRAL_BLOCK,
-                       rtol: float = SPECTRAL_RTOL, max_iter: int = SPECTRAL_MAX_ITER) -> tuple[float, int]:
-    """Top singular value of a conv layer's operator at its traced input shape, by subspace iteration.
+def conv_spectral_norm(op: Op, gen: torch.Generator | None = None, *, rtol: float = SPECTRAL_RTOL,
+                       max_iter: int = SPECTRAL_MAX_ITER) -> tuple[float, int]:
+    """Top singular value of a conv layer's operator at its traced input shape, by Lanczos on AᵀA.
+
+    Lanczos with full reorthogonalization from a seeded Gaussian start; it stops when the Ritz residual
+    β_j |s_j| of the top Ritz pair falls below `rtol` times the Ritz value (which bounds the eigenvalue error).
 
     Returns:
-      (σ_max in weight units, iterations used).
+      (σ_max in weight units, Lanczos steps used).
     """
     w = op.weight.detach()
     n = math.prod(op.in_shape)
-    k = min(block, n)
     gen = gen if gen is not None else torch.Generator(device="cpu").manual_seed(0)
-    v = torch.randn(n, k, generator=gen, dtype=w.dtype).to(w.device)  # (n, k) in flattened input space
-    sigma, it = 0.0, 0
-    for it in range(1, max_iter + 1):
-        v, _ = torch.linalg.qr(v)
-        av = op.apply(v.T.reshape(k, *op.in_shape)).reshape(k, -1)  # (k, m) rows are A v_j
-        s = float(torch.linalg.svdvals(av)[0])  # Rayleigh–Ritz: σ_max of A restricted to span(v)
-        if abs(s - sigma) <= rtol * s:
-            return s, it
-        sigma = s
-        v = _adjoint(op, av.reshape(k, *op.out_shape)).reshape(k, n).T  # AᵀA v
-    return sigma, it
+    q = torch.randn(n, generator=gen, dtype=w.dtype).to(w.device)
+    basis = [q / q.norm()]  # orthonormal Lanczos vectors, (n,) each
+    alphas: list[float] = []
+    betas: list[float] = []
+    theta = 0.0
+    for j in range(min(n, max_iter)):
+        v = basis[-1]
+        u = _adjoint(op, op.apply(v.reshape(1, *op.in_shape))).reshape(n)  # AᵀA v
+        alphas.append(float(v @ u))
+        qs = torch.stack(basis, 1)  # (n, j+1)
+        for _ in range(2):  # full reorthogonalization, twice is enough in floating point
+            u = u - qs @ (qs.T @ u)
+        beta = float(u.norm())
+        t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+        if betas:
+            off = torch.tensor(betas, dtype=torch.float64)
+            t = t + torch.diag(off, 1) + torch.diag(off, -1)
+        evals, evecs = torch.linalg.eigh(t)
+        theta = float(evals[-1])  # top Ritz value: an estimate of σ_max², from below
+        if beta * abs(float(evecs[-1, -1])) <= rtol * theta or beta == 0.0:
+            return math.sqrt(theta), j + 1
+        betas.append(beta)
+        basis.append(u / beta)
+    return math.sqrt(theta), min(n, max_iter)
 
 
 _CONV_NORMS: dict[str, float] = {}  # memo: key of (kernel bytes, operator geometry) → σ_max
