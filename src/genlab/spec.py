@@ -232,7 +232,7 @@ class RunConfig(Frozen):
 
 
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
-EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "default_profile")
+EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,7 @@ class Experiment:
     description: str
     runs: tuple[PlannedRun, ...]
     figures: tuple[dict[str, Any], ...] = ()
+    findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
 
@@ -340,7 +341,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         if profile not in profiles:
             raise _fail(where, "profiles", f"no profile {profile!r}; this spec has: {sorted(profiles) or 'none'}")
         over = profiles[profile]
-        bad = sorted(set(over) - {"seeds", "sweep", "description", "figures"} - set(RUN_FIELDS))
+        bad = sorted(set(over) - {"seeds", "sweep", "description", "figures", "findings"} - set(RUN_FIELDS))
         if bad:
             raise _fail(where, f"profiles.{profile}.{bad[0]}", "unknown field")
         raw = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, over)
@@ -372,7 +373,8 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
                 seen.add(cfg.run_id)
                 runs.append(PlannedRun(cfg, {**point, "seed": seed}))
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
-                      runs=tuple(runs), figures=tuple(raw.get("figures", [])), sweep_fields=sweep_fields,
+                      runs=tuple(runs), figures=tuple(raw.get("figures", [])),
+                      findings=tuple(raw.get("findings", [])), sweep_fields=sweep_fields,
                       text=text)
 
 

@@ -271,6 +271,30 @@ from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only;
 app.add_typer(_datasets_app, name="datasets")
 
 
+@app.command()
+def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one report section each."),
+           profile: str = ProfileOpt, store: Optional[Path] = StoreOpt,
+           out_file: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
+           title: str = typer.Option("genlab report", help="Page title.")):
+    """Write one self-contained HTML page: each SPEC's figures, findings beside the seed's, and results."""
+    from genlab.report import Section, render
+
+    st = _store(store)
+    sections = []
+    for s in specs:
+        exp = _load(s, profile)
+        done = [r for r in exp.run_ids if st.is_done(exp.name, r)]
+        if not done:
+            raise UserError(f"{s}: no finished runs; run `genlab run {s} --profile {exp.profile or 'none'}` first")
+        if len(done) < len(exp.runs):
+            console.print(f"[yellow]{exp.name}: {len(exp.runs) - len(done)} of {len(exp.runs)} runs unfinished; "
+                          "the report uses the finished ones[/]")
+        sections.append(Section(exp, st.history(exp.name, done), st.results(exp.name, done)))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(render(sections, title))
+    out.print(f"wrote {out_file} ({len(sections)} sections)")
+
+
 def main() -> None:
     from genlab.spec import SpecError
 

@@ -1,0 +1,188 @@
+"""Findings: a number with its uncertainty, computed from the results tables and set beside the seed's claim.
+
+A finding function is `fn(history, results, *, options...) -> Finding`, registered by name. A spec lists
+its findings in `[[findings]]` tables: `name` (the function), `claim` (the seed's words, quoted in the
+report), and the function's options — including what would count as agreeing (e.g. `target`, `tolerance`).
+
+    [[findings]]
+    name = "slope"
+    claim = "normalized test loss vs train loss is a line of slope ≈ 1 (000 Fig. 4-3)"
+    x = "normalized_loss.train"
+    y = "normalized_loss.test"
+    target = 1.0
+    tolerance = 0.2
+
+Uncertainties are standard errors (or, where said, standard deviations across seeds), never variances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from genlab.registry import Registry, options_model
+
+
+@dataclass(frozen=True)
+class Finding:
+    """value ± error (error: a standard error unless `detail` says otherwise); agrees: None if not judged."""
+
+    value: float
+    error: float
+    agrees: bool | None
+    text: str  # one line: what was measured, e.g. "slope 0.97 ± 0.05 (n = 28 runs)"
+
+
+FindingFn = Callable[..., Finding]
+_FINDINGS: Registry[FindingFn] = Registry("finding")
+register_finding = _FINDINGS.register
+get_finding = _FINDINGS.get
+list_findings = _FINDINGS.names
+
+
+def evaluate(entry: dict[str, Any], history: pd.DataFrame, results: pd.DataFrame) -> tuple[str, Finding]:
+    """(claim, Finding) for one `[[findings]]` entry; options are checked against the function's signature."""
+    import pydantic
+
+    entry = dict(entry)
+    name, claim = entry.pop("name", None), entry.pop("claim", "")
+    if name is None:
+        raise ValueError(f"finding entry {entry} needs a `name` (one of {list_findings()})")
+    fn = get_finding(name)
+    try:
+        opts = options_model(fn, name).model_validate(entry)
+    except pydantic.ValidationError as e:
+        err = e.errors()[0]
+        raise ValueError(f"finding {name!r}: option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    return claim, fn(history, results, **dict(opts))
+
+
+def _column(df: pd.DataFrame, col: str, what: str) -> pd.Series:
+    if col not in df.columns:
+        raise ValueError(f"{what} {col!r} is not a column of the results; present: {', '.join(map(str, df.columns))}")
+    return pd.to_numeric(df[col], errors="coerce")
+
+
+def _rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | None) -> pd.DataFrame:
+    """The `results` (one row per run) or `history` (per run and epoch) table, filtered by a pandas query."""
+    if table not in ("results", "history"):
+        raise ValueError(f"table must be 'results' or 'history', got {table!r}")
+    df = results if table == "results" else history
+    try:
+        return df.query(where) if where else df
+    except Exception as e:  # pandas raises many types for a bad query string
+        raise ValueError(f"where = {where!r}: {e}") from None
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    """Least squares y = a x + b: (a, standard error of a, b, standard error of b). Needs n ≥ 3."""
+    from scipy import stats
+
+    r = stats.linregress(x, y)
+    return float(r.slope), float(r.stderr), float(r.intercept), float(r.intercept_stderr)
+
+
+@register_finding("slope")
+def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x: bool = False,
+          log_y: bool = False, target: float | None = None, tolerance: float = 0.1,
+          where: str | None = None, table: str = "results") -> Finding:
+    """The least-squares slope of y against x over the runs (optionally in log space), ± its standard error.
+
+    Agrees when |slope − target| ≤ tolerance + 2·stderr. `where` is a pandas query selecting runs.
+    """
+    df = _rows(history, results, table, where)
+    xs, ys = _column(df, x, "x").to_numpy(float), _column(df, y, "y").to_numpy(float)
+    xs, ys = (np.log(xs) if log_x else xs), (np.log(ys) if log_y else ys)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if ok.sum() < 3:
+        raise ValueError(f"slope of {y} vs {x}: needs at least 3 finished runs with finite values, got {ok.sum()}")
+    a, se, b, se_b = linear_fit(xs[ok], ys[ok])
+    agrees = None if target is None else abs(a - target) <= tolerance + 2 * se
+    return Finding(a, se, agrees, f"slope {_fmt(a)} ± {_fmt(se)}, intercept {_fmt(b)} ± {_fmt(se_b)} "
+                                  f"(n = {int(ok.sum())} runs)")
+
+
+@register_finding("correlation")
+def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, sign: int = 1,
+                where: str | None = None, table: str = "results") -> Finding:
+    """Kendall's τ between x and y over the runs; agrees when τ has the expected `sign` (+1 or −1) and
+    its two-sided p-value is below 0.05. The error is the normal-approximation standard error of τ."""
+    from scipy import stats
+
+    df = _rows(history, results, table, where)
+    xs, ys = _column(df, x, "x").to_numpy(float), _column(df, y, "y").to_numpy(float)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    n = int(ok.sum())
+    if n < 3:
+        raise ValueError(f"correlation of {y} with {x}: needs at least 3 runs with finite values, got {n}")
+    tau, p = stats.kendalltau(xs[ok], ys[ok])
+    se = math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+    return Finding(float(tau), se, bool(np.sign(tau) == sign and p < 0.05),
+                   f"Kendall τ = {_fmt(tau)} ± {_fmt(se)} (p = {p:.2g}, n = {n})")
+
+
+@register_finding("compare")
+def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
+            where: str | None = None, table: str = "results") -> Finding:
+    """mean(metric | by = high) − mean(metric | by = low), ± the standard error of the difference
+    (sample std with ddof=1 over seeds); agrees when the difference is positive by more than 2 errors."""
+    df = _rows(history, results, table, where)
+    vals = _column(df, metric, "metric")
+    groups = {v: vals[df[by] == v].dropna() for v in (low, high)}
+    for v, g in groups.items():
+        if g.empty:
+            raise ValueError(f"compare: no finished run with {by} = {v!r}; values present: {sorted(df[by].unique())}")
+    d = groups[high].mean() - groups[low].mean()
+    se = math.sqrt(sum((g.std(ddof=1) if len(g) > 1 else 0.0) ** 2 / len(g) for g in groups.values()))
+    return Finding(float(d), se, bool(d > 2 * se), f"{metric}: {_fmt(groups[high].mean())} at {by}={high} vs "
+                                                   f"{_fmt(groups[low].mean())} at {by}={low} (Δ = {_fmt(d)} ± {_fmt(se)})")
+
+
+@register_finding("value")
+def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: str | None = None, table: str = "results",
+          target: float | None = None, tolerance: float = 0.0, at_most: float | None = None,
+          at_least: float | None = None) -> Finding:
+    """The mean of `metric` over the selected runs ± its standard error; agrees when within
+    target ± (tolerance + 2·error), and/or ≤ at_most, ≥ at_least."""
+    df = _rows(history, results, table, where)
+    v = _column(df, metric, "metric").dropna()
+    if v.empty:
+        raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else ""))
+    m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    checks = []
+    if target is not None:
+        checks.append(abs(m - target) <= tolerance + 2 * se)
+    if at_most is not None:
+        checks.append(m <= at_most)
+    if at_least is not None:
+        checks.append(m >= at_least)
+    return Finding(m, se, all(checks) if checks else None, f"{metric} = {_fmt(m)} ± {_fmt(se)} (n = {len(v)} runs)")
+
+
+@register_finding("recovery")
+def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train_loss",
+             tolerance: float = 0.1, where: str | None = None) -> Finding:
+    """After perturbations, does `metric` come back? Per run: the final value over the value just before the
+    first perturbation; the mean ratio ± its standard error. Agrees when the ratio ≤ 1 + tolerance (000 §3.5)."""
+    h = _rows(history, results, "history", where)
+    if "event" not in h.columns or h["event"].isna().all():
+        raise ValueError("recovery: no perturbation in these runs (events.perturb_epochs)")
+    ratios = []
+    for _, run in h.groupby("run_id"):
+        first = run.loc[run["event"].notna(), "epoch"].min()
+        before = run[(run["epoch"] == first) & run["event"].isna()][metric]
+        if len(before):
+            ratios.append(float(run[metric].iloc[-1]) / float(before.iloc[0]))
+    r = np.array(ratios)
+    se = float(r.std(ddof=1) / math.sqrt(len(r))) if len(r) > 1 else 0.0
+    return Finding(float(r.mean()), se, bool(r.mean() <= 1 + tolerance),
+                   f"final / before-first-perturbation {metric} = {_fmt(r.mean())} ± {_fmt(se)} "
+                   f"(max {_fmt(r.max())}, n = {len(r)} runs)")
