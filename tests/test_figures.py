@@ -6,7 +6,17 @@ import pytest
 
 from genlab.figures import draw, list_figures
 
-OPTIONS = {"curves": {"panels": [["train_loss", "test_loss"], ["cosine"]], "hue": "init.std"}}
+OPTIONS = {"curves": {"panels": [["train_loss", "test_loss"], ["cosine"]], "hue": "init.std"},
+           "scatter": {"x": "train_loss", "y": "test_loss", "hue": "init.std", "fit": True, "identity": True},
+           "versus": {"x": "init.std", "metrics": ["train_loss", "test_loss"]}}
+
+
+def synthetic_results() -> pd.DataFrame:
+    """One row per run: test_loss = 2·train_loss + 0.5 exactly, 2 stds × 3 seeds."""
+    train = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    return pd.DataFrame({"run_id": [f"r{i}" for i in range(6)], "init.std": [0.01] * 3 + [0.1] * 3,
+                         "seed": [0, 1, 2] * 2, "train_loss": train, "test_loss": 2 * train + 0.5,
+                         "train_error": 0.0})
 
 
 def synthetic_history() -> pd.DataFrame:
@@ -27,7 +37,7 @@ def synthetic_history() -> pd.DataFrame:
 @pytest.mark.parametrize("name", list_figures())
 def test_every_figure_draws(name):
     assert name in OPTIONS, f"add options for new figure {name!r} to this test"
-    fig = draw({"name": name, **OPTIONS[name]}, synthetic_history(), pd.DataFrame())
+    fig = draw({"name": name, **OPTIONS[name]}, synthetic_history(), synthetic_results())
     assert fig.axes and all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
 
 
@@ -52,3 +62,21 @@ def test_bad_figure_options_name_the_option():
         draw({"name": "curves", "panels": [["val_loss"]]}, synthetic_history(), pd.DataFrame())
     with pytest.raises(KeyError, match="unknown figure"):
         draw({"name": "scatter3d"}, synthetic_history(), pd.DataFrame())
+
+
+def test_scatter_draws_points_the_fit_and_identity():
+    fig = draw({"name": "scatter", **OPTIONS["scatter"]}, None, synthetic_results())
+    ax = fig.axes[0]
+    assert [len(c.get_offsets()) for c in ax.collections] == [3, 3]  # one point per run, per hue value
+    fit = next(ln for ln in ax.get_lines() if ln.get_label().startswith("fit"))
+    x, y = fit.get_data()
+    assert np.polyfit(x, y, 1) == pytest.approx([2.0, 0.5])  # the drawn line has the computed slope
+    assert "slope 2 ±" in fit.get_label()
+    assert any(ln.get_label() == "y = x" for ln in ax.get_lines())
+
+
+def test_versus_draws_mean_and_std_over_seeds():
+    fig = draw({"name": "versus", "x": "init.std", "metrics": ["test_loss"]}, None, synthetic_results())
+    line = fig.axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [0.01, 0.1]
+    assert line.get_ydata() == pytest.approx([0.9, 1.5])  # mean of 2·[.1,.2,.3]+.5 and 2·[.4,.5,.6]+.5

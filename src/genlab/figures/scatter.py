@@ -1,0 +1,99 @@
+"""Run-level figures: one point per run (`scatter`, with an optional least-squares line) and a final metric
+against a sweep field (`versus`, mean ± std over seeds). Both draw from the results table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from genlab.figures import register_figure
+from genlab.figures.curves import with_accuracy
+from genlab.findings import linear_fit
+
+
+def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in df.columns:
+        raise ValueError(f"column {col!r} not in the results; present: {', '.join(map(str, df.columns))}")
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+
+
+def _label(col: str, labels: dict[str, str]) -> str:
+    return labels.get(col, col)
+
+
+@register_figure("scatter")
+def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue: str | None = None,
+            fit: bool = False, identity: bool = False, log_x: bool = False, log_y: bool = False,
+            fit_in_log: bool = False, labels: dict[str, str] = {}, title: str = "",
+            where: str | None = None) -> Figure:
+    """y against x, one point per finished run, coloured by `hue`.
+
+    Args:
+      fit: draw the least-squares line (in log-log space when `fit_in_log`), its slope in the legend.
+      identity: draw y = x (the slope-1 line of 000 Fig. 4-3).
+      labels: axis labels with units per column, e.g. {"normalized_loss.test": "normalized test loss (nats)"}.
+      where: a pandas query selecting runs.
+    """
+    df = with_accuracy(results.query(where) if where else results)
+    xs, ys = _numeric(df, x), _numeric(df, y)
+    fig = Figure(figsize=(5.4, 4.2))
+    ax = fig.subplots()
+    groups = sorted(df[hue].dropna().unique()) if hue else [None]
+    for i, g in enumerate(groups):
+        sel = (df[hue] == g).to_numpy() if hue else np.ones(len(df), bool)
+        ax.scatter(xs[sel], ys[sel], s=22, color=f"C{i % 10}", label=f"{_label(hue, labels)}={g}" if hue else None)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if fit and ok.sum() >= 3:
+        fx, fy = (np.log(xs[ok]), np.log(ys[ok])) if fit_in_log else (xs[ok], ys[ok])
+        a, se, b, _ = linear_fit(fx, fy)
+        grid = np.linspace(fx.min(), fx.max(), 100)
+        gx, gy = (np.exp(grid), np.exp(a * grid + b)) if fit_in_log else (grid, a * grid + b)
+        ax.plot(gx, gy, "k-", lw=1.2, label=f"fit: slope {a:.3g} ± {se:.2g}, intercept {b:.3g}")
+    if identity and ok.any():
+        lo, hi = min(xs[ok].min(), ys[ok].min()), max(xs[ok].max(), ys[ok].max())
+        ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1, label="y = x")
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_yscale("log" if log_y else "linear")
+    ax.set_xlabel(_label(x, labels))
+    ax.set_ylabel(_label(y, labels))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@register_figure("versus")
+def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: list[str], hue: str | None = None,
+           log_x: bool = False, log_y: bool = False, labels: dict[str, str] = {}, title: str = "",
+           where: str | None = None) -> Figure:
+    """Final `metrics` against the sweep field `x`: mean over seeds with ± one sample std (ddof=1) bars,
+    one line per metric (and per `hue` value)."""
+    df = with_accuracy(results.query(where) if where else results)
+    for c in [x, *metrics] + ([hue] if hue else []):
+        if c not in df.columns:
+            raise ValueError(f"column {c!r} not in the results; present: {', '.join(map(str, df.columns))}")
+    fig = Figure(figsize=(5.6, 4.2))
+    ax = fig.subplots()
+    groups = sorted(df[hue].dropna().unique()) if hue else [None]
+    styles = ["-o", "--s", ":^", "-.v"]
+    for j, m in enumerate(metrics):
+        for i, g in enumerate(groups):
+            sub = df[df[hue] == g] if hue else df
+            agg = sub.groupby(x)[m].agg(["mean", "std"]).reset_index().sort_values(x)
+            label = m + (f" ({_label(hue, labels)}={g})" if hue else "")
+            ax.errorbar(agg[x], agg["mean"], yerr=agg["std"].fillna(0), fmt=styles[j % 4], color=f"C{i % 10}",
+                        ms=4, lw=1.2, capsize=2, label=label)
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_yscale("log" if log_y else "linear")
+    ax.set_xlabel(_label(x, labels))
+    ax.set_ylabel(_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(metrics))
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
