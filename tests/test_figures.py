@@ -1,5 +1,7 @@
 """Every registered figure draws from a tiny synthetic results table, and draws what it says."""
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,10 +36,26 @@ def synthetic_history() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def figure_cases() -> dict:
+    """name → () -> (options, history, results): the generic figures here, each seed's from its test module
+    (tests/test_seedNNN.py may define FIGURE_CASES in the same form)."""
+    cases = {name: (lambda o=o: (o, synthetic_history(), synthetic_results())) for name, o in OPTIONS.items()}
+    for mod in ("test_seed000", "test_seed002", "test_seed003", "test_seed004"):
+        try:
+            cases.update(importlib.import_module(mod).FIGURE_CASES)
+        except ModuleNotFoundError:
+            pass
+    return cases
+
+
+CASES = figure_cases()
+
+
 @pytest.mark.parametrize("name", list_figures())
 def test_every_figure_draws(name):
-    assert name in OPTIONS, f"add options for new figure {name!r} to this test"
-    fig = draw({"name": name, **OPTIONS[name]}, synthetic_history(), synthetic_results())
+    assert name in CASES, f"add a case for new figure {name!r} (OPTIONS here, or FIGURE_CASES in test_seedNNN.py)"
+    options, history, results = CASES[name]()
+    fig = draw({"name": name, **options}, history, results)
     assert fig.axes and all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
 
 

@@ -50,4 +50,4 @@ def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> l
     return paths
 
 
-from genlab.figures import curves, scatter  # noqa: E402,F401  (registers entries)
+from genlab.figures import curves, scatter, seed000, seed002, seed003, seed004  # noqa: E402,F401  (registers)
