@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from genlab.registry import Registry, options_model
+from genlab.registry import Registry, call_entry
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,7 @@ list_findings = _FINDINGS.names
 
 def evaluate(entry: dict[str, Any], history: pd.DataFrame, results: pd.DataFrame) -> tuple[str, Finding]:
     """(claim, Finding) for one `[[findings]]` entry; options are checked against the function's signature."""
-    import pydantic
-
-    entry = dict(entry)
-    name, claim = entry.pop("name", None), entry.pop("claim", "")
-    if name is None:
-        raise ValueError(f"finding entry {entry} needs a `name` (one of {list_findings()})")
-    fn = get_finding(name)
-    try:
-        opts = options_model(fn, name).model_validate(entry)
-    except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        raise ValueError(f"finding {name!r}: option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    return claim, fn(history, results, **dict(opts))
+    return entry.get("claim", ""), call_entry(_FINDINGS, entry, history, results, ignore=("claim",))
 
 
 def _column(df: pd.DataFrame, col: str, what: str) -> pd.Series:

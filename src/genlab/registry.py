@@ -76,3 +76,24 @@ def options_model(fn: Callable[..., Any], name: str):
         fields[pname] = (ann, default)
     cfg = pydantic.ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     return pydantic.create_model(f"{name}_options", __config__=cfg, **fields)
+
+
+def call_entry(registry: "Registry", entry: dict[str, Any], *args: Any, ignore: tuple[str, ...] = ()) -> Any:
+    """Call the entry a spec table names (`{"name": ..., **options}`) with `args` and its checked options.
+
+    Keys in `ignore` (e.g. a figure's output `file`) are not options. A bad option raises ValueError naming
+    the entry and the option.
+    """
+    import pydantic
+
+    options = {k: v for k, v in entry.items() if k != "name" and k not in ignore}
+    name = entry.get("name")
+    if name is None:
+        raise ValueError(f"{registry.kind} entry {entry} needs a `name` (one of {registry.names()})")
+    fn = registry.get(name)
+    try:
+        checked = options_model(fn, name).model_validate(options)
+    except pydantic.ValidationError as e:
+        err = e.errors()[0]
+        raise ValueError(f"{registry.kind} {name!r}: option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    return fn(*args, **dict(checked))

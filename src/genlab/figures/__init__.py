@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from genlab.registry import Registry, options_model
+from genlab.registry import Registry, call_entry
 
 FigureFn = Callable[..., Any]
 _FIGURES: Registry[FigureFn] = Registry("figure")
@@ -24,20 +24,7 @@ FORMATS = ("png", "pdf")
 
 def draw(entry: dict[str, Any], history, results):
     """Draw one `[[figures]]` entry; its options are checked against the function's signature."""
-    import pydantic
-
-    entry = dict(entry)
-    name = entry.pop("name", None)
-    entry.pop("file", None)
-    if name is None:
-        raise ValueError(f"figure entry {entry} needs a `name` (one of {list_figures()})")
-    fn = get_figure(name)
-    try:
-        opts = options_model(fn, name).model_validate(entry)
-    except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        raise ValueError(f"figure {name!r}: option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    return fn(history, results, **dict(opts))
+    return call_entry(_FIGURES, entry, history, results, ignore=("file",))
 
 
 def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> list[Path]:

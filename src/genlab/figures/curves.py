@@ -6,6 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
+from genlab.figures.style import finish_axes
 
 UNITS = {"loss": "loss (nats)", "error": "error rate", "accuracy": "accuracy", "cosine": "cos θ to reference"}
 STYLES = {"train": "-", "test": "--", "val": ":"}
@@ -74,12 +75,7 @@ def curves(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[list[st
         if mark_events and "event" in h.columns:
             for e in sorted(h.loc[h["event"].notna(), "epoch"].unique()):
                 ax.axvline(e, color="0.6", lw=0.8, ls=":", zorder=0)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel(metrics))
-        if log_y:
-            ax.set_yscale("log")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        finish_axes(ax, xlabel="epoch", ylabel=ylabel(metrics), log_y=log_y)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
+from genlab.figures.style import finish_axes
 from genlab.findings import linear_fit
 
 
@@ -53,15 +54,7 @@ def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue
     if identity and ok.any():
         lo, hi = min(xs[ok].min(), ys[ok].min()), max(xs[ok].max(), ys[ok].max())
         ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1, label="y = x")
-    ax.set_xscale("log" if log_x else "linear")
-    ax.set_yscale("log" if log_y else "linear")
-    ax.set_xlabel(_label(x, labels))
-    ax.set_ylabel(_label(y, labels))
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
+    finish_axes(ax, xlabel=_label(x, labels), ylabel=_label(y, labels), log_x=log_x, log_y=log_y, title=title)
     fig.tight_layout()
     return fig
 
@@ -87,13 +80,7 @@ def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: lis
             label = m + (f" ({_label(hue, labels)}={g})" if hue else "")
             ax.errorbar(agg[x], agg["mean"], yerr=agg["std"].fillna(0), fmt=styles[j % 4], color=f"C{i % 10}",
                         ms=4, lw=1.2, capsize=2, label=label)
-    ax.set_xscale("log" if log_x else "linear")
-    ax.set_yscale("log" if log_y else "linear")
-    ax.set_xlabel(_label(x, labels))
-    ax.set_ylabel(_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(metrics))
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
+    finish_axes(ax, xlabel=_label(x, labels), log_x=log_x, log_y=log_y, title=title,
+                ylabel=_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(metrics))
     fig.tight_layout()
     return fig
