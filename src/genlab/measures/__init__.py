@@ -130,3 +130,4 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
 from genlab.measures import (  # noqa: E402,F401
     hessian, margins, normalized, norms, pacbayes, paths, sharpness, spectral, bounds,
 )
+from genlab.measures import regression  # noqa: E402,F401  (003: min-norm least squares, design spectrum)
