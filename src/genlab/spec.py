@@ -1,7 +1,7 @@
 """Experiment specs: TOML → frozen pydantic configs, profiles, sweeps, run ids.
 
 A spec file holds one experiment: the run fields ([data], [model], [init], [optim], [schedule], [train],
-[events], [record]), `seeds`, a [sweep] and named [profiles.*]. `load(path, profile)` applies the profile
+[events], [record], [constraint]), `seeds`, a [sweep] and named [profiles.*]. `load(path, profile)` applies the profile
 (deep-merged over the file), expands the sweep × seeds into resolved `RunConfig`s and hashes each one's
 canonical JSON into its run id. Every error names the file, the dotted field and the bad value.
 
@@ -208,6 +208,16 @@ class RecordSpec(Frozen):
         return self
 
 
+class ConstraintSpec(Frozen):
+    """Weight-normalized training (000 ch. 5; genlab.train.weightnorm). "none" is plain training."""
+
+    name: Literal["none", "project", "lagrange"] = "none"  # project: V_k ← V_k/‖V_k‖_F after every epoch
+    rho: bool = True  # train f = ρ·f_V with a scalar ρ; `project` absorbs the divided-out norms into ρ
+    lam_init: float = Field(1.0, ge=0)  # lagrange: λ_k at the start (a λ_k of 0 stays 0)
+    lam_lr: float = Field(0.01, ge=0)  # lagrange: gradient-ascent step on λ_k, once per optimizer step
+    fixed_lambda: bool = False  # lagrange: hold λ_k = lam_init
+
+
 class RunConfig(Frozen):
     """Everything that determines one training run. Its canonical JSON hashes to the run id."""
 
@@ -221,9 +231,16 @@ class RunConfig(Frozen):
     train: TrainSpec = TrainSpec()
     events: EventsSpec = EventsSpec()
     record: RecordSpec = RecordSpec()
+    constraint: ConstraintSpec = ConstraintSpec()
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Sorted, compact JSON of every field. Fields added later are left out while they hold their
+        default (OMIT_DEFAULT), so runs stored before they existed keep their run ids."""
+        d = self.model_dump(mode="json")
+        for name, default in OMIT_DEFAULT.items():
+            if d.get(name) == default.model_dump(mode="json"):
+                del d[name]
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @property
     def run_id(self) -> str:
@@ -231,6 +248,7 @@ class RunConfig(Frozen):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
 
 
+OMIT_DEFAULT = {"constraint": ConstraintSpec()}  # added after runs were stored: absent from their config.json
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
 EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
 

@@ -3,6 +3,10 @@
     data → model → init → optimizer; epoch 0 = evaluation at initialization; then for each epoch:
     steps over a seeded permutation → save reference → eval → perturb (→ eval again) → stop rules.
 
+With a [constraint] (000 ch. 5, train/weightnorm.py) the model is trained as ρ·f_V, the Lagrange penalty is
+added to each batch loss, λ is updated after each step, and the projection happens at the end of each epoch
+(before its evaluation); checkpoints and measures see the plain net with ρ folded into its output layer.
+
 An epoch with a perturbation has two rows in the history: the one before it and one with event="perturb".
 
 Everything random draws from generators derived from `config.seed`, so the same config gives the same
@@ -27,6 +31,7 @@ from genlab.spec import RunConfig
 from genlab.train.events import cosine, flat_params, perturb
 from genlab.train.losses import Loss, error_fn, get_loss
 from genlab.train.optim import build_optimizer, schedule_fn, set_lr
+from genlab.train.weightnorm import hook_for, plain
 
 Progress = Callable[[int, int], None]  # (epochs done, epochs total)
 STREAMS = ("init", "shuffle", "augment", "perturb")  # one independent generator each
@@ -99,10 +104,12 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
     dev = resolve_device(device)
     data, model, loss, gens = build(config, dev)
     tr, ev, rec = config.train, config.events, config.record
+    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for distance-from-init
+    wn = hook_for(config.constraint)  # weight-normalized training (000 ch. 5), None for plain training
+    model = wn.wrap(model) if wn else model
     opt = build_optimizer(model.parameters(), config.optim)
     factor = schedule_fn(config.schedule, tr.epochs)
     save = save or (lambda name, state: None)
-    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for distance-from-init
     if rec.save_init:
         save("init", init_state)
 
@@ -139,22 +146,28 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
             if data.augment is not None:
                 xb = data.augment(xb, gens["augment"])
             l = loss(model(xb), ys[s * bs:(s + 1) * bs])
+            if wn:
+                l = l + wn.loss_term(model)
             opt.zero_grad(set_to_none=True)
             l.backward()
             opt.step()
+            if wn:
+                wn.after_step(model)
             if not torch.isfinite(l):
                 diverged = True
                 break
         epoch_s = time.perf_counter() - t0
+        constraint = wn.end_epoch(model) if wn and not diverged else {}  # projection; norms, log ρ, λ
         if ev.cosine_ref_epoch == epoch:
             ref = flat_params(model).clone()  # saved before this epoch's perturbation: cosine here is 1
-        row = record(epoch, lr, {"epoch_s": epoch_s, **(measure(model, data, loss, init_state, rec.measures)
-                                                        if epoch in rec.measure_epochs else {})})
+        row = record(epoch, lr, {"epoch_s": epoch_s, **constraint,
+                                 **(measure(plain(model), data, loss, init_state, rec.measures)
+                                    if epoch in rec.measure_epochs else {})})
         if epoch in ev.perturb_epochs and ev.perturb_std > 0 and not diverged:
             perturb(model, ev.perturb_std, gens["perturb"])
             row = record(epoch, lr, {"event": "perturb"})  # a second row at this epoch: the jump itself
         if epoch in rec.checkpoint_epochs:
-            save(f"epoch_{epoch}", model.state_dict())
+            save(f"epoch_{epoch}", plain(model).state_dict())
         if diverged or not math.isfinite(row["train_loss"]):
             status, reason = "diverged", "non_finite_loss"
             break
@@ -166,6 +179,7 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
         if tr.stop_below_loss is not None and row["train_loss"] < tr.stop_below_loss:
             reason = "train_loss_below"
             break
+    model = plain(model)  # ρ folded into the output layer: the registered architecture, same function
     if rec.checkpoint == "final":
         save("final", model.state_dict())
     tensors = {k: v.cpu() for k, v in data.info.items() if isinstance(v, torch.Tensor)}
