@@ -131,3 +131,4 @@ from genlab.measures import (  # noqa: E402,F401
     hessian, margins, normalized, norms, pacbayes, paths, sharpness, spectral, bounds,
 )
 from genlab.measures import regression  # noqa: E402,F401  (003: min-norm least squares, design spectrum)
+from genlab.measures import normalized_margins  # noqa: E402,F401  (000 ch. 4: margins of the normalized net)
