@@ -86,3 +86,25 @@ def test_measures_in_spec_and_from_the_cli(write_spec, tmp_path):
     import pytest as _pytest
     with _pytest.raises(spec_mod.SpecError, match=r"record.measures.0: unknown measure 'frobenius'"):
         spec_mod.load(bad, None)
+
+
+def test_measure_options_from_the_spec(write_spec, tmp_path):
+    from conftest import TINY
+    from genlab import spec as spec_mod
+    from genlab.store import Store
+
+    opts = '[record]\nmeasures = ["sharpness"]\nmeasure_options = { sharpness = { cfg = { alpha = 0.01, iterations = 3 } } }\n'
+    path = write_spec(TINY.replace("[sweep]", opts + "[sweep]"))
+    cfg = spec_mod.load(path, None).runs[0].config
+    resolved = cfg.record.measure_options["sharpness"]["cfg"]
+    assert resolved["alpha"] == 0.01 and resolved["iterations"] == 3 and "restarts" in resolved  # defaults filled
+    store = tmp_path / "runs"
+    assert cli("run", str(path), "--profile", "none", store=store).exit_code == 0
+    assert (Store(store).results("tiny")["sharpness.zeta"] >= 0).all()
+    bad = write_spec(TINY.replace("[sweep]", opts.replace("iterations", "iters") + "[sweep]"), "bad.toml")
+    with pytest.raises(spec_mod.SpecError, match=r"record.measure_options.sharpness.cfg.iters"):
+        spec_mod.load(bad, None)
+    other = write_spec(TINY.replace("[sweep]", opts.replace('measures = ["sharpness"]', 'measures = ["num_params"]')
+                                    + "[sweep]"), "other.toml")
+    with pytest.raises(spec_mod.SpecError, match=r"'sharpness' is not in record.measures"):
+        spec_mod.load(other, None)

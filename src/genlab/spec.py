@@ -193,6 +193,7 @@ class RecordSpec(Frozen):
     checkpoint_epochs: list[int] = []  # also epoch_<e>.pt at these epochs
     measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
     measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
+    measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
 
     @model_validator(mode="after")
     def _check_measures(self):
@@ -205,6 +206,19 @@ class RecordSpec(Frozen):
                 raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": f"measures.{i}"})
         if self.measure_epochs and not self.measures:
             raise ValueError("measure_epochs is set but no measures are listed in record.measures")
+        from genlab.registry import options_model
+
+        for name, opts in self.measure_options.items():
+            if name not in self.measures:
+                raise PydanticCustomError("unknown_name", "{msg}", {"msg": f"{name!r} is not in record.measures",
+                                                                     "sub_loc": f"measure_options.{name}"})
+            try:
+                checked = options_model(get_measure(name), name).model_validate(opts)
+            except pydantic.ValidationError as e:
+                err = e.errors()[0]
+                raise PydanticCustomError("bad_option", "{msg}", {"msg": err["msg"], "sub_loc": ".".join(
+                    ["measure_options", name, *map(str, err["loc"])])})
+            self.measure_options[name] = checked.model_dump(mode="json")  # resolved: every option, for the hash
         return self
 
 

@@ -96,7 +96,7 @@ def flatten_values(name: str, value: float | dict[str, float]) -> dict[str, floa
 
 
 def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: torch.device | str | None = None,
-            dtype: torch.dtype = torch.float64) -> dict[str, float]:
+            dtype: torch.dtype = torch.float64, options: dict[str, dict[str, Any]] | None = None) -> dict[str, float]:
     """Evaluate registered measures with their default options on a copy of `model`, in eval mode.
 
     Args:
@@ -105,6 +105,8 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
       data: the splits, loss and init weights (`MeasureData.from_dataset`).
       device: where to compute (default: where the model is).
       dtype: float64 by default, so products over deep nets and exact checks keep their digits.
+      options: per-measure keyword options, e.g. {"sharpness": {"cfg": SharpnessConfig(alpha=1e-3)}}
+        (a spec's `record.measure_options`, validated against each measure's signature).
 
     Returns:
       A flat dict: `name` → value, or `name.sub` → value for dict-valued measures.
@@ -120,7 +122,7 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
     out: dict[str, float] = {}
     for name, fn in fns.items():
         try:
-            out.update(flatten_values(name, fn(net, data)))
+            out.update(flatten_values(name, fn(net, data, **(options or {}).get(name, {}))))
         except ValueError as e:
             raise ValueError(f"measure {name!r}: {e}") from e
     return out

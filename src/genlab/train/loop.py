@@ -27,7 +27,7 @@ from torch import nn
 from genlab.data import Dataset, build_dataset
 from genlab.models import count_params, create_model
 from genlab.models.init import initialize
-from genlab.spec import RunConfig
+from genlab.spec import RecordSpec, RunConfig
 from genlab.train.events import cosine, flat_params, perturb
 from genlab.train.losses import Loss, error_fn, get_loss
 from genlab.train.optim import build_optimizer, schedule_fn, set_lr
@@ -161,7 +161,7 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
         if ev.cosine_ref_epoch == epoch:
             ref = flat_params(model).clone()  # saved before this epoch's perturbation: cosine here is 1
         row = record(epoch, lr, {"epoch_s": epoch_s, **constraint,
-                                 **(measure(plain(model), data, loss, init_state, rec.measures)
+                                 **(measure(plain(model), data, loss, init_state, rec)
                                     if epoch in rec.measure_epochs else {})})
         if epoch in ev.perturb_epochs and ev.perturb_std > 0 and not diverged:
             perturb(model, ev.perturb_std, gens["perturb"])
@@ -185,7 +185,7 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
     tensors = {k: v.cpu() for k, v in data.info.items() if isinstance(v, torch.Tensor)}
     if tensors:  # label-corruption masks and true labels: too long for JSON
         save("data_info", tensors)
-    measures = measure(model, data, loss, init_state, rec.measures) if rec.measures and status == "completed" else {}
+    measures = measure(model, data, loss, init_state, rec) if rec.measures and status == "completed" else {}
     return Outcome(status, reason, epoch, history, model, measures, per_class(model, data, loss),
                    {k: v for k, v in data.info.items() if not isinstance(v, torch.Tensor)})
 
@@ -200,13 +200,17 @@ def per_class(model: nn.Module, data: Dataset, loss: Loss) -> dict[str, list[flo
     return {k: per_class_accuracy(model, data, x, y).tolist() for k, (x, y) in splits.items()}
 
 
-def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, names: list[str]) -> dict[str, float]:
-    """The registered measures `names` of the current weights (on a float64 copy; the model is untouched)."""
-    if not names:
+def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, rec: RecordSpec) -> dict[str, float]:
+    """`rec.measures` of the current weights, with `rec.measure_options` (on a float64 copy; model untouched)."""
+    if not rec.measures:
         return {}
-    from genlab.measures import MeasureData, compute
+    from genlab.measures import MeasureData, compute, get_measure
+    from genlab.registry import options_model
 
-    return compute(list(names), model, MeasureData.from_dataset(data, loss, init_state=init_state))
+    options = {name: dict(options_model(get_measure(name), name).model_validate(opts))
+               for name, opts in rec.measure_options.items()}  # JSON → typed (e.g. a config dataclass)
+    return compute(list(rec.measures), model, MeasureData.from_dataset(data, loss, init_state=init_state),
+                   options=options)
 
 
 def summary(outcome: Outcome, config: RunConfig, wall_s: float) -> dict[str, Any]:
