@@ -22,6 +22,7 @@ OPTIONS = {
     "compare": {"metric": "m", "by": "g", "low": "a", "high": "b"},
     "value": {"metric": "m", "at_least": 0.0},
     "recovery": {"metric": "train_loss"},
+    "dominates": {"metric": "train_loss", "by": "seed", "low": 0, "high": 1, "over": "init.std", "table": "history"},
 }
 
 

@@ -174,3 +174,35 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
     return Finding(float(r.mean()), se, bool(r.mean() <= 1 + tolerance),
                    f"final / before-first-perturbation {metric} = {_fmt(r.mean())} ± {_fmt(se)} "
                    f"(max {_fmt(r.max())}, n = {len(r)} runs)")
+
+
+@register_finding("dominates")
+def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
+              over: str, where: str | None = None, table: str = "results") -> Finding:
+    """Is mean(metric | by = low) < mean(metric | by = high) at every value of the sweep field `over`?
+    (004: lower capacity on true labels than on random ones at every training-set size.)
+
+    The value is the fraction of `over` values where it holds, ± its binomial standard error √(f(1−f)/k) over
+    the k values that have runs of both groups; agrees when it holds at all of them. Means are over seeds; a
+    value where both means are +inf (vacuous: γ_margin ≤ 0) does not count as holding.
+    """
+    df = _rows(history, results, table, where)
+    vals = _column(df, metric, "metric")
+    for col in (by, over):
+        if col not in df.columns:
+            raise ValueError(f"dominates: {col!r} is not a column of the results")
+    diffs: dict[Any, float] = {}
+    for v, sub in df.groupby(over, sort=True):
+        lo, hi = vals[sub.index][sub[by] == low].dropna(), vals[sub.index][sub[by] == high].dropna()
+        if len(lo) and len(hi):
+            diffs[v] = float(hi.mean()) - float(lo.mean()) if not (np.isinf(hi.mean()) and np.isinf(lo.mean())) \
+                else math.nan
+    if not diffs:
+        raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {low!r} and {high!r}; "
+                         f"values of {by} present: {sorted(df[by].unique()) if by in df else []}")
+    holds = [d > 0 for d in diffs.values()]  # NaN (both vacuous) compares False
+    k, f = len(holds), sum(holds) / len(holds)
+    shown = ", ".join(f"{v}: {_fmt(d)}" for v, d in diffs.items())
+    return Finding(f, math.sqrt(f * (1 - f) / k), all(holds),
+                   f"{metric} lower at {by}={low} than at {by}={high} at {sum(holds)}/{k} values of {over} "
+                   f"(mean difference high − low per value: {shown})")
