@@ -207,6 +207,12 @@ def ch4_points(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, 
     return fig
 
 
+CH5_LABELS = {"log_prod_frobenius": "log ∏ₖ ‖Wₖ‖_F of the plain net (log units)",
+              "log_prod_norms": "log ∏ₖ ‖Wₖ‖_F of the plain net (log units)",
+              "norm_dev": "maxₖ |‖Vₖ‖_F − 1| (before projection)", "log_rho": "log ρ (log units)",
+              "lambda_mean": "mean λₖ"}
+
+
 def variant(row: pd.Series) -> str:
     """A readable name of a run's training method from its constraint.* columns (absent: plain SGD)."""
     name = row.get("constraint.name")
@@ -237,6 +243,10 @@ def weightnorm_curves(history: pd.DataFrame, results: pd.DataFrame, *,
     h = h.assign(training=h.apply(variant, axis=1))
     fig = curves(h, results, panels=panels, hue="training", hue_label="training", title=title, log_y=log_y)
     for ax, metrics in zip(fig.axes, panels):
-        if metrics in (["log_prod_frobenius"], ["log_prod_norms"]):
-            ax.set_ylabel("log ∏ₖ ‖Wₖ‖_F (nats)")
+        for ln in ax.get_lines():  # measures recorded every few epochs: join the epochs that have them
+            x, y = (np.asarray(v, float) for v in ln.get_data())
+            if len(x) and np.isfinite(y).any():
+                ln.set_data(x[np.isfinite(y)], y[np.isfinite(y)])
+        if len(metrics) == 1 and metrics[0] in CH5_LABELS:
+            ax.set_ylabel(CH5_LABELS[metrics[0]])
     return fig

@@ -5,7 +5,7 @@ held by one scalar ρ ("the product of norms of each layer" in plain training):
 
 * `project`: after every epoch each Linear/Conv weight is divided by its Frobenius norm, V_k ← V_k / ‖V_k‖_F.
   With `rho = true` the network is trained as f(x) = ρ · f_V(x) (`RhoScaled`, ρ a trainable scalar starting
-  at 1) and the divided-out norms are absorbed, ρ ← ρ · ∏_k ‖V_k‖_F. For a bias-free ReLU net f_V is
+  at 1, trained as log ρ) and the divided-out norms are absorbed, ρ ← ρ · ∏_k ‖V_k‖_F. For a bias-free ReLU net f_V is
   positively homogeneous of degree 1 in each V_k, so the function is unchanged exactly. Biases (plain,
   non-residual nets) are divided by the product of the norms of their own and all earlier layers, which keeps
   that identity. With `rho = false` the norms are thrown away: the predicted labels stay, the loss changes.
@@ -47,12 +47,22 @@ ZERO_NORM_MSG = ("a layer has all-zero weights, so it cannot be projected to uni
 
 
 class RhoScaled(nn.Module):
-    """f(x) = ρ · f_V(x): the network `net` (whose layers are the V_k) times a trainable scalar ρ."""
+    """f(x) = ρ · f_V(x): the network `net` (whose layers are the V_k) times a trainable scale ρ > 0.
+
+    ρ is trained as log ρ, so an SGD step changes it by a factor, as the product of the norms of a plain net
+    changes: a step on ρ itself would be ∝ f_V, tiny for unit-norm layers, and ρ would hardly move.
+    """
 
     def __init__(self, net: nn.Module, rho: float = 1.0):
         super().__init__()
+        if rho <= 0:
+            raise ValueError(f"RhoScaled: ρ must be positive (it is a product of norms), got {rho}")
         self.net = net
-        self.rho = nn.Parameter(torch.tensor(float(rho)))
+        self.log_rho = nn.Parameter(torch.tensor(math.log(rho)))
+
+    @property
+    def rho(self) -> torch.Tensor:
+        return self.log_rho.exp()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rho * self.net(x)
@@ -93,7 +103,7 @@ def project(model: nn.Module, absorb: bool = True) -> float:
         if m.bias is not None:
             m.bias.div_(math.exp(log_total))
     if absorb and isinstance(model, RhoScaled):
-        model.rho.mul_(math.exp(log_total))
+        model.log_rho.add_(log_total)
     return log_total
 
 
@@ -168,8 +178,8 @@ class Hook:
     def end_epoch(self, model: nn.Module) -> dict[str, Any]:
         """Project (for `project`), then the epoch's facts for the history row.
 
-        Returns: norm_dev = max_k |‖V_k‖ − 1| before any projection; log_rho = log |ρ| (RhoScaled);
-        log_prod_norms = log |ρ| + Σ_k log ‖V_k‖, the log product of the layer norms of the plain net;
+        Returns: norm_dev = max_k |‖V_k‖ − 1| before any projection; log_rho = log ρ (RhoScaled);
+        log_prod_norms = log ρ + Σ_k log ‖V_k‖, the log product of the layer norms of the plain net;
         lambda_mean = mean λ_k (lagrange).
         """
         with torch.no_grad():
@@ -179,8 +189,7 @@ class Hook:
             project(model, absorb=True)
         log_rho = 0.0
         if isinstance(model, RhoScaled):
-            rho = abs(model.rho.item())
-            log_rho = row["log_rho"] = math.log(rho) if rho > 0 else float("-inf")
+            log_rho = row["log_rho"] = model.log_rho.item()
         with torch.no_grad():
             row["log_prod_norms"] = log_rho + float(layer_norms(model).double().log().sum())
         if self.spec.name == "lagrange":
