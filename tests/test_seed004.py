@@ -86,6 +86,7 @@ def test_capacity_panels_draws_one_axes_per_panel_mean_over_seeds():
     x, y = a["random labels"]
     assert list(x) == [100, 200, 400] and y == pytest.approx(np.log([100, 200, 400]) + 2.05)  # seed mean
     b = series(b_ax)
+    assert b_ax.get_ylabel() == "b"  # no label given: the first metric's name
     assert len(b) == 4  # 2 metrics × 2 hues
     assert b["b, random labels"][1] == pytest.approx([0.0, 1.0, 3.0])  # the +inf run is left out of the mean ...
     assert any("1 run(s) not finite" in t.get_text() for t in b_ax.texts)  # ... and counted
@@ -99,6 +100,9 @@ def test_capacity_panels_reads_one_element_widths_and_names_bad_columns():
     with pytest.raises(ValueError, match="column 'nope' not in the results"):
         draw({"name": "capacity_panels", "x": "data.n_train", "panels": [["nope"]]}, pd.DataFrame(),
              capacity_results())
+    with pytest.raises(ValueError, match="1 ylabels for 2 panels"):
+        draw({"name": "capacity_panels", "x": "data.n_train", "panels": [["a"], ["b"]], "ylabels": ["y"]},
+             pd.DataFrame(), capacity_results())
     with pytest.raises(ValueError, match="non-empty"):
         draw({"name": "capacity_panels", "x": "data.n_train", "panels": []}, pd.DataFrame(), capacity_results())
 

@@ -44,7 +44,7 @@ def _hue_label(hue: str, value, names: dict[str, str]) -> str:
 @register_figure("capacity_panels")
 def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, panels: list[list[str]],
                   hue: str | None = None, hue_names: dict[str, str] = {}, labels: dict[str, str] = {},
-                  log_x: bool = False, log_y: bool = False, title: str = "", where: str | None = None) -> Figure:
+                  ylabels: list[str] = [], log_x: bool = False, log_y: bool = False, title: str = "", where: str | None = None) -> Figure:
     """Final metrics against the sweep field `x`, one axes per panel (a list of metrics), side by side.
 
     Each line is the mean over seeds with ± one sample std bars, a colour per `hue` value, a line style per
@@ -55,11 +55,14 @@ def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, pan
       x: a sweep field; one-element lists (`model.widths`) are read as their element.
       panels: e.g. [["train_error", "test_error"], ["log_l2_capacity"], ["sharpness_004.zeta"]].
       hue_names: legend names per hue value, e.g. {"0.0": "true labels", "1.0": "random labels"}.
-      labels: axis labels with units per column (x and metrics); the y label is the first metric's.
+      labels: axis labels with units per column (x and metrics), also the legend names in multi-metric panels.
+      ylabels: one y label per panel (default: the label of the panel's first metric).
       where: a pandas query selecting runs.
     """
     if not panels or not all(panels):
         raise ValueError("capacity_panels needs panels: a non-empty list of non-empty metric lists")
+    if ylabels and len(ylabels) != len(panels):
+        raise ValueError(f"capacity_panels: {len(ylabels)} ylabels for {len(panels)} panels; give one per panel")
     df = with_accuracy(results.query(where) if where else results)
     for c in [x, *(m for p in panels for m in p)] + ([hue] if hue else []):
         if c not in df.columns:
@@ -68,7 +71,7 @@ def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, pan
     fig = Figure(figsize=(PANEL_WIDTH * len(panels), 3.4))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     groups = sorted(df[hue].dropna().unique()) if hue else [None]
-    for ax, metrics in zip(axes, panels):
+    for k, (ax, metrics) in enumerate(zip(axes, panels)):
         left_out = 0
         for j, m in enumerate(metrics):
             for i, g in enumerate(groups):
@@ -81,8 +84,8 @@ def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, pan
         if left_out:
             ax.text(0.02, 0.02, f"{left_out} run(s) not finite (vacuous), not drawn", transform=ax.transAxes,
                     fontsize=7, color="0.35")
-        finish_axes(ax, xlabel=labels.get(x, x), ylabel=labels.get(metrics[0], metrics[0]), log_x=log_x,
-                    log_y=log_y)
+        ylabel = ylabels[k] if ylabels else labels.get(metrics[0], metrics[0])
+        finish_axes(ax, xlabel=labels.get(x, x), ylabel=ylabel, log_x=log_x, log_y=log_y)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
