@@ -14,6 +14,7 @@ OPTIONS = {  # small sizes so the whole registry builds in seconds
     "separable": {"n_train": 50, "n_test": 20},
     "gaussian_regression": {"n_train": 30, "n_test": 10, "p": 40},
     "digits": {}, "mnist1d": {"num_samples": 400}, "cifar10": {}, "mnist": {}, "fashion_mnist": {},
+    "train_flipped": {"base": "digits", "base_options": {"n_train": 50}},  # 003 (data/flipped.py)
 }
 
 

@@ -74,3 +74,4 @@ def build_dataset(name: str, **options: Any) -> Dataset:
 
 
 from genlab.data import synthetic, vision, offline  # noqa: E402,F401  (registers entries)
+from genlab.data import flipped  # noqa: E402,F401  (003: training sets plus flipped copies)
