@@ -54,7 +54,7 @@ def test_plain_folds_rho_into_the_output_layer():
     net = random_net("mlp", (6,), widths=[7], bias=True)
     wrapped = RhoScaled(copy.deepcopy(net)).double()
     with torch.no_grad():
-        wrapped.log_rho.fill_(math.log(2.5))
+        wrapped.rho.fill_(2.5)
     x = torch.randn(5, 6, dtype=torch.float64)
     folded = plain(wrapped)
     assert type(folded) is type(net) and set(folded.state_dict()) == set(net.state_dict())

@@ -109,8 +109,8 @@ def slope_one_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def _finish(fig: Figure, ax, x: str, y: str, labels: dict[str, str], mappable, hue: str | None):
     ax.set_xlabel(labels.get(x, LABELS.get(x, x)))
     ax.set_ylabel(labels.get(y, LABELS.get(y, y)))
-    if mappable is not None:
-        fig.colorbar(mappable, ax=ax, label=labels.get(hue, LABELS.get(hue, hue)))
+    if mappable is not None:  # an inset (child) axes: the figure's axes stay the data panels
+        fig.colorbar(mappable, cax=ax.inset_axes([1.03, 0.0, 0.035, 1.0]), label=labels.get(hue, LABELS.get(hue, hue)))
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)

@@ -162,7 +162,7 @@ def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None]
             ref = flat_params(model).clone()  # saved before this epoch's perturbation: cosine here is 1
         row = record(epoch, lr, {"epoch_s": epoch_s, **constraint,
                                  **(measure(plain(model), data, loss, init_state, rec)
-                                    if epoch in rec.measure_epochs else {})})
+                                    if epoch in rec.measure_epochs and not diverged else {})})
         if epoch in ev.perturb_epochs and ev.perturb_std > 0 and not diverged:
             perturb(model, ev.perturb_std, gens["perturb"])
             row = record(epoch, lr, {"event": "perturb"})  # a second row at this epoch: the jump itself

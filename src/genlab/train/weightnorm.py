@@ -5,7 +5,7 @@ held by one scalar ρ ("the product of norms of each layer" in plain training):
 
 * `project`: after every epoch each Linear/Conv weight is divided by its Frobenius norm, V_k ← V_k / ‖V_k‖_F.
   With `rho = true` the network is trained as f(x) = ρ · f_V(x) (`RhoScaled`, ρ a trainable scalar starting
-  at 1, trained as log ρ) and the divided-out norms are absorbed, ρ ← ρ · ∏_k ‖V_k‖_F. For a bias-free ReLU net f_V is
+  at 1) and the divided-out norms are absorbed, ρ ← ρ · ∏_k ‖V_k‖_F. For a bias-free ReLU net f_V is
   positively homogeneous of degree 1 in each V_k, so the function is unchanged exactly. Biases (plain,
   non-residual nets) are divided by the product of the norms of their own and all earlier layers, which keeps
   that identity. With `rho = false` the norms are thrown away: the predicted labels stay, the loss changes.
@@ -49,8 +49,9 @@ ZERO_NORM_MSG = ("a layer has all-zero weights, so it cannot be projected to uni
 class RhoScaled(nn.Module):
     """f(x) = ρ · f_V(x): the network `net` (whose layers are the V_k) times a trainable scale ρ > 0.
 
-    ρ is trained as log ρ, so an SGD step changes it by a factor, as the product of the norms of a plain net
-    changes: a step on ρ itself would be ∝ f_V, tiny for unit-norm layers, and ρ would hardly move.
+    ρ is stored as log ρ (a product of norms spans decades) but trained as ρ: the SGD step on ρ is
+    ∝ f_V, bounded for unit-norm layers. (A step on log ρ is ∝ f = ρ f_V and blew up at large ρ in our
+    ch. 5 runs; the price of the step on ρ is that ρ grows slowly in the Lagrange runs.)
     """
 
     def __init__(self, net: nn.Module, rho: float = 1.0):
@@ -58,11 +59,11 @@ class RhoScaled(nn.Module):
         if rho <= 0:
             raise ValueError(f"RhoScaled: ρ must be positive (it is a product of norms), got {rho}")
         self.net = net
-        self.log_rho = nn.Parameter(torch.tensor(math.log(rho)))
+        self.rho = nn.Parameter(torch.tensor(float(rho)))
 
     @property
-    def rho(self) -> torch.Tensor:
-        return self.log_rho.exp()
+    def log_rho(self) -> float:
+        return math.log(self.rho.item()) if self.rho.item() > 0 else float("-inf")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rho * self.net(x)
@@ -103,7 +104,7 @@ def project(model: nn.Module, absorb: bool = True) -> float:
         if m.bias is not None:
             m.bias.div_(math.exp(log_total))
     if absorb and isinstance(model, RhoScaled):
-        model.log_rho.add_(log_total)
+        model.rho.mul_(math.exp(log_total))
     return log_total
 
 
@@ -189,7 +190,7 @@ class Hook:
             project(model, absorb=True)
         log_rho = 0.0
         if isinstance(model, RhoScaled):
-            log_rho = row["log_rho"] = model.log_rho.item()
+            log_rho = row["log_rho"] = model.log_rho
         with torch.no_grad():
             row["log_prod_norms"] = log_rho + float(layer_norms(model).double().log().sum())
         if self.spec.name == "lagrange":
