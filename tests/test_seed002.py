@@ -78,11 +78,13 @@ def test_curves_facets_one_panel_per_facet_one_line_per_hue_key():
 
 def test_curves_facets_grid_where_and_line_styles():
     fig = draw({"name": "curves_facets", "panels": [["train_loss", "val_loss"], ["val_accuracy"]], "hue": ["optim.lr"],
-                "facet": "schedule.name", "where": "`schedule.name` == 'piecewise'"}, facet_history(), None)
+                "facet": "schedule.name", "where": "`schedule.name` == 'piecewise'", "log_y": True},
+               facet_history(), None)
     assert len(fig.axes) == 2  # one facet row left × two panels
     loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_yscale() == "log"  # log_y applies to loss panels only
     assert {ln.get_linestyle() for ln in loss_ax.get_lines()} == {"-", ":"}  # train solid, val dotted
-    assert acc_ax.get_ylabel() == "accuracy"
+    assert acc_ax.get_ylabel() == "accuracy" and acc_ax.get_yscale() == "linear"
     acc = {ln.get_label(): ln.get_ydata() for ln in acc_ax.get_lines()}
     assert acc["val_accuracy (optim.lr=0.1)"] == pytest.approx([0.9] * 4)  # 1 − val_error
     with pytest.raises(ValueError, match="selects no"):

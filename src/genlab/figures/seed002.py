@@ -86,6 +86,7 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
       facet: a config column with one panel row per value (e.g. "schedule.name" for 002 Fig. 2).
       where: a pandas query selecting runs, e.g. "`train.batch_size` == 32".
       labels: display names of hue/facet columns, e.g. {"optim.lr": "initial lr"}.
+      log_y: log-scale the y axes of loss panels (accuracy and error panels stay linear).
     Returns: a Figure; lines are the mean over seeds, bands ± one sample standard deviation across seeds.
     """
     if history.empty:
@@ -115,7 +116,7 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
                                         alpha=0.15, lw=0)
             ax.set_xlabel("epoch")
             ax.set_ylabel(ylabel(metrics))
-            if log_y:
+            if log_y and all(m.endswith("_loss") for m in metrics):  # accuracy/error panels stay linear
                 ax.set_yscale("log")
             if facet:
                 ax.set_title(f"{labels.get(facet, facet)} = {_fmt(fv)}", fontsize=9)
