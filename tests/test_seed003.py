@@ -240,7 +240,7 @@ def test_capacity_draws_one_line_per_kernel_and_metric_and_the_table():
     x, y = lines["test_accuracy (kernel 5)"].get_data()
     assert list(x) == [5000, 20000] and list(y) == pytest.approx([0.75, 1 - 0.5 / 8])
     texts = sorted(t.get_text() for t in tab.texts)
-    assert len(texts) == 4 and "1,800\ntest accuracy 0.750" in texts  # k = 3, c = 2
+    assert len(texts) == 4 and "1,800\n0.750" in texts  # k = 3, c = 2
     assert ax.get_xscale() == "log" and tab.get_xlabel().startswith("width c")
 
 

@@ -79,8 +79,8 @@ def capacity(history: pd.DataFrame, results: pd.DataFrame, *, width: str = "mode
         for xi, w in enumerate(ws):
             if (k, w) in cell:
                 r = cell[(k, w)]
-                tab.text(xi, yi, f"{int(r['n_params']):,}\n{table_metric.replace('_', ' ')} {r[table_metric]:.3f}",
-                         ha="center", va="center", fontsize=8)
+                tab.text(xi, yi, f"{int(r['n_params']):,}\n{r[table_metric]:.3f}", ha="center", va="center",
+                         fontsize=8)
     tab.set_xticks(range(len(ws)), [_fmt(w) for w in ws])
     tab.set_yticks(range(len(ks)), [_fmt(k) for k in ks])
     tab.set_xlim(-0.5, len(ws) - 0.5)
@@ -148,7 +148,8 @@ def per_class(history: pd.DataFrame, results: pd.DataFrame, *, splits: list[str]
         ax.set_xticks(range(k), names if len(names) == k else [str(i) for i in range(k)],
                       rotation=45 if len(names) == k else 0, fontsize=8)
         ax.axhline(1 / k, color="0.5", ls="--", lw=0.8)  # chance
-        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=7, loc="upper center", ncol=len(splits))
+        ax.set_ylim(0, 1.22)  # room for the legend above the bars
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
