@@ -288,3 +288,26 @@ def test_mp_spectrum_histogram_and_density_share_the_support():
     assert left >= 0.5 * lo and right <= 1.15 * hi  # the eigenvalues fill MP's support
     assert "200 non-zero eigenvalues (+ 200 zeros)" in [t.get_text() for t in ax.get_legend().get_texts()]
     assert math.isfinite(area)
+
+
+@pytest.mark.slow
+def test_regression_small_profile_reproduces_the_seeds_regression_facts(tmp_path):
+    """End to end: `genlab run` the small regression profile, then every judged finding agrees."""
+    from typer.testing import CliRunner
+
+    from genlab.cli import app
+    from genlab.findings import evaluate
+    from genlab.store import Store
+
+    path = SPECS[[p.stem for p in SPECS].index("min_norm_regression")]
+    r = CliRunner().invoke(app, ["run", str(path), "--profile", "small", "--store", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    exp = spec.load(path, "small")
+    store = Store(tmp_path)
+    hist, res = store.history(exp.name, exp.run_ids), store.results(exp.name, exp.run_ids)
+    judged = [evaluate(entry, hist, res)[1] for entry in exp.findings]
+    assert all(f.agrees for f in judged if f.agrees is not None) and sum(f.agrees is True for f in judged) >= 5
+    sgd = res[(res["train.batch_size"] == 1) & (res["init.std"] == 0) & (res["optim.weight_decay"] == 0)].iloc[0]
+    assert sgd["min_norm_gap.relative"] < 1e-4 and sgd["min_norm_gap.null_norm"] < 1e-5
+    rand = res[res["init.std"] > 0].iloc[0]
+    assert rand["min_norm_gap.distance"] == pytest.approx(rand["min_norm_gap.null_norm"], rel=1e-3)
