@@ -99,3 +99,12 @@ def test_configs_are_frozen(write_spec):
     cfg = spec.load(write_spec(), profile=None).runs[0].config
     with pytest.raises(Exception):
         cfg.seed = 3
+
+
+def test_fields_added_later_keep_old_run_ids_at_their_default(write_spec):
+    cfg = spec.load(write_spec(), profile=None).runs[0].config
+    d = json.loads(cfg.canonical_json())
+    assert "constraint" not in d and "measure_options" not in d["record"]
+    with_opts = TINY.replace("[sweep]", '[record]\nmeasures = ["num_params"]\nmeasure_options = { num_params = {} }\n[sweep]')
+    rec = json.loads(spec.load(write_spec(with_opts, "m.toml"), None).runs[0].config.canonical_json())["record"]
+    assert rec["measure_options"] == {"num_params": {}}  # not the default: hashed

@@ -251,9 +251,13 @@ class RunConfig(Frozen):
         """Sorted, compact JSON of every field. Fields added later are left out while they hold their
         default (OMIT_DEFAULT), so runs stored before they existed keep their run ids."""
         d = self.model_dump(mode="json")
-        for name, default in OMIT_DEFAULT.items():
-            if d.get(name) == default.model_dump(mode="json"):
-                del d[name]
+        for dotted, default in OMIT_DEFAULT.items():
+            *parents, last = dotted.split(".")
+            table = d
+            for p in parents:
+                table = table[p]
+            if table.get(last) == (default.model_dump(mode="json") if isinstance(default, BaseModel) else default):
+                del table[last]
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -262,7 +266,8 @@ class RunConfig(Frozen):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
 
 
-OMIT_DEFAULT = {"constraint": ConstraintSpec()}  # added after runs were stored: absent from their config.json
+# Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
+OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}}
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
 EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
 

@@ -63,12 +63,12 @@ def log_prod_frobenius(model: nn.Module, data: MeasureData) -> float:
     """log ∏_i ‖W_i‖_F = Σ_i log ‖W_i‖_F (BN folded): the scale ρ of 000 ch. 4 for bias-free ReLU nets.
 
     Returns:
-      A float in nats (natural log).
+      A float in nats (natural log); −inf when a layer is all zeros (the product is 0).
 
     References:
       Neyshabur et al. 2017 eq. 1 (without its constants and margin); 000 ch. 4 (product of norms).
     """
-    return sum(math.log(v) for v in frobenius_norms(weight_ops(model, data)))
+    return sum(_log(v) for v in frobenius_norms(weight_ops(model, data)))
 
 
 @register_measure("log_sum_sq_frobenius")
@@ -76,9 +76,14 @@ def log_sum_sq_frobenius(model: nn.Module, data: MeasureData) -> float:
     """log Σ_i ‖W_i‖_F² (BN folded). Jiang et al. 2020 eq. 42 ("sum of Frobenius") up to its depth factor.
 
     Returns:
-      A float in nats.
+      A float in nats; −inf when every layer is all zeros.
     """
-    return math.log(sum(v * v for v in frobenius_norms(weight_ops(model, data))))
+    return _log(sum(v * v for v in frobenius_norms(weight_ops(model, data))))
+
+
+def _log(v: float) -> float:
+    """Natural log with log 0 = −inf (a zero layer makes the product 0, not an error)."""
+    return math.log(v) if v > 0 else -math.inf
 
 
 def _flat(state: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
