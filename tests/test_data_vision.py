@@ -18,7 +18,7 @@ import torch
 from genlab.data import build_dataset, files, labels, transforms
 from genlab.data.vision import VisionOptions
 
-SPEC = Path(__file__).resolve().parents[1] / "experiments" / "000" / "fig4_convnet3_cifar.toml"
+SPEC = Path(__file__).resolve().parents[1] / "experiments" / "000" / "ch4_convnet3.toml"
 
 
 # ---- tiny files in the real formats -------------------------------------------------------------------
@@ -301,10 +301,12 @@ def test_fig4_spec_loads_and_small_profile_reaches_zero_training_error(tmp_path)
 
     full = load(SPEC, None)
     assert full.runs[0].config.data.name == "cifar10" and full.runs[0].config.model.name == "convnet3"
-    assert len(full.runs) == 21 and full.runs[0].config.schedule.factors == [1.0, 1.0, 0.1, 0.01]
+    assert len(full.runs) == 2 * 28 and full.runs[0].config.schedule.factors == [1.0, 1.0, 0.1, 0.01]
     exp = load(SPEC)  # the small profile: digits
     store, errors = Store(tmp_path / "runs"), []
-    run_local(pending(exp, store)[:1], store, on_done=lambda job, res, err: errors.append(err))
+    job = next(j for j in pending(exp, store) if (j.run.point["model.width"], j.run.point["init.std"],
+                                                  j.run.point["data.corrupt_prob"]) == (64, 0.1, 0.0))
+    run_local([job], store, on_done=lambda job, res, err: errors.append(err))
     assert errors == [None]
     res = store.results(exp.name)
     assert res["stop_reason"].tolist() == ["zero_train_error"] and res["train_error"].tolist() == [0.0]
@@ -320,7 +322,8 @@ def test_fig4_full_spec_trains_on_cifar10_files(tiny_cifar, tmp_path):
     from genlab.store import Store
 
     raw = tomllib.loads(SPEC.read_text())
-    raw["train"]["epochs"], raw["sweep"] = 2, {"init.std": [0.05]}
+    raw["train"]["epochs"], raw["sweep"] = 2, {"init.std": [0.05], "model.width": [64]}
+    raw["record"] = {}  # measures are tested elsewhere
     raw["data"]["test_flips"] = ["vertical"]
     exp = parse(raw, where=str(SPEC))
     store, errors = Store(tmp_path / "runs"), []
