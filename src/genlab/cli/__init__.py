@@ -128,17 +128,27 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _short_point(point: dict[str, Any], seeds: int) -> str:
+    """`init.std=0.1 seed=0` → `std=0.1` (last part of each field; the seed only when there are several)."""
+    return " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point.items() if k != "seed" or seeds > 1) or "-"
+
+
 def _summary(rows) -> None:
-    t = Table(title="finished runs", show_lines=False)
-    for c in ("experiment", "run", "sweep point", "status", "epochs", "train loss", "train err", "test loss",
-              "test err", "s"):
-        t.add_column(c, overflow="fold")
-    for r, res in sorted(rows, key=lambda x: x[0].config.experiment):
-        f = res["final"]
-        point = {k: v for k, v in r.point.items() if k != "seed" or len(rows) > 1}
-        t.add_row(r.config.experiment, r.run_id[:8], _label(point), res["status"], str(res["epochs_run"]),
-                  _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
-                  _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
+    t = Table(title="finished runs", show_lines=False, pad_edge=False)
+    t.add_column("run", no_wrap=True)
+    t.add_column("sweep point", overflow="fold")
+    for c in ("status", "epochs", "train\nloss", "train\nerror", "test\nloss", "test\nerror", "s"):
+        t.add_column(c, no_wrap=True, justify="right")
+    seeds = len({r.point.get("seed") for r, _ in rows})
+    for exp in sorted({r.config.experiment for r, _ in rows}):
+        t.add_section()
+        t.add_row(f"[bold]{exp}[/]", *[""] * 8)
+        for r, res in (x for x in rows if x[0].config.experiment == exp):
+            f = res["final"]
+            status = "ok" if res["status"] == "completed" else f"[red]{res['status']}[/]"
+            t.add_row(r.run_id[:8], _short_point(r.point, seeds), status, str(res["epochs_run"]),
+                      _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
+                      _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
     console.print(t)
 
 
