@@ -200,7 +200,8 @@ def flip_history() -> pd.DataFrame:
 
 
 def flip_results() -> pd.DataFrame:
-    return pd.DataFrame({"run_id": ["a", "b"], "data.name": ["cifar10"] * 2, "data.flips": [(), ("vertical",)],
+    return pd.DataFrame({"run_id": ["a", "b"], "data.name": ["train_flipped"] * 2, "data.base": ["cifar10"] * 2,
+                         "data.flips": [(), ("vertical",)],
                          "per_class.test": [tuple(np.linspace(0.5, 0.95, 10))] * 2,
                          "per_class.test_vflip": [tuple(np.linspace(0.0, 0.45, 10)), tuple(np.linspace(0.5, 0.9, 10))]})
 

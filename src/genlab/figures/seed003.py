@@ -142,7 +142,7 @@ def per_class(history: pd.DataFrame, results: pd.DataFrame, *, splits: list[str]
             xs = np.arange(len(acc)) + (j - (len(splits) - 1) / 2) * width
             ax.bar(xs, acc, width, color=FLIP_COLORS.get(s, f"C{j}"), label=f"{FLIP_NAMES.get(s, s)} "
                    f"(mean {np.nanmean(acc):.3f})")
-        names = class_names or CLASS_NAMES.get(str(sub.get("data.name", pd.Series([""])).iloc[0]), [])
+        names = class_names or CLASS_NAMES.get(_base_dataset(sub), [])
         k = len(acc)
         finish_axes(ax, xlabel="class", ylabel="accuracy (final epoch)", title=name)  # before ticks: scales reset them
         ax.set_xticks(range(k), names if len(names) == k else [str(i) for i in range(k)],
@@ -154,6 +154,14 @@ def per_class(history: pd.DataFrame, results: pd.DataFrame, *, splits: list[str]
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _base_dataset(df: pd.DataFrame) -> str:
+    """The image set behind the runs: `data.base` for wrappers (train_flipped), else `data.name`."""
+    for col in ("data.base", "data.name"):
+        if col in df.columns and df[col].notna().any():
+            return str(df[col].dropna().iloc[0])
+    return ""
 
 
 @register_figure("min_norm_paths")
