@@ -1,9 +1,8 @@
 """Seed 002 (the tweaks study): its specs load under both profiles and match the seed's settings, its
 figures draw what they say, and every [[figures]] / [[findings]] entry works on tables of the spec's shape."""
 
-from pathlib import Path
-
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd

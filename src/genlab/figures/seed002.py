@@ -67,6 +67,11 @@ def _hue_order(df: pd.DataFrame, hue: list[str], labels: dict[str, str]) -> list
     return list(dict.fromkeys(hue_labels(keys, hue, labels)))
 
 
+def _sort_key_scalar(v):
+    """Numbers (and booleans) in order before anything else, which sorts as text."""
+    return (0, float(v)) if isinstance(v, (int, float, np.number)) else (1, str(v))
+
+
 def _sort_key(col: pd.Series) -> pd.Series:
     num = pd.to_numeric(col, errors="coerce")
     return num if num.notna().sum() == col.notna().sum() else col.astype(str)
@@ -170,7 +175,3 @@ def versus_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, panel
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _sort_key_scalar(v):
-    return (0, float(v)) if isinstance(v, (int, float, np.number)) else (1, str(v))
