@@ -108,3 +108,12 @@ def test_measure_options_from_the_spec(write_spec, tmp_path):
                                     + "[sweep]"), "other.toml")
     with pytest.raises(spec_mod.SpecError, match=r"'sharpness' is not in record.measures"):
         spec_mod.load(other, None)
+
+
+def test_registry_lists_every_kind_with_docs():
+    r = runner.invoke(app, ["registry", "measures"])
+    assert r.exit_code == 0 and "log_l2_path_norm" in r.stdout and "sharpness" in r.stdout
+    everything = runner.invoke(app, ["registry"]).stdout
+    for name in ("separable", "convnet3", "he_normal", "exp", "curves", "slope"):
+        assert name in everything
+    assert runner.invoke(app, ["registry", "widgets"]).exit_code != 0

@@ -18,7 +18,7 @@ from genlab.figures import draw
 from genlab.findings import evaluate
 from genlab.spec import Experiment
 
-FINAL_METRICS = ("train_loss", "test_loss", "train_error", "test_error", "val_error")
+FINAL_METRICS = ("n_params", "epochs_run", "train_loss", "test_loss", "train_error", "test_error", "val_error")
 CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
@@ -50,7 +50,8 @@ def summary_table(s: Section) -> pd.DataFrame:
     out = g.size().rename("n").reset_index()
     for m in metrics:
         mean, std = g[m].mean().to_numpy(), g[m].std(ddof=1).fillna(0).to_numpy()
-        out[m] = [f"{a:.4g} ± {b:.2g}" if n > 1 else f"{a:.4g}" for a, b, n in zip(mean, std, out["n"])]
+        same = (std == 0)  # e.g. n_params: no ± when every seed agrees
+        out[m] = [f"{a:.4g}" if n == 1 or z else f"{a:.4g} ± {b:.2g}" for a, b, n, z in zip(mean, std, out["n"], same)]
     return out
 
 

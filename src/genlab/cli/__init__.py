@@ -172,6 +172,30 @@ def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile
 
 
 @app.command()
+def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, inits, losses, measures, "
+                                                            "figures or findings (default: all)")):
+    """List what is registered (the names a spec may use), with the summary of each docstring."""
+    import importlib
+
+    kinds = {"datasets": ("genlab.data", "_DATASETS"), "models": ("genlab.models", "_MODELS"),
+             "inits": ("genlab.models.init", "_INITS"), "losses": ("genlab.train.losses", "_LOSSES"),
+             "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
+             "findings": ("genlab.findings", "_FINDINGS")}
+    if kind is not None and kind not in kinds:
+        raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}")
+    for k in [kind] if kind else kinds:
+        module, attr = kinds[k]
+        reg = getattr(importlib.import_module(module), attr)
+        t = Table(title=k, show_header=False, pad_edge=False)
+        t.add_column("name", no_wrap=True)
+        t.add_column("what", overflow="fold")
+        for name in reg.names():
+            summary = " ".join((reg.get(name).__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
+            t.add_row(name, summary)
+        out.print(t)
+
+
+@app.command()
 def results(experiment: str, store: Optional[Path] = StoreOpt,
             fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
             columns: Optional[str] = typer.Option(None, help="Comma-separated columns to show."),
