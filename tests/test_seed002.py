@@ -12,6 +12,7 @@ from genlab import spec
 from genlab.figures import draw
 from genlab.findings import evaluate
 from genlab.store import _flatten
+from test_data_vision import data_root, tiny_cifar  # noqa: F401  (fixtures: tiny CIFAR-10 files)
 
 SPECS = sorted((Path(__file__).parents[1] / "experiments" / "002").glob("*.toml"))
 
@@ -198,3 +199,23 @@ def test_small_profile_trains_on_digits_with_a_validation_split():
     first, last = out.history[0], out.history[-1]
     assert {"val_loss", "val_error", "test_loss", "train_loss"} <= set(last)
     assert last["train_loss"] < first["train_loss"] and last["val_error"] < first["val_error"]
+
+
+def test_full_profile_trains_on_cifar10_files(tiny_cifar, tmp_path):
+    """A full-profile run (CIFAR-10, tweaks_cnn with BN, val split) goes end to end on tiny CIFAR files."""
+    from genlab.executors import pending
+    from genlab.executors.local import run_local
+    from genlab.store import Store
+
+    exp = spec.load(SPECS[2], "full")  # fig3_5_batchnorm
+    run = next(r for r in exp.runs if r.config.model.options["batch_norm"] and r.config.train.batch_size == 32)
+    data = run.config.data.model_copy(update={"val_size": 10})  # 60 tiny images: 50 train / 10 validation
+    cfg = run.config.model_copy(update={"data": data, "train": run.config.train.model_copy(update={"epochs": 1})})
+    one = spec.Experiment(name=exp.name, path=None, profile="full", description="", runs=(spec.PlannedRun(cfg, {}),))
+    store, errors = Store(tmp_path / "runs"), []
+    run_local(pending(one, store), store, on_done=lambda job, res, err: errors.append(err))
+    assert errors == [None]
+    hist = store.history(exp.name)
+    assert hist["epoch"].tolist() == [0, 1] and hist["val_error"].notna().all()
+    res = store.results(exp.name)
+    assert res["n_params"].tolist() == [1_252_266]  # 1,250,858 + BN's 2 per channel: 2·(2·32 + 2·64 + 512)
