@@ -8,7 +8,7 @@ STORE  ?= runs
 FIGS   ?= figures
 QUICKSTART := $(foreach n,1 2 3 4 5 6 7,experiments/000/fig3_$(n).toml)
 
-.PHONY: demo test test-all env clean
+.PHONY: demo studies test test-all env clean
 
 $(BIN)/genlab: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ env: $(BIN)/genlab
 demo: env  ## 000 ch. 3 (Figs 3-1..3-7), small profiles: train, store, draw → $(FIGS)/
 	$(BIN)/genlab run $(QUICKSTART) --profile small --workers 2 --store $(STORE)
 	$(BIN)/genlab figures $(QUICKSTART) --profile small --store $(STORE) --out $(FIGS)
+
+studies: env  ## every study's small profile (000, 002, 003, 004), then one HTML report → reports/report.html
+	$(BIN)/genlab run experiments/*/*.toml --profile small --workers 2 --store $(STORE)
+	$(BIN)/genlab report experiments/*/*.toml --profile small --store $(STORE) --out reports/report.html
 
 test: env  ## the suite CI runs (slow checks excluded)
 	$(BIN)/python -m pytest -q
