@@ -37,3 +37,19 @@ def test_report_has_figures_findings_and_results(write_spec, tmp_path):
 def test_report_without_runs_says_what_to_do(write_spec, tmp_path):
     r = CliRunner().invoke(app, ["report", str(write_spec()), "--store", str(tmp_path)])
     assert r.exit_code != 0 and "genlab run" in str(r.exception)
+
+
+def test_summary_expands_a_swept_table_into_its_varying_columns():
+    import pandas as pd
+
+    from genlab.report import Section, summary_table
+    from genlab.spec import parse
+
+    raw = {"name": "x", "data": {"name": "separable"}, "model": {"name": "linear"},
+           "sweep": {"init": [{"name": "constant", "value": 0.0}, {"name": "normal", "std": 0.1}]}}
+    exp = parse(raw)
+    res = pd.DataFrame({"init.name": ["constant", "normal"], "init.value": [0.0, None], "init.std": [None, 0.1],
+                        "init.scale": [1.0, 1.0], "train_loss": [2.3, 0.1]})
+    table = summary_table(Section(exp, pd.DataFrame(), res))
+    assert list(table.columns[:3]) == ["init.name", "init.std", "init.value"] and len(table) == 2
+    assert table["train_loss"].tolist() == ["2.3", "0.1"]

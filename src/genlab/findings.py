@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from genlab.registry import Registry, call_entry
+from genlab.tables import numeric, select
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,11 @@ def evaluate(entry: dict[str, Any], history: pd.DataFrame, results: pd.DataFrame
     return entry.get("claim", ""), call_entry(_FINDINGS, entry, history, results, ignore=("claim",))
 
 
-def _column(df: pd.DataFrame, col: str, what: str) -> pd.Series:
-    if col not in df.columns:
-        raise ValueError(f"{what} {col!r} is not a column of the results; present: {', '.join(map(str, df.columns))}")
-    return pd.to_numeric(df[col], errors="coerce")
-
-
 def _rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | None) -> pd.DataFrame:
     """The `results` (one row per run) or `history` (per run and epoch) table, filtered by a pandas query."""
     if table not in ("results", "history"):
         raise ValueError(f"table must be 'results' or 'history', got {table!r}")
-    df = results if table == "results" else history
-    try:
-        return df.query(where) if where else df
-    except Exception as e:  # pandas raises many types for a bad query string
-        raise ValueError(f"where = {where!r}: {e}") from None
+    return select(results if table == "results" else history, where)
 
 
 def _fmt(v: float) -> str:
@@ -87,7 +78,7 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
     Agrees when |slope − target| ≤ tolerance + 2·stderr. `where` is a pandas query selecting runs.
     """
     df = _rows(history, results, table, where)
-    xs, ys = _column(df, x, "x").to_numpy(float), _column(df, y, "y").to_numpy(float)
+    xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
     xs, ys = (np.log(xs) if log_x else xs), (np.log(ys) if log_y else ys)
     ok = np.isfinite(xs) & np.isfinite(ys)
     if ok.sum() < 3:
@@ -106,7 +97,7 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
     from scipy import stats
 
     df = _rows(history, results, table, where)
-    xs, ys = _column(df, x, "x").to_numpy(float), _column(df, y, "y").to_numpy(float)
+    xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
     ok = np.isfinite(xs) & np.isfinite(ys)
     n = int(ok.sum())
     if n < 3:
@@ -123,7 +114,7 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
     """mean(metric | by = high) − mean(metric | by = low), ± the standard error of the difference
     (sample std with ddof=1 over seeds); agrees when the difference is positive by more than 2 errors."""
     df = _rows(history, results, table, where)
-    vals = _column(df, metric, "metric")
+    vals = numeric(df, metric, "metric")
     groups = {v: vals[df[by] == v].dropna() for v in (low, high)}
     for v, g in groups.items():
         if g.empty:
@@ -141,7 +132,7 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: s
     """The mean of `metric` over the selected runs ± its standard error; agrees when within
     target ± (tolerance + 2·error), and/or ≤ at_most, ≥ at_least."""
     df = _rows(history, results, table, where)
-    v = _column(df, metric, "metric").dropna()
+    v = numeric(df, metric, "metric").dropna()
     if v.empty:
         raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else ""))
     m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
@@ -187,7 +178,7 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
     value where both means are +inf (vacuous: γ_margin ≤ 0) does not count as holding.
     """
     df = _rows(history, results, table, where)
-    vals = _column(df, metric, "metric")
+    vals = numeric(df, metric, "metric")
     for col in (by, over):
         if col not in df.columns:
             raise ValueError(f"dominates: {col!r} is not a column of the results")

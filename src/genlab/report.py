@@ -43,7 +43,9 @@ def summary_table(s: Section) -> pd.DataFrame:
     """Final metrics per sweep point: mean ± std over seeds (std = sample standard deviation, ddof=1)."""
     res = s.results
     metrics = [m for m in FINAL_METRICS if m in res.columns]
-    keys = [f for f in s.exp.sweep_fields if f in res.columns]
+    # a swept table (e.g. "init" = [{name="constant", value=0}, {name="normal", std=0.1}]) → its varying columns
+    keys = [c for f in s.exp.sweep_fields for c in ([f] if f in res.columns else sorted(
+        k for k in res.columns if k.startswith(f + ".") and res[k].astype(str).nunique(dropna=False) > 1))]
     if not keys:
         res, keys = res.assign(runs="all"), ["runs"]
     g = res.groupby(keys, dropna=False)

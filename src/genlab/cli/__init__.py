@@ -209,7 +209,7 @@ def results(experiment: str, store: Optional[Path] = StoreOpt,
             raise UserError(f"--columns: no column {missing[0]!r}; present: {', '.join(df.columns)}")
         df = df[columns.split(",")]
     elif fmt == "table":  # hide config columns that are the same for every run
-        df = df[[c for c in df.columns if "." not in c or df[c].astype(str).nunique() > 1]]
+        df = df[[c for c in df.columns if "." not in c or df[c].astype(str).nunique(dropna=False) > 1]]
     if fmt == "csv":
         out.print(df.to_csv(index=False), end="")
     elif fmt == "json":

@@ -11,12 +11,7 @@ from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
 from genlab.figures.style import finish_axes
 from genlab.findings import linear_fit
-
-
-def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in df.columns:
-        raise ValueError(f"column {col!r} not in the results; present: {', '.join(map(str, df.columns))}")
-    return pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+from genlab.tables import numeric, require, select
 
 
 def _label(col: str, labels: dict[str, str]) -> str:
@@ -36,8 +31,8 @@ def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue
       labels: axis labels with units per column, e.g. {"normalized_loss.test": "normalized test loss (nats)"}.
       where: a pandas query selecting runs.
     """
-    df = with_accuracy(results.query(where) if where else results)
-    xs, ys = _numeric(df, x), _numeric(df, y)
+    df = with_accuracy(select(results, where))
+    xs, ys = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float)
     fig = Figure(figsize=(5.4, 4.2))
     ax = fig.subplots()
     groups = sorted(df[hue].dropna().unique()) if hue else [None]
@@ -65,10 +60,8 @@ def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: lis
            where: str | None = None) -> Figure:
     """Final `metrics` against the sweep field `x`: mean over seeds with ± one sample std (ddof=1) bars,
     one line per metric (and per `hue` value)."""
-    df = with_accuracy(results.query(where) if where else results)
-    for c in [x, *metrics] + ([hue] if hue else []):
-        if c not in df.columns:
-            raise ValueError(f"column {c!r} not in the results; present: {', '.join(map(str, df.columns))}")
+    df = with_accuracy(select(results, where))
+    require(df, [x, *metrics] + ([hue] if hue else []))
     fig = Figure(figsize=(5.6, 4.2))
     ax = fig.subplots()
     groups = sorted(df[hue].dropna().unique()) if hue else [None]

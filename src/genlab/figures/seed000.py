@@ -19,6 +19,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
+from genlab.tables import numeric, select
 from genlab.figures.curves import curves, with_accuracy
 from genlab.findings import linear_fit
 
@@ -51,13 +52,6 @@ def derived(results: pd.DataFrame, *, margin: str = "normalized_margin_q5") -> p
     return out
 
 
-def _select(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
-    try:
-        return df.query(where) if where else df
-    except Exception as e:  # pandas raises many types for a bad query
-        raise ValueError(f"where = {where!r}: {e}") from None
-
-
 def _rl_mask(df: pd.DataFrame, rl: str | None) -> np.ndarray:
     """(n,) True for the RL runs (`rl`, a pandas query); all False if the query's columns are absent."""
     if not rl or df.empty:
@@ -68,20 +62,14 @@ def _rl_mask(df: pd.DataFrame, rl: str | None) -> np.ndarray:
         return np.zeros(len(df), bool)
 
 
-def _col(df: pd.DataFrame, c: str) -> np.ndarray:
-    if c not in df.columns:
-        raise ValueError(f"column {c!r} not in the results; present: {', '.join(map(str, df.columns))}")
-    return pd.to_numeric(df[c], errors="coerce").to_numpy(float)
-
-
 def _points(ax, df: pd.DataFrame, x: str, y: str, *, hue: str | None, rl: str | None, annotate: str | None,
             labels: dict[str, str]):
     """Scatter y vs x coloured by `hue` (log colour scale when positive), RL runs as red stars; returns the
     (xs, ys, is_rl) arrays and the colour mappable (None without hue)."""
-    xs, ys, is_rl = _col(df, x), _col(df, y), _rl_mask(df, rl)
+    xs, ys, is_rl = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float), _rl_mask(df, rl)
     mappable = None
     if hue and hue in df.columns and (~is_rl).any():
-        h = _col(df, hue)[~is_rl]
+        h = numeric(df, hue).to_numpy(float)[~is_rl]
         norm = LogNorm(h.min(), h.max()) if (h > 0).all() and h.max() > h.min() else Normalize(h.min(), h.max())
         mappable = ax.scatter(xs[~is_rl], ys[~is_rl], c=h, cmap="viridis", norm=norm, s=26, edgecolors="k",
                               linewidths=0.3, label="runs")
@@ -135,7 +123,7 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
       zoom: limit the axes to the non-RL runs (Fig. 4-3, "zoomed in").
       annotate: a column written next to each point (the ResNet scale factors of Figs. 4-1, 4-10).
     """
-    df = _select(results, where).reset_index(drop=True)
+    df = select(results, where).reset_index(drop=True)
     if df.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
     fig = Figure(figsize=(5.6 * len(panels), 4.4))
@@ -182,7 +170,7 @@ def ch4_points(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, 
       line: join the non-RL points in x order, the mean over seeds at each x (Figs. 4-4, 4-5, 4-11).
       fit: the least-squares line over the non-RL runs (in log x when `log_x`), its slope in the legend.
     """
-    df = _select(derived(results, margin=margin), where).reset_index(drop=True)
+    df = select(derived(results, margin=margin), where).reset_index(drop=True)
     if df.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
     fig = Figure(figsize=(5.8, 4.4))
@@ -239,7 +227,7 @@ def weightnorm_curves(history: pd.DataFrame, results: pd.DataFrame, *,
     """
     if history is None or history.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
-    h = _select(history, where)
+    h = select(history, where)
     h = h.assign(training=h.apply(variant, axis=1))
     fig = curves(h, results, panels=panels, hue="training", hue_label="training", title=title, log_y=log_y)
     for ax, metrics in zip(fig.axes, panels):

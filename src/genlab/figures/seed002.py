@@ -13,7 +13,6 @@ Both are pure functions of the history/results tables (see `genlab.figures`).
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
@@ -22,59 +21,14 @@ from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.curves import STYLES, mean_std, with_accuracy, ylabel
+from genlab.tables import fmt, hue_labels, hue_order, require, select
 
 MARKERS = ["-o", "--s", ":^", "-.v", "-D", "--x"]  # one per metric of a versus panel
-
-
-def _filtered(df: pd.DataFrame, where: str | None, what: str) -> pd.DataFrame:
-    """`df` filtered by a pandas query (dotted columns in backticks: "`train.batch_size` == 32")."""
-    if not where:
-        return df
-    try:
-        out = df.query(where)
-    except Exception as e:  # pandas raises many types for a bad query string
-        raise ValueError(f"where = {where!r}: {e}") from None
-    if out.empty:
-        raise ValueError(f"where = {where!r} selects no {what}")
-    return out
-
-
-def _check_columns(df: pd.DataFrame, cols: list[str], what: str) -> None:
-    for c in cols:
-        if c not in df.columns:
-            raise ValueError(f"{what} {c!r} is not a column; present: {', '.join(map(str, df.columns))}")
-
-
-def _fmt(v) -> str:
-    return f"{v:g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) else str(v)
-
-
-def hue_labels(df: pd.DataFrame, hue: list[str], labels: dict[str, str]) -> pd.Series:
-    """One legend label per row from its non-missing `hue` values, e.g. "σ=0.05" or "value=1"."""
-    def one(row) -> str:
-        parts = [f"{labels.get(c, c)}={_fmt(row[c])}" for c in hue if not _missing(row[c])]
-        return ", ".join(parts) or "all"
-    return df.apply(one, axis=1) if len(df) else pd.Series([], dtype=str)
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _hue_order(df: pd.DataFrame, hue: list[str], labels: dict[str, str]) -> list[str]:
-    """Hue labels in the order of their values (missing values first), each once."""
-    keys = df[hue].drop_duplicates().sort_values(hue, na_position="first", key=_sort_key)
-    return list(dict.fromkeys(hue_labels(keys, hue, labels)))
 
 
 def _sort_key_scalar(v):
     """Numbers (and booleans) in order before anything else, which sorts as text."""
     return (0, float(v)) if isinstance(v, (int, float, np.number)) else (1, str(v))
-
-
-def _sort_key(col: pd.Series) -> pd.Series:
-    num = pd.to_numeric(col, errors="coerce")
-    return num if num.notna().sum() == col.notna().sum() else col.astype(str)
 
 
 @register_figure("curves_facets")
@@ -96,11 +50,11 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
     """
     if history.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
-    h = _filtered(with_accuracy(history), where, "epochs of the history")
-    _check_columns(h, [m for p in panels for m in p], "metric")
-    _check_columns(h, hue + ([facet] if facet else []), "config field")
+    h = select(with_accuracy(history), where, "epochs of the history", allow_empty=False)
+    require(h, [m for p in panels for m in p], "metric")
+    require(h, hue + ([facet] if facet else []), "config field")
     h = h.assign(_hue=hue_labels(h, hue, labels), _facet=h[facet] if facet else "all")
-    order = _hue_order(h, hue, labels) if hue else ["all"]
+    order = hue_order(h, hue, labels) if hue else ["all"]
     colors = {k: f"C{i % 10}" for i, k in enumerate(order)}
     facets = sorted(h["_facet"].dropna().unique(), key=str)
     rows, cols = (1, len(facets)) if len(panels) == 1 else (len(facets), len(panels))
@@ -124,7 +78,7 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
             if log_y and all(m.endswith("_loss") for m in metrics):  # accuracy/error panels stay linear
                 ax.set_yscale("log")
             if facet:
-                ax.set_title(f"{labels.get(facet, facet)} = {_fmt(fv)}", fontsize=9)
+                ax.set_title(f"{labels.get(facet, facet)} = {fmt(fv)}", fontsize=9)
             ax.legend(fontsize=6)
             ax.grid(alpha=0.3)
     if title:
@@ -147,8 +101,8 @@ def versus_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, panel
         range reaches the smallest positive x.
       labels: axis/legend names with units per column, e.g. {"optim.weight_decay": "weight decay λ"}.
     """
-    df = _filtered(with_accuracy(results), where, "runs")
-    _check_columns(df, [x] + [m for p in panels for m in p] + ([hue] if hue else []), "column")
+    df = select(with_accuracy(results), where, "runs", allow_empty=False)
+    require(df, [x] + [m for p in panels for m in p] + ([hue] if hue else []), "column")
     xv = pd.to_numeric(df[x], errors="coerce")
     df = df.assign(_x=1.0 - xv if one_minus else xv)
     groups = sorted(df[hue].dropna().unique(), key=_sort_key_scalar) if hue else [None]
@@ -159,7 +113,7 @@ def versus_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, panel
             for i, g in enumerate(groups):
                 sub = df[df[hue] == g] if hue else df
                 agg = sub.groupby("_x")[m].agg(["mean", "std"]).reset_index().sort_values("_x")
-                label = m + (f" ({labels.get(hue, hue)}={_fmt(g)})" if hue else "")
+                label = m + (f" ({labels.get(hue, hue)}={fmt(g)})" if hue else "")
                 ax.errorbar(agg["_x"], agg["mean"], yerr=agg["std"].fillna(0), fmt=MARKERS[j % len(MARKERS)],
                             color=f"C{(i if hue else j) % 10}", ms=4, lw=1.2, capsize=2, label=label)
         if x_scale == "symlog":

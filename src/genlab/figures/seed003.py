@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
-from genlab.figures.seed002 import _check_columns, _filtered, _fmt, _hue_order, hue_labels
+from genlab.tables import fmt, hue_labels, hue_order, require, select
 from genlab.figures.style import finish_axes
 
 FLIP_NAMES = {"test": "test set", "test_vflip": "vertically flipped test set", "test_hflip": "horizontally flipped test set"}
@@ -45,7 +45,7 @@ def _text(v) -> str:
     """A config value as a label: lists (e.g. data.flips) joined, the empty one "none"."""
     if isinstance(v, (list, tuple)):
         return ", ".join(map(str, v)) or "none"
-    return _fmt(v)
+    return fmt(v)
 
 
 @register_figure("capacity")
@@ -58,8 +58,8 @@ def capacity(history: pd.DataFrame, results: pd.DataFrame, *, width: str = "mode
     Values are means over seeds. Args: width, kernel: the config columns swept; metrics: final metrics to
     plot (solid: first, dashed: others); table_metric: the one written in the table.
     """
-    df = _filtered(with_accuracy(results), where, "runs")
-    _check_columns(df, [width, kernel, "n_params", table_metric, *metrics], "column")
+    df = select(with_accuracy(results), where, "runs", allow_empty=False)
+    require(df, [width, kernel, "n_params", table_metric, *metrics], "column")
     values = list(dict.fromkeys(["n_params", table_metric, *metrics]))
     agg = df.groupby([kernel, width])[values].mean().reset_index()
     fig = Figure(figsize=(11, 4.2))
@@ -68,9 +68,9 @@ def capacity(history: pd.DataFrame, results: pd.DataFrame, *, width: str = "mode
         sub = sub.sort_values("n_params")
         for j, m in enumerate(metrics):
             ax.plot(sub["n_params"], sub[m], "-o" if j == 0 else "--s", color=f"C{i % 10}", ms=4,
-                    label=f"{m} (kernel {_fmt(k)})")
+                    label=f"{m} (kernel {fmt(k)})")
         for _, r in sub.iterrows():
-            ax.annotate(f"c={_fmt(r[width])}", (r["n_params"], r[metrics[0]]), fontsize=7,
+            ax.annotate(f"c={fmt(r[width])}", (r["n_params"], r[metrics[0]]), fontsize=7,
                         textcoords="offset points", xytext=(3, 3))
     finish_axes(ax, xlabel="number of parameters", ylabel="accuracy (final epoch)", log_x=True)
     ks, ws = sorted(agg[kernel].unique()), sorted(agg[width].unique())
@@ -81,8 +81,8 @@ def capacity(history: pd.DataFrame, results: pd.DataFrame, *, width: str = "mode
                 r = cell[(k, w)]
                 tab.text(xi, yi, f"{int(r['n_params']):,}\n{r[table_metric]:.3f}", ha="center", va="center",
                          fontsize=8)
-    tab.set_xticks(range(len(ws)), [_fmt(w) for w in ws])
-    tab.set_yticks(range(len(ks)), [_fmt(k) for k in ks])
+    tab.set_xticks(range(len(ws)), [fmt(w) for w in ws])
+    tab.set_yticks(range(len(ks)), [fmt(k) for k in ks])
     tab.set_xlim(-0.5, len(ws) - 0.5)
     tab.set_ylim(len(ks) - 0.5, -0.5)
     tab.set_xlabel(f"width c ({width})")
@@ -103,9 +103,9 @@ def flip_curves(history: pd.DataFrame, results: pd.DataFrame, *, facet: str | No
     dotted when `train`. Lines are means over seeds; the last value is written in the legend."""
     if history.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
-    h = _filtered(with_accuracy(history), where, "epochs of the history")
+    h = select(with_accuracy(history), where, "epochs of the history", allow_empty=False)
     cols = [f"{s}_accuracy" for s in splits] + (["train_accuracy"] if train else [])
-    _check_columns(h, cols + ([facet] if facet else []), "column")
+    require(h, cols + ([facet] if facet else []), "column")
     groups = _facets(h, facet, labels)
     fig = Figure(figsize=(5.0 * len(groups), 3.8))
     for ax, (name, sub) in zip(fig.subplots(1, len(groups), squeeze=False)[0], groups):
@@ -131,8 +131,8 @@ def per_class(history: pd.DataFrame, results: pd.DataFrame, *, splits: list[str]
 
     class_names: tick labels (default: CIFAR-10's names for cifar10 runs, else the class indices).
     """
-    df = _filtered(results, where, "runs")
-    _check_columns(df, [f"per_class.{s}" for s in splits] + ([facet] if facet else []), "column")
+    df = select(results, where, "runs", allow_empty=False)
+    require(df, [f"per_class.{s}" for s in splits] + ([facet] if facet else []), "column")
     groups = _facets(df, facet, labels)
     fig = Figure(figsize=(6.0 * len(groups), 3.8))
     width = 0.8 / len(splits)
@@ -175,11 +175,11 @@ def min_norm_paths(history: pd.DataFrame, results: pd.DataFrame, *, hue: list[st
     """
     if history.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
-    h = _filtered(history, where, "epochs of the history")
+    h = select(history, where, "epochs of the history", allow_empty=False)
     need = [f"{measure}.{k}" for k in ("distance", "norm", "min_norm", "min_norm_test_mse")]
-    _check_columns(h, ["train_loss", "test_loss", *need, *hue], "column")
+    require(h, ["train_loss", "test_loss", *need, *hue], "column")
     h = h.assign(_hue=hue_labels(h, hue, labels) if hue else "all")
-    order = _hue_order(h, hue, labels) if hue else ["all"]
+    order = hue_order(h, hue, labels) if hue else ["all"]
     fig = Figure(figsize=(15, 4.0))
     ax_mse, ax_dist, ax_norm = fig.subplots(1, 3)
     for i, key in enumerate(order):
@@ -237,8 +237,8 @@ def mp_spectrum(history: pd.DataFrame, results: pd.DataFrame, *, bins: int = 60,
     σ²(1 ∓ √γ)² as dotted lines, and the count of zero eigenvalues (p − rank) in the legend."""
     from genlab.measures.regression import gram_eigenvalues, mp_density, mp_edges, row_space
 
-    df = _filtered(results, where, "runs")
-    _check_columns(df, ["data.name"], "column")
+    df = select(results, where, "runs", allow_empty=False)
+    require(df, ["data.name"], "column")
     x = design_of(df.iloc[0])
     n, p = x.shape
     ev = gram_eigenvalues(x)

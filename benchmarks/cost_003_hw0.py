@@ -5,7 +5,7 @@ the vertically doubled set) plus the per-epoch evaluation (train 50k + test 10k,
 Uses the real CIFAR-10 files when present under the data root (never downloads), else synthetic uint8
 tensors of CIFAR's shape: the speed does not depend on pixel values. One torch thread (as `genlab run`).
 
-    python experiments/003/measure_full_cost.py [--steps 20] [--eval 2000] [--threads 1]
+    python benchmarks/cost_003_hw0.py [--steps 20] [--eval 2000] [--threads 1]
 """
 
 from __future__ import annotations

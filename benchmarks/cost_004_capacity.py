@@ -8,7 +8,7 @@ depend on pixel values; the real files are used nowhere):
   * each measure of the specs' `record.measures` on VGG-16-BN with `compute` (float64, as the trainer calls
     it); sharpness_004 on its 1,024 rows is timed as one loss+gradient pass on 64 rows, times 16 × 21.
 
-    python experiments/004/measure_full_cost.py [--steps 5]
+    python benchmarks/cost_004_capacity.py [--steps 5]
 
 Prints CPU seconds (one thread, so the wall time on an idle core) per step/pass and the derived per-epoch and per-measure costs.
 """
@@ -16,9 +16,10 @@ Prints CPU seconds (one thread, so the wall time on an idle core) per step/pass 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+
+from costing import CLOCK, eval_seconds_per_image, step_seconds
 
 from genlab.measures import MeasureData, compute
 from genlab.measures.capacity004 import SHARPNESS_SAMPLES
@@ -27,33 +28,8 @@ from genlab.measures.sharpness import SharpnessConfig
 from genlab.models import create_model
 from genlab.train.losses import get_loss
 
-CLOCK = time.process_time  # one thread: CPU seconds = wall seconds on an idle core (the CPU is shared)
 CAPACITIES = ["log_l2_capacity", "log_l1_path_capacity", "log_l2_path_capacity", "log_spectral_capacity",
               "margin_q5"]
-
-
-def step_seconds(model: torch.nn.Module, shape: tuple[int, ...], batch: int, steps: int) -> float:
-    """Mean seconds of one SGD step at `batch` (after one warm-up step)."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
-    model.train()
-    for i in range(steps + 1):
-        if i == 1:
-            t0 = CLOCK()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return (CLOCK() - t0) / steps
-
-
-@torch.no_grad()
-def eval_seconds_per_image(model: torch.nn.Module, shape: tuple[int, ...], batch: int = 1000) -> float:
-    model.eval()
-    x = torch.randn(batch, *shape)
-    t0 = CLOCK()
-    model(x)
-    return (CLOCK() - t0) / batch
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""Small pure helpers over the results tables, shared by figures and findings.
+
+`select` filters rows with a pandas query (dotted config columns in backticks: "`init.std` > 0.01");
+`require` checks that columns exist; `numeric` reads one as floats; `fmt` and `hue_labels` name values.
+Errors are ValueErrors that name the query or the column and list what is present.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def select(df: pd.DataFrame, where: str | None, what: str = "rows", allow_empty: bool = True) -> pd.DataFrame:
+    """`df` filtered by the pandas query `where` (None: all rows)."""
+    if not where:
+        return df
+    try:
+        out = df.query(where)
+    except Exception as e:  # pandas raises many types for a bad query string
+        raise ValueError(f"where = {where!r}: {e}") from None
+    if out.empty and not allow_empty:
+        raise ValueError(f"where = {where!r} selects no {what}")
+    return out
+
+
+def require(df: pd.DataFrame, cols: list[str], what: str = "column") -> None:
+    for c in cols:
+        if c not in df.columns:
+            raise ValueError(f"{what} {c!r} is not a column; present: {', '.join(map(str, df.columns))}")
+
+
+def numeric(df: pd.DataFrame, col: str, what: str = "column") -> pd.Series:
+    """The column as floats (non-numbers become NaN)."""
+    require(df, [col], what)
+    return pd.to_numeric(df[col], errors="coerce")
+
+
+def missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt(v) -> str:
+    """A value for a label: numbers with %g, anything else as text."""
+    return f"{v:g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) else str(v)
+
+
+def hue_labels(df: pd.DataFrame, hue: list[str], labels: dict[str, str]) -> pd.Series:
+    """One legend label per row from its non-missing `hue` values, e.g. "σ=0.05" or "value=1"."""
+    def one(row) -> str:
+        parts = [f"{labels.get(c, c)}={fmt(row[c])}" for c in hue if not missing(row[c])]
+        return ", ".join(parts) or "all"
+    return df.apply(one, axis=1) if len(df) else pd.Series([], dtype=str)
+
+
+def _sort_key(col: pd.Series) -> pd.Series:
+    num = pd.to_numeric(col, errors="coerce")
+    return num if num.notna().sum() == col.notna().sum() else col.astype(str)
+
+
+def hue_order(df: pd.DataFrame, hue: list[str], labels: dict[str, str]) -> list[str]:
+    """Hue labels in the order of their values (missing values first), each once."""
+    keys = df[hue].drop_duplicates().sort_values(hue, na_position="first", key=_sort_key)
+    return list(dict.fromkeys(hue_labels(keys, hue, labels)))
