@@ -1,6 +1,7 @@
 """Time every registered measure on ResNet-56 and convnet3 (CIFAR shape 3×32×32, 10 classes), synthetic data.
 
     python benchmarks/bench_measures.py [--n 256] [--models resnet56,convnet3] [--device cpu] [--dtype float64]
+                                        [--skip hessian]
 
 Each measure runs once, through `genlab.measures.compute` (the trainer's and the CLI's entry point), with its
 default options, on `n` training and `n` test points drawn from N(0, 1) with labels the net itself predicts
@@ -33,7 +34,7 @@ def synthetic(model: torch.nn.Module, n: int, dtype: torch.dtype) -> MeasureData
     return MeasureData(x[:n], y[:n], x[n:], y[n:], get_loss("cross_entropy"), init, NUM_CLASSES)
 
 
-def bench(model_name: str, n: int, device: str, dtype: torch.dtype) -> float:
+def bench(model_name: str, n: int, device: str, dtype: torch.dtype, skip: tuple[str, ...] = ()) -> float:
     torch.manual_seed(0)
     model = create_model(model_name, IN_SHAPE, NUM_CLASSES).to(dtype).eval()
     data = synthetic(model, n, dtype)
@@ -41,6 +42,9 @@ def bench(model_name: str, n: int, device: str, dtype: torch.dtype) -> float:
     print(f"\n{model_name}: {n_params:,} parameters, n = {n} train / {n} test, {device}, {dtype}")
     total = 0.0
     for name in list_measures():
+        if name in skip:
+            print(f"  {name:24s} skipped")
+            continue
         t0 = time.perf_counter()
         values = compute([name], model, data, device=device, dtype=dtype)
         dt = time.perf_counter() - t0
@@ -57,11 +61,12 @@ def main() -> None:
     ap.add_argument("--models", default="resnet56,convnet3")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    ap.add_argument("--skip", default="", help="comma-separated measures to leave out (e.g. hessian on a CPU)")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, python {platform.python_version()}")
     for m in args.models.split(","):
-        bench(m, args.n, args.device, getattr(torch, args.dtype))
+        bench(m, args.n, args.device, getattr(torch, args.dtype), tuple(filter(None, args.skip.split(","))))
 
 
 if __name__ == "__main__":
