@@ -134,22 +134,21 @@ def _short_point(point: dict[str, Any], seeds: int) -> str:
 
 
 def _summary(rows) -> None:
-    t = Table(title="finished runs", show_lines=False, pad_edge=False)
-    t.add_column("run", no_wrap=True)
-    t.add_column("sweep point", overflow="fold")
-    for c in ("status", "epochs", "train\nloss", "train\nerror", "test\nloss", "test\nerror", "s"):
-        t.add_column(c, no_wrap=True, justify="right")
+    """One table per experiment: run, sweep point, status, epochs, final train/test loss and error, seconds."""
     seeds = len({r.point.get("seed") for r, _ in rows})
     for exp in sorted({r.config.experiment for r, _ in rows}):
-        t.add_section()
-        t.add_row(f"[bold]{exp}[/]", *[""] * 8)
+        t = Table(title=f"{exp}: finished runs", show_lines=False, pad_edge=False)
+        t.add_column("run", no_wrap=True)
+        t.add_column("sweep point", overflow="fold")
+        for c in ("status", "epochs", "train\nloss", "train\nerror", "test\nloss", "test\nerror", "s"):
+            t.add_column(c, no_wrap=True, justify="right")
         for r, res in (x for x in rows if x[0].config.experiment == exp):
             f = res["final"]
             status = "ok" if res["status"] == "completed" else f"[red]{res['status']}[/]"
             t.add_row(r.run_id[:8], _short_point(r.point, seeds), status, str(res["epochs_run"]),
                       _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
                       _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
-    console.print(t)
+        console.print(t)
 
 
 @app.command("ls")
