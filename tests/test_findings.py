@@ -30,7 +30,7 @@ OPTIONS = {
 def test_every_finding_evaluates(name):
     assert name in OPTIONS, f"add options for new finding {name!r} to this test"
     claim, f = evaluate({"name": name, "claim": "c", **OPTIONS[name]}, synthetic_history(), runs_table())
-    assert claim == "c" and np.isfinite(f.value) and f.error >= 0 and f.text
+    assert claim == "c" and np.isfinite(f.value) and (f.error >= 0 or np.isnan(f.error)) and f.text
 
 
 def test_slope_is_exact_on_a_line_and_judged_against_its_target():
@@ -69,3 +69,11 @@ def test_errors_name_what_is_wrong():
         evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "z"}, None, runs_table())
     with pytest.raises(ValueError, match="option colour"):
         evaluate({"name": "value", "metric": "m", "colour": 1}, None, runs_table())
+
+
+def test_one_run_per_group_has_no_error_estimate():
+    one = runs_table().iloc[:2]  # g = a and g = b, one run each
+    _, c = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, one)
+    assert c.value == pytest.approx(2.0) and np.isnan(c.error) and c.agrees and "no error estimate" in c.text
+    _, v = evaluate({"name": "value", "metric": "m", "where": "run_id == 'r0'"}, None, runs_table())
+    assert np.isnan(v.error) and "±" not in v.text

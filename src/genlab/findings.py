@@ -30,7 +30,7 @@ from genlab.tables import numeric, select
 
 @dataclass(frozen=True)
 class Finding:
-    """value ± error (error: a standard error unless `detail` says otherwise); agrees: None if not judged."""
+    """value ± error (a standard error; NaN when one run gives no spread); agrees: None if not judged."""
 
     value: float
     error: float
@@ -120,9 +120,13 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
         if g.empty:
             raise ValueError(f"compare: no finished run with {by} = {v!r}; values present: {sorted(df[by].unique())}")
     d = groups[high].mean() - groups[low].mean()
-    se = math.sqrt(sum((g.std(ddof=1) if len(g) > 1 else 0.0) ** 2 / len(g) for g in groups.values()))
-    return Finding(float(d), se, bool(d > 2 * se), f"{metric}: {_fmt(groups[high].mean())} at {by}={high} vs "
-                                                   f"{_fmt(groups[low].mean())} at {by}={low} (Δ = {_fmt(d)} ± {_fmt(se)})")
+    head = f"{metric}: {_fmt(groups[high].mean())} at {by}={high} vs {_fmt(groups[low].mean())} at {by}={low}"
+    if min(len(g) for g in groups.values()) < 2:  # one run in a group: no spread to estimate, judge the sign
+        return Finding(float(d), math.nan, bool(d > 0), f"{head} (Δ = {_fmt(d)}; one run per group, no error "
+                                                       "estimate: add seeds)")
+    se = math.sqrt(sum(g.std(ddof=1) ** 2 / len(g) for g in groups.values()))
+    return Finding(float(d), se, bool(d > 2 * se), f"{head} (Δ = {_fmt(d)} ± {_fmt(se)}, "
+                                                   f"{len(groups[low])} and {len(groups[high])} runs)")
 
 
 @register_finding("value")
@@ -135,15 +139,16 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: s
     v = numeric(df, metric, "metric").dropna()
     if v.empty:
         raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else ""))
-    m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
     checks = []
     if target is not None:
-        checks.append(abs(m - target) <= tolerance + 2 * se)
+        checks.append(abs(m - target) <= tolerance + 2 * (0.0 if math.isnan(se) else se))
     if at_most is not None:
         checks.append(m <= at_most)
     if at_least is not None:
         checks.append(m >= at_least)
-    return Finding(m, se, all(checks) if checks else None, f"{metric} = {_fmt(m)} ± {_fmt(se)} (n = {len(v)} runs)")
+    spread = f" ± {_fmt(se)}" if len(v) > 1 else ""
+    return Finding(m, se, all(checks) if checks else None, f"{metric} = {_fmt(m)}{spread} (n = {len(v)} runs)")
 
 
 @register_finding("recovery")
