@@ -14,8 +14,7 @@ runner = CliRunner()
 
 
 def cli(*args, store):
-    from genlab.cli import main  # noqa: F401  (errors are turned into exit 2 by main; CliRunner calls app)
-
+    """`genlab ARGS --store STORE` in process (CliRunner calls the app; `main` adds the exit-2 error lines)."""
     return runner.invoke(app, [*args, "--store", str(store)], catch_exceptions=True)
 
 
