@@ -307,7 +307,7 @@ app.add_typer(_datasets_app, name="datasets")
 @app.command()
 def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one report section each."),
            profile: str = ProfileOpt, store: Optional[Path] = StoreOpt,
-           out_file: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
+           out_file: Path = typer.Option(Path("reports/report.html"), "--out", help="The HTML file to write."),
            title: str = typer.Option("genlab report", help="Page title.")):
     """Write one self-contained HTML page: each SPEC's figures, findings beside the seed's, and results."""
     from genlab.report import Section, render
