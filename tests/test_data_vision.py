@@ -314,7 +314,7 @@ def test_fig4_spec_loads_and_small_profile_reaches_zero_training_error(tmp_path)
 
 def test_fig4_full_spec_trains_on_cifar10_files(tiny_cifar, tmp_path):
     """The CIFAR-10 (not small) spec runs end to end when the files are present (tiny files here)."""
-    import tomllib
+    from genlab.experiment import tomllib  # tomli on Python 3.10
 
     from genlab.executors import pending
     from genlab.executors.local import run_local

@@ -29,7 +29,7 @@ SPECS = sorted((Path(__file__).parent.parent / "experiments" / "003").glob("*.to
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_every_003_spec_loads_with_every_profile(path):
-    import tomllib
+    from genlab.experiment import tomllib  # tomli on Python 3.10
 
     profiles = tomllib.loads(path.read_text()).get("profiles", {})
     assert {"small", "full"} <= set(profiles)
