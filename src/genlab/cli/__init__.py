@@ -59,7 +59,12 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
         threads: int = typer.Option(1, "--threads", help="torch CPU threads per process. Small nets run fastest "
                                     "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing.")):
+        dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
+        cluster: Optional[str] = typer.Option(None, help="Submit through submitit instead: slurm (or local, "
+                                              "debug to try it). Needs genlab[slurm] and a shared --store."),
+        partition: Optional[str] = typer.Option(None, help="Slurm partition."),
+        gpus: int = typer.Option(0, help="Slurm: GPUs per run."),
+        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes.")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
     from genlab.executors import pending
 
@@ -77,17 +82,39 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                           highlight=False)
         jobs += todo
     if jobs and not dry_run:
-        failures = _execute(jobs, st, workers, device, threads)
+        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min))
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
                   "Fix the cause and run again: finished runs are kept.")
 
 
-def _execute(jobs, st, workers: int, device: str, threads: int) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
+              time_min: int):
+    """(jobs, progress, on_done) -> None for the executor the options ask for."""
+    if cluster is not None:
+        from genlab.executors.slurm import SlurmOptions, run_slurm
 
+        opts = SlurmOptions(cluster=cluster, partition=partition, gpus=gpus, cpus=max(threads, 1),
+                            timeout_min=time_min)
+        return lambda jobs, progress, on_done: run_slurm(jobs, st, options=opts, device=device, on_done=on_done)
+    if workers > 1:
+        from genlab.executors.pool import run_pool
+
+        return lambda jobs, progress, on_done: run_pool(jobs, st, workers=workers, device=device, progress=progress,
+                                                        on_done=on_done, threads=threads)
     from genlab.executors.local import run_local
-    from genlab.executors.pool import run_pool
+
+    def local(jobs, progress, on_done):
+        import torch
+
+        torch.set_num_threads(threads)
+        run_local(jobs, st, device=device, progress=progress, on_done=on_done)
+
+    return local
+
+
+def _execute(jobs, st, launch) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     rows, failures = [], 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -113,13 +140,7 @@ def _execute(jobs, st, workers: int, device: str, threads: int) -> int:
             else:
                 rows.append((job.run, res))
 
-        if workers > 1:
-            run_pool(jobs, st, workers=workers, device=device, progress=progress, on_done=on_done, threads=threads)
-        else:
-            import torch
-
-            torch.set_num_threads(threads)
-            run_local(jobs, st, device=device, progress=progress, on_done=on_done)
+        launch(jobs, progress, on_done)
     _summary(rows)
     return failures
 
