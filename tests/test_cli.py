@@ -116,3 +116,15 @@ def test_registry_lists_every_kind_with_docs():
     for name in ("separable", "convnet3", "he_normal", "exp", "curves", "slope"):
         assert name in everything
     assert runner.invoke(app, ["registry", "widgets"]).exit_code != 0
+
+
+def test_same_numbers_in_process_and_in_worker_processes(write_spec, tmp_path):
+    from genlab.store import Store
+
+    path = write_spec()
+    for store, workers in ((tmp_path / "one", "1"), (tmp_path / "two", "2")):
+        assert cli("run", str(path), "--profile", "none", "-j", workers, store=store).exit_code == 0
+    cols = ["run_id", "train_loss", "test_loss", "train_error", "test_error"]
+    a = Store(tmp_path / "one").results("tiny")[cols].sort_values("run_id").reset_index(drop=True)
+    b = Store(tmp_path / "two").results("tiny")[cols].sort_values("run_id").reset_index(drop=True)
+    assert a.equals(b)  # bit-for-bit: same spec and seed, same numbers, whatever the executor
