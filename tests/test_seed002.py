@@ -11,7 +11,7 @@ import pytest
 from genlab import spec
 from genlab.figures import draw
 from genlab.findings import evaluate
-from genlab.store import _flatten
+from genlab.store import flatten
 from test_data_vision import data_root, tiny_cifar  # noqa: F401  (fixtures: tiny CIFAR-10 files)
 
 SPECS = sorted((Path(__file__).parents[1] / "experiments" / "002").glob("*.toml"))
@@ -168,7 +168,7 @@ def fake_tables(exp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """History and results shaped like the store's for `exp`'s runs, with made-up decreasing metrics."""
     hist, res = [], []
     for i, r in enumerate(exp.runs):
-        cfg = _flatten(r.config.model_dump(mode="json"))
+        cfg = flatten(r.config.model_dump(mode="json"))
         for epoch in range(4):
             m = {f"{s}_{k}": (1.0 + i % 3) / (epoch + 1) * (1 if k == "loss" else 0.3)
                  for s in ("train", "val", "test") for k in ("loss", "error")}

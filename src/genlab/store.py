@@ -157,7 +157,7 @@ class Store:
             final, measures = res.pop("final", {}), res.pop("measures", {})
             facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
             per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
-            rows.append({"run_id": rid, **_flatten(read_json(d / "config.json")), **res, **final, **measures,
+            rows.append({"run_id": rid, **flatten(read_json(d / "config.json")), **res, **final, **measures,
                          **facts, **per_class})
         return pd.DataFrame(rows)
 
@@ -167,7 +167,7 @@ class Store:
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
             m = pd.read_json(d / "metrics.jsonl", lines=True, dtype=False)
-            cfg = _flatten(read_json(d / "config.json"))
+            cfg = flatten(read_json(d / "config.json"))
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -183,12 +183,13 @@ class Store:
         return con.execute(query).df()
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"init": {"std": 0.1}} → {"init.std": 0.1}: the config as dotted columns (lists become tuples, hashable)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
+            out.update(flatten(v, key + "."))
         else:
             out[key] = tuple(v) if isinstance(v, list) else v
     return out

@@ -30,7 +30,7 @@ from genlab.measures import MeasureData, register_measure
 from genlab.measures.fold import require_folded
 from genlab.measures.margins import margin_q5
 from genlab.measures.norms import frobenius_norms, weight_ops
-from genlab.measures.paths import _check_activations, path_sum
+from genlab.measures.paths import check_activations, path_sum
 from genlab.measures.spectral import operator_frobenius_norm, operator_l21_rows, spectral_norm
 
 VACUOUS = math.inf  # value of a margin-normalized measure when γ ≤ 0 (too many training points misclassified)
@@ -56,7 +56,7 @@ def log_l2_capacity(model: nn.Module, data: MeasureData) -> float:
 def _folded_paths(model: nn.Module, data: MeasureData, what: str) -> tuple[nn.Module, torch.Tensor]:
     x = data.sample()
     net = require_folded(model, x, what)
-    _check_activations(net)
+    check_activations(net)
     return net, x
 
 

@@ -105,7 +105,7 @@ def log_path_norm(model: nn.Module, data: MeasureData, p: float) -> float:
         raise ValueError(f"path norm exponent p must be > 0, got {p}")
     x = data.sample()
     net = require_folded(model, x, f"the l{p:g} path norm")
-    _check_activations(net)
+    check_activations(net)
     return path_sum(net, x, p) / p
 
 
@@ -113,7 +113,7 @@ NON_RELU = (nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.SELU, nn.SiLU, nn.Softplus,
             nn.Softmax, nn.LogSoftmax, nn.LayerNorm, nn.GroupNorm)  # not positively homogeneous, or not ReLU
 
 
-def _check_activations(model: nn.Module) -> None:
+def check_activations(model: nn.Module) -> None:
     """Refuse modules under which the |w|^p forward pass is not a path sum (parameter-free custom modules, such
     as an option-A shortcut, are trusted to be linear and non-negative on x ≥ 0)."""
     bad = {type(m).__name__ for m in leaf_modules(model)
