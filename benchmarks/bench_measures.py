@@ -19,7 +19,7 @@ import torch
 
 from genlab.measures import MeasureData, compute, list_measures
 from genlab.models import create_model
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 IN_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10

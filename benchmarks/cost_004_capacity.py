@@ -26,7 +26,7 @@ from genlab.measures.capacity004 import SHARPNESS_SAMPLES
 from genlab.measures.objective import value_and_grad, params_of
 from genlab.measures.sharpness import SharpnessConfig
 from genlab.models import create_model
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 CAPACITIES = ["log_l2_capacity", "log_l1_path_capacity", "log_l2_path_capacity", "log_spectral_capacity",
               "margin_q5"]

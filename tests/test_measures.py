@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, compute, flatten_values, get_measure, list_measures
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 TOY_SECONDS = 5.0  # generous for a loaded CPU (it flaked at 2 s under load 8); each takes well under 0.3 s alone
 NEEDS_INIT = {"dist_from_init"}

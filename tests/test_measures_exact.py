@@ -15,7 +15,7 @@ from genlab.measures.fold import fold_batchnorm
 from genlab.measures.layers import operator_matrix, trace
 from genlab.measures.margins import gamma_margin, margins
 from genlab.measures.spectral import conv_spectral_norm, operator_frobenius_norm, operator_l21_rows
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 RTOL = 1e-6
 CE = get_loss("cross_entropy")

@@ -14,7 +14,7 @@ from genlab.measures import MeasureData
 from genlab.measures.hessian import HessianConfig, hessian
 from genlab.measures.pacbayes import FlatnessConfig, largest_sigma, pacbayes_flatness, pacbayes_mag_flatness
 from genlab.measures.sharpness import SharpnessConfig, sharpness
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 MSE = get_loss("mse")
 

@@ -14,7 +14,7 @@ from genlab.figures.seed000 import derived, slope_one_fit, variant
 from genlab.measures import MeasureData, compute
 from genlab.measures.margins import gamma_margin, margins
 from genlab.spec import load
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "000").glob("ch[45]_*.toml"))
 STDS_27 = [0.0001, 0.0002, 0.0003, 0.0004, 0.0005, 0.0006, 0.0007, 0.0008, 0.0009, 0.001, 0.0016, 0.0032, 0.0064,

@@ -19,7 +19,7 @@ from genlab.measures import MeasureData, compute
 from genlab.measures.regression import (gram_eigenvalues, linear_map, min_norm_solution, mp_density, mp_edges,
                                         row_space)
 from genlab.spec import RunConfig
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 from genlab.train.loop import train
 
 SPECS = sorted((Path(__file__).parent.parent / "experiments" / "003").glob("*.toml"))

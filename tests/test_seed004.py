@@ -19,7 +19,7 @@ from genlab.findings import evaluate, list_findings
 from genlab.measures import MeasureData, compute
 from genlab.measures.capacity004 import SHARPNESS_SAMPLES, strided_rows, strided_subset
 from genlab.measures.sharpness import SharpnessConfig, sharpness
-from genlab.train.losses import get_loss
+from genlab.losses import get_loss
 
 SPECS = sorted((Path(__file__).parents[1] / "experiments" / "004").glob("*.toml"))
 CAPACITIES = ["log_l2_capacity", "log_l1_path_capacity", "log_l2_path_capacity", "log_spectral_capacity"]

@@ -7,7 +7,7 @@ import torch
 
 from genlab.spec import RunConfig, ScheduleSpec
 from genlab.train.events import cosine, flat_params, perturb
-from genlab.train.losses import get_loss, list_losses
+from genlab.losses import get_loss, list_losses
 from genlab.train.loop import train
 from genlab.train.optim import schedule_fn
 

@@ -160,7 +160,7 @@ class TrainSpec(Frozen):
 
     @model_validator(mode="after")
     def _check_loss(self):
-        from genlab.train.losses import get_loss
+        from genlab.losses import get_loss
 
         try:
             get_loss(self.loss)

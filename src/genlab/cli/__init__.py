@@ -198,7 +198,7 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
     import importlib
 
     kinds = {"datasets": ("genlab.data", "_DATASETS"), "models": ("genlab.models", "_MODELS"),
-             "inits": ("genlab.models.init", "_INITS"), "losses": ("genlab.train.losses", "_LOSSES"),
+             "inits": ("genlab.models.init", "_INITS"), "losses": ("genlab.losses", "_LOSSES"),
              "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
              "findings": ("genlab.findings", "_FINDINGS")}
     if kind is not None and kind not in kinds:

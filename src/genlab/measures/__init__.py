@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from genlab.registry import Registry
-from genlab.train.losses import Loss
+from genlab.losses import Loss
 
 MeasureFn = Callable[..., "float | dict[str, float]"]
 _MEASURES: Registry[MeasureFn] = Registry("measure")

@@ -1,1 +1,1 @@
-"""Training: losses, optimizers and schedules, weight events, and the epoch loop (`train.loop.train`)."""
+"""Training: optimizers and schedules, weight events, and the epoch loop (`train.loop.train`)."""

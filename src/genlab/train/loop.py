@@ -29,7 +29,7 @@ from genlab.models import count_params, create_model
 from genlab.models.init import initialize
 from genlab.spec import RecordSpec, RunConfig
 from genlab.train.events import cosine, flat_params, perturb
-from genlab.train.losses import Loss, error_fn, get_loss
+from genlab.losses import Loss, error_fn, get_loss
 from genlab.train.optim import build_optimizer, schedule_fn, set_lr
 from genlab.train.weightnorm import hook_for, plain
 
