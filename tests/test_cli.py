@@ -81,15 +81,17 @@ def test_measures_in_spec_and_from_the_cli(write_spec, tmp_path):
     assert r.exit_code == 0, r.output
     assert st.results("tiny")["margin_q10"].notna().all()
     bad = write_spec(TINY.replace("[sweep]", '[record]\nmeasures = ["frobenius"]\n[sweep]'), "bad.toml")
-    from genlab import spec as spec_mod
+    from genlab import experiment as spec_mod
+    from genlab.spec import SpecError
     import pytest as _pytest
-    with _pytest.raises(spec_mod.SpecError, match=r"record.measures.0: unknown measure 'frobenius'"):
+    with _pytest.raises(SpecError, match=r"record.measures.0: unknown measure 'frobenius'"):
         spec_mod.load(bad, None)
 
 
 def test_measure_options_from_the_spec(write_spec, tmp_path):
     from conftest import TINY
-    from genlab import spec as spec_mod
+    from genlab import experiment as spec_mod
+    from genlab.spec import SpecError
     from genlab.store import Store
 
     opts = '[record]\nmeasures = ["sharpness"]\nmeasure_options = { sharpness = { cfg = { alpha = 0.01, iterations = 3 } } }\n'
@@ -101,11 +103,11 @@ def test_measure_options_from_the_spec(write_spec, tmp_path):
     assert cli("run", str(path), "--profile", "none", store=store).exit_code == 0
     assert (Store(store).results("tiny")["sharpness.zeta"] >= 0).all()
     bad = write_spec(TINY.replace("[sweep]", opts.replace("iterations", "iters") + "[sweep]"), "bad.toml")
-    with pytest.raises(spec_mod.SpecError, match=r"record.measure_options.sharpness.cfg.iters"):
+    with pytest.raises(SpecError, match=r"record.measure_options.sharpness.cfg.iters"):
         spec_mod.load(bad, None)
     other = write_spec(TINY.replace("[sweep]", opts.replace('measures = ["sharpness"]', 'measures = ["num_params"]')
                                     + "[sweep]"), "other.toml")
-    with pytest.raises(spec_mod.SpecError, match=r"'sharpness' is not in record.measures"):
+    with pytest.raises(SpecError, match=r"'sharpness' is not in record.measures"):
         spec_mod.load(other, None)
 
 

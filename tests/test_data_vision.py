@@ -296,7 +296,7 @@ def test_per_class_accuracy():
 def test_fig4_spec_loads_and_small_profile_reaches_zero_training_error(tmp_path):
     from genlab.executors import pending
     from genlab.executors.local import run_local
-    from genlab.spec import load
+    from genlab.experiment import load
     from genlab.store import Store
 
     full = load(SPEC, None)
@@ -318,7 +318,7 @@ def test_fig4_full_spec_trains_on_cifar10_files(tiny_cifar, tmp_path):
 
     from genlab.executors import pending
     from genlab.executors.local import run_local
-    from genlab.spec import parse
+    from genlab.experiment import parse
     from genlab.store import Store
 
     raw = tomllib.loads(SPEC.read_text())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from genlab import spec
+from genlab import experiment
 from genlab.experiment import tomllib
 from genlab.figures import get_figure
 from genlab.findings import get_finding
@@ -21,7 +21,7 @@ def test_there_are_studies_for_every_seed():
 
 @pytest.mark.parametrize("path, profile", CASES, ids=[f"{p.parent.name}/{p.stem}:{prof}" for p, prof in CASES])
 def test_spec_loads_and_names_valid_figures_and_findings(path, profile):
-    exp = spec.load(path, profile)
+    exp = experiment.load(path, profile)
     assert exp.runs and len({r.run_id for r in exp.runs}) == len(exp.runs)
     for kind, entries, get, ignore in (("figure", exp.figures, get_figure, ("name", "file")),
                                        ("finding", exp.findings, get_finding, ("name", "claim"))):

@@ -43,7 +43,7 @@ def test_summary_expands_a_swept_table_into_its_varying_columns():
     import pandas as pd
 
     from genlab.report import Section, summary_table
-    from genlab.spec import parse
+    from genlab.experiment import parse
 
     raw = {"name": "x", "data": {"name": "separable"}, "model": {"name": "linear"},
            "sweep": {"init": [{"name": "constant", "value": 0.0}, {"name": "normal", "std": 0.1}]}}

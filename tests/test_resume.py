@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from genlab import spec
+from genlab import experiment
 from genlab.store import DONE, Store
 
 SPEC = """
@@ -41,7 +41,7 @@ def _state(store: Store, exp):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigkill_midway_then_rerun_finishes_each_run_once(write_spec, tmp_path, workers):
     path, st = write_spec(SPEC), Store(tmp_path / "store")
-    exp = spec.load(path, profile=None)
+    exp = experiment.load(path, profile=None)
     cmd = [sys.executable, "-m", "genlab", "run", str(path), "--store", str(st.root), "-j", str(workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genlab import spec
+from genlab import experiment
 from genlab.figures import draw
 from genlab.findings import evaluate
 from genlab.store import flatten
@@ -128,14 +128,14 @@ def test_there_is_a_spec_per_study():
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_full_profile_is_the_seeds_setting(path):
-    exp = spec.load(path, "full")
+    exp = experiment.load(path, "full")
     for run in exp.runs:
         c = run.config
         assert (c.data.name, c.data.options["val_size"], c.data.options["augment"]) == ("cifar10", 10000, "none")
         assert c.model.name == "tweaks_cnn" and c.train.epochs == 10
         assert c.train.batch_size == 32 or "train.batch_size" in exp.sweep_fields
         assert c.experiment.startswith("tweaks_")
-    small = spec.load(path, "small")
+    small = experiment.load(path, "small")
     assert {r.config.data.name for r in small.runs} == {"digits"} and {r.config.seed for r in small.runs} == {0, 1}
     assert len(small.runs) <= 2 * len(exp.runs)  # the small sweep is the full one or a subset of it, 2 seeds
     assert {r.config.data.options["val_size"] for r in small.runs} == {300}
@@ -148,18 +148,18 @@ def test_full_model_has_the_seeds_parameter_count():
 
 
 def test_dropout_sweep_is_keep_probability_one_minus_dropout():
-    exp = spec.load(SPECS[0], "full")
+    exp = experiment.load(SPECS[0], "full")
     keep = sorted(round(1 - r.config.model.options["dropout"], 10) for r in exp.runs)
     assert keep == pytest.approx([0.1 * k for k in range(1, 11)])
 
 
 def test_init_sweeps_name_whole_tables():
-    exp = spec.load(SPECS[3], "full")
+    exp = experiment.load(SPECS[3], "full")
     inits = {(r.config.init.name, r.config.init.options.get("value", r.config.init.options.get("std")))
              for r in exp.runs}
     assert {("constant", 0.0), ("constant", 1.0), ("normal", 0.05), ("uniform", 0.3)} <= inits
     assert all(r.config.init.bias == "zero" for r in exp.runs)
-    names = {r.config.init.name for r in spec.load(SPECS[4], "full").runs}
+    names = {r.config.init.name for r in experiment.load(SPECS[4], "full").runs}
     assert names == {"normal", "uniform", "lecun_normal", "lecun_uniform", "xavier_normal", "xavier_uniform",
                      "he_normal", "he_uniform"}
 
@@ -179,7 +179,7 @@ def fake_tables(exp) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_every_figure_and_finding_of_the_spec_works_on_its_tables(path):
-    exp = spec.load(path, "small")
+    exp = experiment.load(path, "small")
     history, results = fake_tables(exp)
     assert exp.figures and exp.findings
     for entry in exp.figures:
@@ -193,7 +193,7 @@ def test_every_figure_and_finding_of_the_spec_works_on_its_tables(path):
 def test_small_profile_trains_on_digits_with_a_validation_split():
     from genlab.train.loop import train
 
-    cfg = spec.load(SPECS[5], "small").runs[0].config
+    cfg = experiment.load(SPECS[5], "small").runs[0].config
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 2})})
     out = train(cfg)
     first, last = out.history[0], out.history[-1]
@@ -207,7 +207,7 @@ def test_full_profile_trains_on_cifar10_files(tiny_cifar, tmp_path):
     from genlab.executors.local import run_local
     from genlab.store import Store
 
-    exp = spec.load(SPECS[2], "full")  # fig3_5_batchnorm
+    exp = experiment.load(SPECS[2], "full")  # fig3_5_batchnorm
     run = next(r for r in exp.runs if r.config.model.options["batch_norm"] and r.config.train.batch_size == 32)
     data = run.config.data.model_copy(update={"val_size": 10})  # 60 tiny images: 50 train / 10 validation
     cfg = run.config.model_copy(update={"data": data, "train": run.config.train.model_copy(update={"epochs": 1})})

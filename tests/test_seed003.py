@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab import spec
+from genlab import experiment
 from genlab.data import build_dataset
 from genlab.figures import draw
 from genlab.measures import MeasureData, compute
@@ -34,14 +34,14 @@ def test_every_003_spec_loads_with_every_profile(path):
     profiles = tomllib.loads(path.read_text()).get("profiles", {})
     assert {"small", "full"} <= set(profiles)
     for profile in profiles:
-        exp = spec.load(path, profile)
+        exp = experiment.load(path, profile)
         assert exp.runs and exp.figures and exp.findings
 
 
 def test_random_labels_small_keeps_the_seeds_parameter_ratios():
     from genlab.models import count_params, create_model
 
-    exp = spec.load(SPECS[[p.stem for p in SPECS].index("random_labels")], "small")
+    exp = experiment.load(SPECS[[p.stem for p in SPECS].index("random_labels")], "small")
     ratios = {}
     for run in exp.runs:
         d, c = run.config.data, run.config.model.options["width"]
@@ -303,7 +303,7 @@ def test_regression_small_profile_reproduces_the_seeds_regression_facts(tmp_path
     path = SPECS[[p.stem for p in SPECS].index("min_norm_regression")]
     r = CliRunner().invoke(app, ["run", str(path), "--profile", "small", "--store", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    exp = spec.load(path, "small")
+    exp = experiment.load(path, "small")
     store = Store(tmp_path)
     hist, res = store.history(exp.name, exp.run_ids), store.results(exp.name, exp.run_ids)
     judged = [evaluate(entry, hist, res)[1] for entry in exp.findings]

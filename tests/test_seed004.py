@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from genlab import spec
+from genlab import experiment
 from genlab.figures import draw, list_figures
 from genlab.findings import evaluate, list_findings
 from genlab.measures import MeasureData, compute
@@ -47,7 +47,7 @@ FIGURE_CASES = {"capacity_panels": lambda: (PANELS_CASE, pd.DataFrame(), capacit
 def test_every_spec_loads_under_both_profiles():
     assert {p.stem for p in SPECS} == {"fig1_true_vs_random", "fig3_confusion", "fig5_mlp_width"}
     for path in SPECS:
-        small, full = spec.load(path, "small"), spec.load(path, "full")
+        small, full = experiment.load(path, "small"), experiment.load(path, "full")
         assert small.runs and full.runs
         for e in (small, full):
             assert all(f["name"] in list_figures() for f in e.figures)
@@ -59,15 +59,15 @@ def test_every_spec_loads_under_both_profiles():
 
 
 def test_full_profiles_are_the_papers_setup():
-    fig1 = spec.load(SPECS[0], "full")
+    fig1 = experiment.load(SPECS[0], "full")
     assert {r.config.model.name for r in fig1.runs} == {"vgg16_bn"}
     assert {(r.config.data.n_train, r.config.data.corrupt_prob) for r in fig1.runs} >= {(50000, 1.0), (1000, 0.0)}
     opt = fig1.runs[0].config.optim
     assert (opt.name, opt.lr, opt.momentum, fig1.runs[0].config.train.batch_size) == ("sgd", 0.01, 0.9, 64)
-    conf = spec.load(SPECS[1], "full")
+    conf = experiment.load(SPECS[1], "full")
     assert {r.config.data.n_train for r in conf.runs} == {10000} and len({r.config.data.confusion_size
                                                                           for r in conf.runs}) == 6
-    mlp = spec.load(SPECS[2], "full")
+    mlp = experiment.load(SPECS[2], "full")
     assert {r.config.model.name for r in mlp.runs} == {"mlp"} and [r.config.model.options["widths"][0]
                                                                    for r in mlp.runs] == [8, 32, 128, 512, 2048, 8192]
 
@@ -173,7 +173,7 @@ def test_the_mlp_study_runs_end_to_end_into_a_report(tmp_path):
     text = text.replace("train.epochs = 400", "train.epochs = 100").replace("n_train = 1000", "n_train = 200")
     path = tmp_path / "fig5_tiny.toml"
     path.write_text(text)
-    exp = spec.load(path, "small")
+    exp = experiment.load(path, "small")
     assert [r.config.train.epochs for r in exp.runs] == [100] * 3
     runner = CliRunner()
     r = runner.invoke(app, ["run", str(path), "--store", str(tmp_path / "runs")])

@@ -3,7 +3,7 @@ stored like any run, failures are reported and the rest go on, and the CLI reach
 
 import pytest
 
-from genlab import spec
+from genlab import experiment
 from genlab.executors import pending
 from genlab.executors.slurm import SlurmOptions, run_slurm
 from genlab.store import Store
@@ -12,8 +12,8 @@ from conftest import TINY
 
 
 def test_local_cluster_runs_jobs_in_subprocesses_and_reports_failures(write_spec, tmp_path):
-    exp = spec.load(write_spec(), profile=None)
-    broken = spec.parse({"name": "broken", "data": {"name": "cifar10"}, "model": {"name": "linear"}})
+    exp = experiment.load(write_spec(), profile=None)
+    broken = experiment.parse({"name": "broken", "data": {"name": "cifar10"}, "model": {"name": "linear"}})
     st = Store(tmp_path / "store")
     reports = []
     jobs = pending(exp, st)[:1] + pending(broken, st)  # cifar10's files are absent: that run fails

@@ -6,21 +6,21 @@ import sys
 
 import pytest
 
-from genlab import spec
+from genlab import experiment
 from genlab.spec import SpecError
 
 from conftest import TINY
 
 
 def test_tiny_spec_expands_sweep_and_profile(write_spec):
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     assert exp.name == "tiny" and len(exp.runs) == 2
     assert [r.config.init.options["std"] for r in exp.runs] == [0.01, 0.1]
     assert exp.runs[0].config.data.options == {"dim": 3, "n_train": 64, "n_test": 64, "low": -1.0, "high": 1.0,
                                                "seed": 0}
-    small = spec.load(write_spec(), profile="small")
+    small = experiment.load(write_spec(), profile="small")
     assert small.profile == "small" and all(r.config.data.options["n_train"] == 32 for r in small.runs)
-    assert spec.load(write_spec()).profile == "small"  # the default profile is `small` when defined
+    assert experiment.load(write_spec()).profile == "small"  # the default profile is `small` when defined
 
 
 def test_cartesian_zip_and_seeds(write_spec):
@@ -30,7 +30,7 @@ def test_cartesian_zip_and_seeds(write_spec):
 [[sweep.zip]]
 "optim.lr" = [0.1, 0.01]
 "train.epochs" = [1, 2]''')
-    exp = spec.load(write_spec(text), profile=None)
+    exp = experiment.load(write_spec(text), profile=None)
     assert len(exp.runs) == 2 * 2 * 2 * 3
     pairs = {(r.config.optim.lr, r.config.train.epochs) for r in exp.runs}
     assert pairs == {(0.1, 1), (0.01, 2)}  # zipped, not crossed
@@ -40,19 +40,19 @@ def test_cartesian_zip_and_seeds(write_spec):
 
 
 def test_run_id_is_sha256_of_canonical_json_and_stable(write_spec):
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     cfg = exp.runs[0].config
     import hashlib
 
     assert cfg.run_id == hashlib.sha256(cfg.canonical_json().encode()).hexdigest()[:12]
     # the same config from another process, and from a file with its tables in another order
-    code = f"from genlab import spec; print(spec.load({str(write_spec())!r}, None).runs[0].run_id)"
+    code = f"from genlab import experiment; print(experiment.load({str(write_spec())!r}, None).runs[0].run_id)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == cfg.run_id
     reordered = TINY.replace('[optim]\nlr = 0.1\n', '').replace('[model]', '[optim]\nlr = 0.1\n[model]')
-    assert spec.load(write_spec(reordered, "b.toml"), profile=None).runs[0].run_id == cfg.run_id
+    assert experiment.load(write_spec(reordered, "b.toml"), profile=None).runs[0].run_id == cfg.run_id
     # defaults are resolved: writing a default explicitly changes nothing
     explicit = TINY.replace('name = "linear"', 'name = "linear"\nbias = true')
-    assert spec.load(write_spec(explicit, "c.toml"), profile=None).runs[0].run_id == cfg.run_id
+    assert experiment.load(write_spec(explicit, "c.toml"), profile=None).runs[0].run_id == cfg.run_id
     assert json.loads(cfg.canonical_json())["model"] == {"name": "linear", "bias": True}
 
 
@@ -70,41 +70,41 @@ def test_run_id_is_sha256_of_canonical_json_and_stable(write_spec):
 def test_errors_name_file_field_and_value(write_spec, edit, field, value):
     path = write_spec(TINY.replace(*edit))
     with pytest.raises(SpecError) as e:
-        spec.load(path, profile=None)
+        experiment.load(path, profile=None)
     msg = str(e.value)
     assert str(path) in msg and f": {field}:" in msg and value in msg, msg
 
 
 def test_profile_and_zip_errors(write_spec):
     with pytest.raises(SpecError, match="no profile 'huge'.*small"):
-        spec.load(write_spec(), profile="huge")
+        experiment.load(write_spec(), profile="huge")
     bad_zip = TINY + '[[sweep.zip]]\n"optim.lr" = [0.1, 0.2]\n"train.epochs" = [1]\n'
     with pytest.raises(SpecError, match=r"sweep.zip\[0\].*one common length"):
-        spec.load(write_spec(bad_zip), profile=None)
+        experiment.load(write_spec(bad_zip), profile=None)
     with pytest.raises(SpecError, match="not valid TOML"):
-        spec.load(write_spec("name = ["), profile=None)
+        experiment.load(write_spec("name = ["), profile=None)
     with pytest.raises(SpecError, match="no such spec file"):
-        spec.load("/nonexistent/x.toml")
+        experiment.load("/nonexistent/x.toml")
 
 
 def test_profile_switching_registry_entry_replaces_its_table():
     raw = {"name": "x", "data": {"name": "separable", "dim": 3}, "model": {"name": "linear"},
            "profiles": {"small": {"data": {"name": "gaussian_regression", "p": 4}, "train": {"loss": "mse"}}}}
-    exp = spec.parse(raw, profile="small")
+    exp = experiment.parse(raw, profile="small")
     assert exp.runs[0].config.data.name == "gaussian_regression"
     assert "dim" not in exp.runs[0].config.data.options  # not merged into the other entry's options
 
 
 def test_configs_are_frozen(write_spec):
-    cfg = spec.load(write_spec(), profile=None).runs[0].config
+    cfg = experiment.load(write_spec(), profile=None).runs[0].config
     with pytest.raises(Exception):
         cfg.seed = 3
 
 
 def test_fields_added_later_keep_old_run_ids_at_their_default(write_spec):
-    cfg = spec.load(write_spec(), profile=None).runs[0].config
+    cfg = experiment.load(write_spec(), profile=None).runs[0].config
     d = json.loads(cfg.canonical_json())
     assert "constraint" not in d and "measure_options" not in d["record"]
     with_opts = TINY.replace("[sweep]", '[record]\nmeasures = ["num_params"]\nmeasure_options = { num_params = {} }\n[sweep]')
-    rec = json.loads(spec.load(write_spec(with_opts, "m.toml"), None).runs[0].config.canonical_json())["record"]
+    rec = json.loads(experiment.load(write_spec(with_opts, "m.toml"), None).runs[0].config.canonical_json())["record"]
     assert rec["measure_options"] == {"num_params": {}}  # not the default: hashed

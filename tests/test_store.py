@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from genlab import spec
+from genlab import experiment
 from genlab.executors import pending
 from genlab.executors.local import run_local
 from genlab.store import DONE, Store, atomic_write
@@ -17,7 +17,7 @@ def run_all(exp, store):
 
 
 def test_layout_results_and_history(write_spec, tmp_path):
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     st = Store(tmp_path / "runs")
     run_all(exp, st)
     rid = exp.runs[0].run_id
@@ -40,13 +40,13 @@ def test_layout_results_and_history(write_spec, tmp_path):
 
 def test_rerun_skips_finished_and_new_sweep_values_run_alone(write_spec, tmp_path):
     st = Store(tmp_path)
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     run_all(exp, st)
     stamps = {r.run_id: (st.run_dir("tiny", r.run_id) / DONE).stat().st_mtime_ns for r in exp.runs}
     assert pending(exp, st) == []
     from conftest import TINY
 
-    wider = spec.load(write_spec(TINY.replace("[0.01, 0.1]", "[0.01, 0.1, 0.5]"), "w.toml"), profile=None)
+    wider = experiment.load(write_spec(TINY.replace("[0.01, 0.1]", "[0.01, 0.1, 0.5]"), "w.toml"), profile=None)
     todo = pending(wider, st)
     assert [j.run.point["init.std"] for j in todo] == [0.5]
     run_all(wider, st)
@@ -56,7 +56,7 @@ def test_rerun_skips_finished_and_new_sweep_values_run_alone(write_spec, tmp_pat
 
 def test_unfinished_run_is_redone_from_scratch(write_spec, tmp_path):
     st = Store(tmp_path)
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     r = exp.runs[0]
     w = st.start(r.config.canonical_json(), "tiny", r.run_id, {})
     w.log({"epoch": 0, "train_loss": 9.0})
@@ -71,7 +71,7 @@ def test_unfinished_run_is_redone_from_scratch(write_spec, tmp_path):
 
 def test_update_result_and_atomic_write(tmp_path, write_spec):
     st = Store(tmp_path)
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     run_all(exp, st)
     rid = exp.runs[0].run_id
     st.update_result("tiny", rid, "measures", {"log_prod_fro": 1.5})
@@ -92,7 +92,7 @@ def test_non_finite_values_are_stored_as_null(tmp_path):
 
 def test_sql_over_results_and_history(write_spec, tmp_path):
     st = Store(tmp_path)
-    exp = spec.load(write_spec(), profile=None)
+    exp = experiment.load(write_spec(), profile=None)
     run_all(exp, st)
     df = st.sql("tiny", 'SELECT "init.std" AS s, count(*) AS n FROM history GROUP BY 1 ORDER BY 1')
     assert df["s"].tolist() == [0.01, 0.1] and df["n"].tolist() == [5, 5]
@@ -105,7 +105,7 @@ def test_per_class_accuracy_and_corruption_mask_are_stored(tmp_path):
 
     raw = {"name": "pc", "data": {"name": "digits", "corrupt_prob": 0.5, "test_flips": ["vertical"]},
            "model": {"name": "linear"}, "train": {"epochs": 1, "batch_size": 64}}
-    exp = spec.parse(raw)
+    exp = experiment.parse(raw)
     st = Store(tmp_path)
     run_all(exp, st)
     row = st.results("pc").iloc[0]

@@ -2,13 +2,15 @@
 
 `load(path, profile)` reads the TOML, deep-merges the profile over it, expands the sweep (cartesian lists ×
 zipped groups) × seeds into resolved `RunConfig`s, and names the file, the dotted field and the bad value in
-every error. `genlab.spec.load` is the same function.
+every error. Every check of a spec happens in `parse`, before anything runs, and all problems are reported
+together (`SpecError.problems`; `genlab run SPEC --dry-run` prints them).
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Any
 
 import pydantic
 
-from genlab.spec import RunConfig, SpecError
+from genlab.names import check_name
+from genlab.spec import SEED_MAX, RunConfig, SpecError
+from genlab.store import flatten
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +28,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
+RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f not in ("experiment", "seed"))  # the run's tables
 EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
 
 
@@ -86,67 +90,235 @@ def set_path(d: dict, dotted: str, value: Any) -> None:
     d[last] = value
 
 
-def _sweep_points(sweep: dict, where: str) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    """The cartesian product of the grid lists times the zipped groups, as a list of {dotted: value}."""
+MAX_RUNS = 10_000  # a spec expanding to more runs is refused (split it): expansion itself takes time
+MAX_NESTING = 32  # tables and arrays inside each other; deeper specs are refused before anything recurses
+MAX_INT = 2**63 - 1  # integers beyond int64 cannot reach torch
+PROFILE_KEYS = ("seeds", "sweep", "description", "figures", "findings")
+MAX_PROBLEMS = 50  # a --dry-run lists at most this many
+
+
+class _Problems:
+    """Collects `where: field: message` lines; `fail()` raises them as one SpecError."""
+
+    def __init__(self, where: str):
+        self.where, self.lines = where, []
+
+    def add(self, path: str, msg: str, value: Any = None) -> None:
+        line = str(_fail(self.where, path, msg, value))
+        if line not in self.lines and len(self.lines) < MAX_PROBLEMS:
+            self.lines.append(line)
+
+    def fail(self) -> None:
+        if self.lines:
+            raise SpecError(self.lines)
+
+
+def _shape_problems(raw: dict, problems: _Problems) -> None:
+    """Nesting depth, non-finite floats and out-of-range integers anywhere in the document (no recursion)."""
+    stack: list[tuple[str, Any, int]] = [("", raw, 0)]
+    while stack:
+        path, v, depth = stack.pop()
+        if depth > MAX_NESTING:
+            problems.add(path or "(top)", f"nested more than {MAX_NESTING} levels deep")
+            continue
+        if isinstance(v, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), x, depth + 1) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((f"{path}[{i}]", x, depth + 1) for i, x in enumerate(v))
+        elif isinstance(v, float) and not math.isfinite(v):
+            problems.add(path, "must be a finite number", v)
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            problems.add(path, "is too large an integer", v)
+
+
+def _sweep_axes(sweep: Any, problems: _Problems) -> list[list[dict[str, Any]]] | None:
+    """The sweep as axes (grid lists, then zipped groups), each a list of {dotted: value}; None if unusable.
+
+    A key must be a dotted path into a run field, and appear once in the grid and the zips together (a key
+    both swept and zipped is ambiguous). `seed` is not a sweep key: `seeds = [...]` repeats every point.
+    """
     if not isinstance(sweep, dict):
-        raise _fail(where, "sweep", "must be a table of lists", sweep)
+        problems.add("sweep", "must be a table of lists", sweep)
+        return None
     grid = {k: v for k, v in sweep.items() if k != "zip"}
     zips = sweep.get("zip", [])
+    zips = zips if isinstance(zips, list) else [zips]
     axes: list[list[dict[str, Any]]] = []
+    seen: dict[str, str] = {}
+    ok = True
+
+    def key_ok(k: str, at: str) -> bool:
+        if k in ("seed", "seeds"):
+            problems.add(at, "seeds are not swept here: set `seeds = [0, 1, ...]` (every point runs once per seed)")
+            return False
+        if k.split(".")[0] not in RUN_FIELDS:
+            problems.add(at, f"is not a path to a run field (starts with one of: {', '.join(RUN_FIELDS)})")
+            return False
+        if k in seen:
+            problems.add(at, f"is swept twice (also at {seen[k]}); a field goes in the grid or in one zip")
+            return False
+        seen[k] = at
+        return True
+
     for k, vals in grid.items():
         if not isinstance(vals, list) or not vals:
-            raise _fail(where, f"sweep.{k}", "must be a non-empty list of values", vals)
-        axes.append([{k: v} for v in vals])
-    for i, group in enumerate(zips if isinstance(zips, list) else [zips]):
+            problems.add(f"sweep.{k}", "must be a non-empty list of values", vals)
+            ok = False
+        elif key_ok(k, f"sweep.{k}"):
+            axes.append([{k: v} for v in vals])
+        else:
+            ok = False
+    for i, group in enumerate(zips):
+        if not isinstance(group, dict):
+            problems.add(f"sweep.zip[{i}]", "must be a table of equal-length lists", group)
+            ok = False
+            continue
         lens = {k: len(v) if isinstance(v, list) else -1 for k, v in group.items()}
         if not lens or min(lens.values()) < 1 or len(set(lens.values())) != 1:
-            raise _fail(where, f"sweep.zip[{i}]", "needs non-empty lists of one common length", lens)
+            problems.add(f"sweep.zip[{i}]", "needs non-empty lists of one common length", lens)
+            ok = False
+            continue
+        if not all([key_ok(k, f"sweep.zip[{i}].{k}") for k in group]):
+            ok = False
+            continue
         n = next(iter(lens.values()))
         axes.append([{k: group[k][j] for k in group} for j in range(n)])
-    fields = tuple(k for ax in axes for k in ax[0])
-    points = [dict(kv for part in combo for kv in part.items()) for combo in itertools.product(*axes)]
-    return points, fields
+    return axes if ok else None
 
 
-def _format_validation(err: pydantic.ValidationError) -> tuple[str, str, Any]:
-    e = err.errors()[0]
-    loc = [str(p) for p in e["loc"] if not str(p).startswith("function-")]
-    sub = (e.get("ctx") or {}).get("sub_loc")
-    path = ".".join(loc + ([sub] if sub else [])) or "(top)"
-    msg = e["msg"]
-    if e["type"] == "extra_forbidden":
-        msg = "unknown field"
-    value = e.get("input") if e["type"] not in ("bad_option", "unknown_name") else None
-    if isinstance(value, dict):
-        value = None
-    return path, msg.removeprefix("Value error, "), value
+def _format_validation(err: pydantic.ValidationError) -> list[tuple[str, str, Any]]:
+    """Every error of a RunConfig validation as (dotted field, message, value or None)."""
+    out = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"] if not str(p).startswith("function-")]
+        sub = (e.get("ctx") or {}).get("sub_loc")
+        path = ".".join(loc + ([sub] if sub else [])) or "(top)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        value = e.get("input") if e["type"] not in ("bad_option", "unknown_name", "bad_epoch") else None
+        if isinstance(value, dict):
+            value = None
+        out.append((path, msg.removeprefix("Value error, "), value))
+    return out
+
+
+def _entries(raw: Any, key: str, problems: _Problems) -> tuple[dict[str, Any], ...]:
+    """[[figures]] / [[findings]]: their names, options (against the registered signature) and file names."""
+    if key not in raw:
+        return ()
+    entries = raw[key]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.add(key, f"must be an array of tables ([[{key}]] with a `name` each)", entries)
+        return ()
+    if key == "figures":
+        from genlab.figures import _FIGURES as registry
+        ignore: tuple[str, ...] = ("file",)
+    else:
+        from genlab.findings import _FINDINGS as registry
+        ignore = ("claim",)
+    from genlab.registry import OptionsError, entry_options
+
+    for i, entry in enumerate(entries):
+        at = f"{key}[{i}]"
+        try:
+            entry_options(registry, entry, ignore)
+        except KeyError as e:
+            problems.add(f"{at}.name", str(e.args[0]))
+        except OptionsError as e:
+            for loc, msg in e.problems:
+                problems.add(f"{at}.{loc}", msg)
+        if key == "figures" and "file" in entry:
+            try:
+                check_name(entry["file"], "file")
+            except ValueError as e:
+                problems.add(f"{at}.file", str(e))
+        if key == "findings" and not isinstance(entry.get("claim", ""), str):
+            problems.add(f"{at}.claim", "must be a string", entry.get("claim"))
+    return tuple(entries)
+
+
+CONFIG_COLUMN_OPTIONS = ("where", "rl", "hue", "by", "over", "facet", "x", "y")  # options that name columns
+
+
+def _column_problems(entries: tuple[dict, ...], key: str, columns: set[str], problems: _Problems) -> None:
+    """Config columns (`init.std`, ...) an entry names that no run has: a typo caught before any training."""
+    from genlab.expr import ExprError, parse
+
+    for i, entry in enumerate(entries):
+        for opt in CONFIG_COLUMN_OPTIONS:
+            v = entry.get(opt)
+            if opt in ("where", "rl") and isinstance(v, str):
+                try:
+                    names = parse(v).columns
+                except ExprError:
+                    continue  # reported by the options check
+            else:
+                names = [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+            for c in names:
+                if c.split(".")[0] in RUN_FIELDS and "." in c and c not in columns:
+                    near = sorted(k for k in columns if k.split(".")[0] == c.split(".")[0])
+                    problems.add(f"{key}[{i}].{opt}", f"names config column {c!r}, which no run has "
+                                 f"(its table has: {', '.join(near) or 'nothing'})")
 
 
 def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text: str = "",
           path: Path | None = None) -> Experiment:
-    """Expand a spec dict (as read from TOML) under `profile` into an `Experiment` of planned runs."""
+    """Expand a spec dict (as read from TOML) under `profile` into an `Experiment` of planned runs.
+
+    Every check happens here, once, before anything runs; a SpecError carries all the problems found
+    (`SpecError.problems`, one line each) and its message is the first.
+    """
+    problems = _Problems(where)
+    _shape_problems(raw, problems)
+    problems.fail()  # what follows recurses into the document and compares numbers
     unknown = sorted(set(raw) - set(EXPERIMENT_KEYS) - set(RUN_FIELDS))
-    if unknown:
-        known = ", ".join(EXPERIMENT_KEYS + RUN_FIELDS)
-        raise _fail(where, unknown[0], f"unknown field (known top-level fields: {known})")
+    if "seed" in unknown:
+        unknown.remove("seed")
+        problems.add("seed", "is not a spec field: set `seeds = [0, 1, ...]` (every point runs once per seed)")
+    for k in unknown:
+        problems.add(k, f"unknown field (known top-level fields: {', '.join(EXPERIMENT_KEYS + RUN_FIELDS)})")
     profiles = raw.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        problems.add("profiles", "must be tables of overrides ([profiles.small] ...)",
+                     profiles if not isinstance(profiles, dict) else None)
+        problems.fail()
     if profile is not None:
         if profile not in profiles:
-            raise _fail(where, "profiles", f"no profile {profile!r}; this spec has: {sorted(profiles) or 'none'}")
+            problems.add("profiles", f"no profile {profile!r}; this spec has: {sorted(profiles) or 'none'}")
+            problems.fail()
         over = profiles[profile]
-        bad = sorted(set(over) - {"seeds", "sweep", "description", "figures", "findings"} - set(RUN_FIELDS))
-        if bad:
-            raise _fail(where, f"profiles.{profile}.{bad[0]}", "unknown field")
+        for bad in sorted(set(over) - set(PROFILE_KEYS) - set(RUN_FIELDS)):
+            problems.add(f"profiles.{profile}.{bad}", "unknown field")
         raw = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, over)
     name = raw.get("name")
-    if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
-        raise _fail(where, "name", "needs a name of letters, digits, '_', '-' or '.'", name)
+    try:
+        check_name(name, "experiment name")
+    except ValueError as e:
+        problems.add("name", str(e))
+    if not isinstance(raw.get("description", ""), str):
+        problems.add("description", "must be a string", raw["description"])
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise _fail(where, "seeds", "must be a non-empty list of integers", seeds)
-    points, sweep_fields = _sweep_points(raw.get("sweep", {}), where)
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
+        problems.add("seeds", f"must be a non-empty list of integers in 0..{SEED_MAX}", seeds)
+        seeds = [0]
+    figures = _entries(raw, "figures", problems)
+    findings = _entries(raw, "findings", problems)
+    for k in RUN_FIELDS:
+        if k in raw and not isinstance(raw[k], dict):
+            problems.add(k, "must be a table", raw[k])
+    axes = _sweep_axes(raw.get("sweep", {}), problems)
+    if axes is not None:
+        size = math.prod(len(ax) for ax in axes) * len(seeds)
+        if size > MAX_RUNS:
+            problems.add("sweep", f"expands to {size:,} runs, more than {MAX_RUNS:,}; split the spec into several")
+            axes = None
+    problems.fail()
+    points = [dict(kv for part in combo for kv in part.items()) for combo in itertools.product(*axes)]
+    sweep_fields = tuple(k for ax in axes for k in ax[0])
     base = {k: raw[k] for k in RUN_FIELDS if k in raw}
-    runs, seen = [], set()
+    runs, seen, columns = [], set(), set()
     for point in points:
         for seed in seeds:
             d = copy.deepcopy(base)
@@ -154,40 +326,83 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
                 try:
                     set_path(d, k, v)
                 except KeyError:
-                    raise _fail(where, f"sweep.{k}", "is not a path to a field") from None
+                    problems.add(f"sweep.{k}", "is not a path to a field")
             d.update(experiment=name, seed=seed)
             try:
                 cfg = RunConfig.model_validate(d)
             except pydantic.ValidationError as err:
-                fpath, msg, value = _format_validation(err)
                 at = f" (sweep point {point})" if point else ""
-                raise _fail(where + at, fpath, msg, value) from None
+                for fpath, msg, value in _format_validation(err):
+                    problems.where = where + at
+                    problems.add(fpath, msg, value)
+                    problems.where = where
+                continue
             if cfg.run_id not in seen:  # a sweep may name the same run twice; it runs once
                 seen.add(cfg.run_id)
                 runs.append(PlannedRun(cfg, {**point, "seed": seed}))
+                if len(columns) == 0 or point:
+                    columns.update(flatten(cfg.model_dump(mode="json")))
+    if runs:
+        _column_problems(figures, "figures", columns, problems)
+        _column_problems(findings, "findings", columns, problems)
+        _data_problems(runs, problems)
+    problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
-                      runs=tuple(runs), figures=tuple(raw.get("figures", [])),
-                      findings=tuple(raw.get("findings", [])), sweep_fields=sweep_fields,
-                      text=text)
+                      runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text)
+
+
+def _data_problems(runs: list[PlannedRun], problems: _Problems) -> None:
+    """A dataset's cheap feasibility check (`fn.check(**options) -> message | None`), once per data table."""
+    from genlab.data import get_dataset_fn
+
+    done = set()
+    for r in runs:
+        key = r.config.data.model_dump_json()
+        if key in done:
+            continue
+        done.add(key)
+        check = getattr(get_dataset_fn(r.config.data.name), "check", None)
+        msg = check(**r.config.data.options) if check else None
+        if msg:
+            problems.add("data", msg)
 
 
 def default_profile(raw: dict) -> str | None:
     """The profile used when none is asked for: `default_profile`, else `small` if defined, else none."""
     if "default_profile" in raw:
-        return raw["default_profile"]
-    return "small" if "small" in raw.get("profiles", {}) else None
+        return raw["default_profile"] if isinstance(raw["default_profile"], str) else str(raw["default_profile"])
+    profiles = raw.get("profiles", {})
+    return "small" if isinstance(profiles, dict) and "small" in profiles else None
+
+
+def read(path: str | Path) -> tuple[dict, str]:
+    """(the TOML document, its text) of a spec file; SpecError naming the file for anything unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the spec ({e.strerror or e}); check its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
+                        "save the spec as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply to read (arrays or tables more than {MAX_NESTING} "
+                        "levels deep)") from None
+    return raw, text
 
 
 def load(path: str | Path, profile: str | None = "default") -> Experiment:
     """Read a TOML spec and expand it under `profile` ("default": see `default_profile`; None: no profile)."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such spec file")
-    text = path.read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    raw, text = read(path)
     if profile == "default":
         profile = default_profile(raw)
     return parse(raw, where=str(path), profile=profile, text=text, path=path)

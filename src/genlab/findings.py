@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from genlab.expr import Where
 from genlab.registry import Registry, call_entry
 from genlab.tables import numeric, select
 
@@ -51,7 +52,7 @@ def evaluate(entry: dict[str, Any], history: pd.DataFrame, results: pd.DataFrame
 
 
 def _rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | None) -> pd.DataFrame:
-    """The `results` (one row per run) or `history` (per run and epoch) table, filtered by a pandas query."""
+    """The `results` (one row per run) or `history` (per run and epoch) table, filtered by an expression (genlab.expr)."""
     if table not in ("results", "history"):
         raise ValueError(f"table must be 'results' or 'history', got {table!r}")
     return select(results if table == "results" else history, where)
@@ -72,10 +73,10 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float
 @register_finding("slope")
 def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x: bool = False,
           log_y: bool = False, target: float | None = None, tolerance: float = 0.1,
-          where: str | None = None, table: str = "results") -> Finding:
+          where: Where | None = None, table: str = "results") -> Finding:
     """The least-squares slope of y against x over the runs (optionally in log space), ± its standard error.
 
-    Agrees when |slope − target| ≤ tolerance + 2·stderr. `where` is a pandas query selecting runs.
+    Agrees when |slope − target| ≤ tolerance + 2·stderr. `where` is an expression selecting runs (genlab.expr).
     """
     df = _rows(history, results, table, where)
     xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
@@ -91,7 +92,7 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
 
 @register_finding("correlation")
 def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, sign: int = 1,
-                where: str | None = None, table: str = "results") -> Finding:
+                where: Where | None = None, table: str = "results") -> Finding:
     """Kendall's τ between x and y over the runs; agrees when τ has the expected `sign` (+1 or −1) and
     its two-sided p-value is below 0.05. The error is the normal-approximation standard error of τ."""
     from scipy import stats
@@ -110,7 +111,7 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
 
 @register_finding("compare")
 def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
-            where: str | None = None, table: str = "results") -> Finding:
+            where: Where | None = None, table: str = "results") -> Finding:
     """mean(metric | by = high) − mean(metric | by = low), ± the standard error of the difference
     (sample std with ddof=1 over seeds); agrees when the difference is positive by more than 2 errors."""
     df = _rows(history, results, table, where)
@@ -130,7 +131,7 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
 
 
 @register_finding("value")
-def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: str | None = None, table: str = "results",
+def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: Where | None = None, table: str = "results",
           target: float | None = None, tolerance: float = 0.0, at_most: float | None = None,
           at_least: float | None = None) -> Finding:
     """The mean of `metric` over the selected runs ± its standard error; agrees when within
@@ -153,7 +154,7 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: s
 
 @register_finding("recovery")
 def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train_loss",
-             tolerance: float = 0.1, where: str | None = None) -> Finding:
+             tolerance: float = 0.1, where: Where | None = None) -> Finding:
     """After perturbations, does `metric` come back? Per run: the final value over the value just before the
     first perturbation; the mean ratio ± its standard error. Agrees when the ratio ≤ 1 + tolerance (000 §3.5)."""
     h = _rows(history, results, "history", where)
@@ -174,7 +175,7 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
 
 @register_finding("dominates")
 def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
-              over: str, where: str | None = None, table: str = "results") -> Finding:
+              over: str, where: Where | None = None, table: str = "results") -> Finding:
     """Is mean(metric | by = low) < mean(metric | by = high) at every value of the sweep field `over`?
     (004: lower capacity on true labels than on random ones at every training-set size.)
 

@@ -14,7 +14,9 @@ frozen pydantic model, so a TOML spec is checked against the function it will ca
 from __future__ import annotations
 
 import fnmatch
+import functools
 import inspect
+import types
 from typing import Any, Callable, Generic, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,38 +64,116 @@ def options_of(fn: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+class OptionsError(ValueError):
+    """Options a registered entry refuses. `problems` holds (dotted option, message) pairs, first first;
+    str() is one line naming the entry, the option and the value."""
+
+    def __init__(self, kind: str, name: str, problems: list[tuple[str, str]]):
+        self.kind, self.name, self.problems = kind, name, problems
+        loc, msg = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{kind} {name!r}: option {loc}: {msg}{more}")
+
+
+def _strict(ann: Any) -> Any:
+    """`ann` with its int/float scalars strict: a spec's `true` is not the number 1, nor "3" the number 3.
+
+    Applied through Optional/Union/list/tuple/dict/Annotated; floats still take ints (strict float does).
+    """
+    import typing
+
+    from pydantic import Strict
+
+    if ann in (int, float, bool):
+        return typing.Annotated[ann, Strict()]
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Annotated:
+        return typing.Annotated[(_strict(args[0]), *ann.__metadata__)]
+    if not args or origin is typing.Literal:
+        return ann
+    new = tuple(_strict(a) if a is not Ellipsis else a for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[new]
+    if origin in (list, tuple, dict, set, frozenset):
+        return origin[new if len(new) > 1 else new[0]]
+    return ann
+
+
+@functools.lru_cache(maxsize=None)  # one model per entry: building it is the slow part of expanding a sweep
 def options_model(fn: Callable[..., Any], name: str):
-    """A frozen pydantic model of `fn`'s keyword-only options (unknown keys rejected)."""
+    """A frozen pydantic model of `fn`'s keyword-only options (unknown keys rejected).
+
+    Annotations keep their metadata (`get_type_hints(include_extras=True)`), so an option declares its range
+    where it is defined: `std: Annotated[float, Field(ge=0)] = 0.01`. Numbers are strict (no bools, no
+    strings) and must be finite.
+    """
     import typing
 
     import pydantic
 
-    hints = typing.get_type_hints(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     for pname, p in options_of(fn).items():
-        ann = hints.get(pname, Any)
+        ann = _strict(hints.get(pname, Any))
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[pname] = (ann, default)
-    cfg = pydantic.ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    cfg = pydantic.ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
     return pydantic.create_model(f"{name}_options", __config__=cfg, **fields)
+
+
+def format_errors(err: Any, known: list[str] | None = None) -> list[tuple[str, str]]:
+    """A pydantic ValidationError as (dotted location, message with the bad value) pairs: the one place
+    pydantic's errors become genlab's words."""
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-")) or "(top)"
+        if e["type"] == "extra_forbidden":
+            msg = "unknown option" + (f" (known: {', '.join(known)})" if known is not None else "")
+        else:
+            value = e.get("input")
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+            msg = f"{e['msg'].removeprefix('Value error, ')} (got {shown})"
+        out.append((loc, msg))
+    return out
+
+
+def validate_options(fn: Callable[..., Any], name: str, options: dict[str, Any], kind: str = "entry", *,
+                     as_json: bool = False) -> dict[str, Any]:
+    """`options` checked against `fn`'s keyword-only signature, every default filled in, typed (e.g. a dict
+    becomes the config dataclass the option is annotated with), or as JSON values with `as_json` (what a
+    resolved config stores and hashes). Raises OptionsError naming each bad option.
+
+    The one options validator: spec loading, measures, figures, findings and data all call it.
+    """
+    import pydantic
+
+    if not isinstance(options, dict):
+        raise OptionsError(kind, name, [("(all)", f"options must be a table, got {options!r}")])
+    try:
+        checked = options_model(fn, name).model_validate(options)
+    except pydantic.ValidationError as e:
+        raise OptionsError(kind, name, format_errors(e, sorted(options_of(fn)))) from None
+    return checked.model_dump(mode="json") if as_json else dict(checked)
 
 
 def call_entry(registry: "Registry", entry: dict[str, Any], *args: Any, ignore: tuple[str, ...] = ()) -> Any:
     """Call the entry a spec table names (`{"name": ..., **options}`) with `args` and its checked options.
 
-    Keys in `ignore` (e.g. a figure's output `file`) are not options. A bad option raises ValueError naming
-    the entry and the option.
+    Keys in `ignore` (e.g. a figure's output `file`) are not options. A bad option raises OptionsError
+    (a ValueError) naming the entry and the option.
     """
-    import pydantic
+    fn, options = entry_options(registry, entry, ignore)
+    return fn(*args, **options)
 
-    options = {k: v for k, v in entry.items() if k != "name" and k not in ignore}
+
+def entry_options(registry: "Registry", entry: Any, ignore: tuple[str, ...] = ()) -> tuple[Callable[..., Any], dict]:
+    """(the function, its checked options) for a spec table `{"name": ..., **options}`; what load-time checks
+    and `call_entry` share. KeyError for an unknown name (listing the known ones), OptionsError for options."""
+    if not isinstance(entry, dict):
+        raise OptionsError(registry.kind, "?", [("(all)", f"must be a table with a `name`, got {entry!r}")])
     name = entry.get("name")
-    if name is None:
-        raise ValueError(f"{registry.kind} entry {entry} needs a `name` (one of {registry.names()})")
+    if not isinstance(name, str):
+        raise OptionsError(registry.kind, "?", [("name", f"needs a `name` (one of {', '.join(registry.names())})")])
     fn = registry.get(name)
-    try:
-        checked = options_model(fn, name).model_validate(options)
-    except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        raise ValueError(f"{registry.kind} {name!r}: option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    return fn(*args, **dict(checked))
+    options = {k: v for k, v in entry.items() if k != "name" and k not in ignore}
+    return fn, validate_options(fn, name, options, registry.kind)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from genlab.figures import draw
 from genlab.findings import evaluate
-from genlab.spec import Experiment
+from genlab.experiment import Experiment
 
 FINAL_METRICS = ("n_params", "epochs_run", "train_loss", "test_loss", "train_error", "test_error", "val_error")
 CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -23,19 +23,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 
 class SpecError(ValueError):
-    """A spec that cannot be used; the message names the file, the field and the value."""
+    """A spec that cannot be used. `problems`: one line per problem, each naming the file, the field and the
+    value; the message is the first (and how many more there are), on one line."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [" ".join(p.split()) for p in ([problems] if isinstance(problems, str) else problems)]
+        n = len(self.problems)
+        more = f" (and {n - 1} more problems; `genlab run SPEC --dry-run` lists them)" if n > 1 else ""
+        super().__init__(self.problems[0] + more)
+
+
+# Strict scalars: TOML's `true` is not the number 1 and "3" is not 3 (pydantic's lax mode would take both);
+# a float field still takes an int. Non-finite numbers are refused everywhere (allow_inf_nan=False).
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Epoch = Annotated[int, Strict(), Field(ge=1)]  # an epoch number; RunConfig checks it is ≤ train.epochs
+SEED_MAX = 2**32 - 1  # numpy's SeedSequence and torch.manual_seed both take it
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Registered(BaseModel):
@@ -45,7 +61,7 @@ class _Registered(BaseModel):
     resolved config (and its hash) holds every value the run used.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
     name: str
 
     @classmethod
@@ -60,7 +76,7 @@ class _Registered(BaseModel):
             raw = {"name": default, **raw}
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             return raw  # let field validation report the missing/invalid name
-        from genlab.registry import options_model
+        from genlab.registry import OptionsError, validate_options
 
         try:
             fn = cls._lookup(raw["name"])
@@ -69,15 +85,10 @@ class _Registered(BaseModel):
         fixed = {k: raw[k] for k in cls.model_fields if k in raw}
         opts = {k: v for k, v in raw.items() if k not in cls.model_fields}
         try:
-            checked = options_model(fn, raw["name"]).model_validate(opts)
-        except pydantic.ValidationError as e:
-            err = e.errors()[0]
-            sub = ".".join(str(p) for p in err["loc"])
-            msg = "unknown option (known: " + ", ".join(_option_names(fn)) + ")" \
-                if err["type"] == "extra_forbidden" else err["msg"]
-            raise PydanticCustomError("bad_option", "{msg} (got {value})",
-                                      {"msg": msg, "value": repr(err.get("input")), "sub_loc": sub})
-        return {**fixed, **checked.model_dump(mode="json")}
+            checked = validate_options(fn, raw["name"], opts, as_json=True)
+        except OptionsError as e:
+            raise _option_error(e, "")
+        return {**fixed, **checked}
 
     @property
     def options(self) -> dict[str, Any]:
@@ -85,10 +96,11 @@ class _Registered(BaseModel):
         return dict(self.model_extra or {})
 
 
-def _option_names(fn) -> list[str]:
-    from genlab.registry import options_of
-
-    return sorted(options_of(fn))
+def _option_error(e: Any, prefix: str) -> PydanticCustomError:
+    """An OptionsError as the pydantic error spec loading reports (its field path under `prefix`)."""
+    loc, msg = e.problems[0]
+    more = f" (and {len(e.problems) - 1} more problems)" if len(e.problems) > 1 else ""
+    return PydanticCustomError("bad_option", "{msg}", {"msg": msg + more, "sub_loc": prefix + loc})
 
 
 class DataSpec(_Registered):
@@ -112,7 +124,7 @@ class InitSpec(_Registered):
 
     name: str = "default"
     bias: Literal["same", "zero", "default"] = "zero"
-    scale: float = 1.0
+    scale: Float = 1.0
 
     @classmethod
     def _lookup(cls, name):
@@ -123,22 +135,23 @@ class InitSpec(_Registered):
 
 class OptimSpec(Frozen):
     name: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
-    nesterov: bool = False  # sgd only
-    weight_decay: float = Field(0.0, ge=0)  # L2 coefficient λ added to the gradient (λ·w)
-    betas: tuple[float, float] = (0.9, 0.999)  # adam only
-    eps: float = 1e-8  # adam only
+    lr: Float = Field(0.01, gt=0)
+    momentum: Float = Field(0.0, ge=0, lt=1)  # sgd only
+    nesterov: Bool = False  # sgd only
+    weight_decay: Float = Field(0.0, ge=0)  # L2 coefficient λ added to the gradient (λ·w)
+    betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (0.9, 0.999)  # adam
+    eps: Float = Field(1e-8, gt=0)  # adam only
 
 
 class ScheduleSpec(Frozen):
     """Learning rate = optim.lr × factor(t), t in epochs (fractional within an epoch)."""
 
     name: Literal["constant", "piecewise", "cosine"] = "constant"
-    milestones: list[int] = []  # piecewise: epochs where the factor changes
-    factors: list[float] = []  # piecewise: len(milestones) + 1 factors, the first for epochs before milestones[0]
-    min_factor: float = 0.0  # cosine: factor at the last epoch
-    warmup_epochs: float = 0.0  # cosine: linear warmup from 0
+    milestones: list[Annotated[int, Strict(), Field(ge=0)]] = []  # piecewise: epochs where the factor changes
+    factors: list[Annotated[Float, Field(ge=0)]] = []  # piecewise: len(milestones) + 1 factors, the first for
+    # epochs before milestones[0]
+    min_factor: Float = Field(0.0, ge=0)  # cosine: factor at the last epoch
+    warmup_epochs: Float = Field(0.0, ge=0)  # cosine: linear warmup from 0
 
     @model_validator(mode="after")
     def _check(self):
@@ -151,12 +164,12 @@ class ScheduleSpec(Frozen):
 
 
 class TrainSpec(Frozen):
-    epochs: int = Field(10, ge=0)
-    batch_size: int = Field(128, ge=1)
+    epochs: Int = Field(10, ge=0, le=10**7)
+    batch_size: Int = Field(128, ge=1)
     loss: str = "cross_entropy"  # a registered loss: cross_entropy, exp, mse
-    stop_at_zero_error: bool = False  # stop once the training error is 0 (000 ch. 4)
-    stop_below_loss: float | None = None  # stop once the training loss is below this (004)
-    eval_batch_size: int = Field(1000, ge=1)
+    stop_at_zero_error: Bool = False  # stop once the training error is 0 (000 ch. 4)
+    stop_below_loss: Float | None = None  # stop once the training loss is below this (004)
+    eval_batch_size: Int = Field(1000, ge=1)
 
     @model_validator(mode="after")
     def _check_loss(self):
@@ -172,18 +185,42 @@ class TrainSpec(Frozen):
 class EventsSpec(Frozen):
     """Things done to the weights during training, at the end of an epoch (after its steps, before its eval)."""
 
-    perturb_epochs: list[int] = []  # add N(0, perturb_std²) to every weight and bias at these epochs
-    perturb_std: float = Field(0.0, ge=0)  # a standard deviation, not a variance
-    cosine_ref_epoch: int | None = None  # save the weights at this epoch; record cos(w, w_ref) from then on
+    perturb_epochs: list[Epoch] = []  # add N(0, perturb_std²) to every weight and bias at these epochs
+    perturb_std: Float = Field(0.0, ge=0)  # a standard deviation, not a variance
+    cosine_ref_epoch: Epoch | None = None  # save the weights at this epoch; record cos(w, w_ref) from then on
 
 
 class RecordSpec(Frozen):
     checkpoint: Literal["none", "final"] = "final"  # final.pt (state_dict) when the run ends
-    save_init: bool = True  # init.pt, for distance-from-init measures
-    checkpoint_epochs: list[int] = []  # also epoch_<e>.pt at these epochs
+    save_init: Bool = True  # init.pt, for distance-from-init measures
+    checkpoint_epochs: list[Epoch] = []  # also epoch_<e>.pt at these epochs
     measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
-    measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
+    measure_epochs: list[Epoch] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
     measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_measure_options(cls, raw: Any) -> Any:
+        """measure_options checked against each measure's signature and resolved (every option, for the hash)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("measure_options"), dict):
+            return raw
+        from genlab.measures import get_measure
+        from genlab.registry import OptionsError, validate_options
+
+        listed = raw.get("measures", [])
+        resolved = {}
+        for name, opts in raw["measure_options"].items():
+            if not isinstance(listed, list) or name not in listed:
+                raise PydanticCustomError("unknown_name", "{msg}", {"msg": f"{name!r} is not in record.measures",
+                                                                     "sub_loc": f"measure_options.{name}"})
+            try:
+                resolved[name] = validate_options(get_measure(name), name, opts, "measure", as_json=True)
+            except KeyError as e:
+                raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]),
+                                                                     "sub_loc": f"measure_options.{name}"})
+            except OptionsError as e:
+                raise _option_error(e, f"measure_options.{name}.")
+        return {**raw, "measure_options": resolved}
 
     @model_validator(mode="after")
     def _check_measures(self):
@@ -196,19 +233,6 @@ class RecordSpec(Frozen):
                 raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": f"measures.{i}"})
         if self.measure_epochs and not self.measures:
             raise ValueError("measure_epochs is set but no measures are listed in record.measures")
-        from genlab.registry import options_model
-
-        for name, opts in self.measure_options.items():
-            if name not in self.measures:
-                raise PydanticCustomError("unknown_name", "{msg}", {"msg": f"{name!r} is not in record.measures",
-                                                                     "sub_loc": f"measure_options.{name}"})
-            try:
-                checked = options_model(get_measure(name), name).model_validate(opts)
-            except pydantic.ValidationError as e:
-                err = e.errors()[0]
-                raise PydanticCustomError("bad_option", "{msg}", {"msg": err["msg"], "sub_loc": ".".join(
-                    ["measure_options", name, *map(str, err["loc"])])})
-            self.measure_options[name] = checked.model_dump(mode="json")  # resolved: every option, for the hash
         return self
 
 
@@ -216,17 +240,17 @@ class ConstraintSpec(Frozen):
     """Weight-normalized training (000 ch. 5; genlab.train.weightnorm). "none" is plain training."""
 
     name: Literal["none", "project", "lagrange"] = "none"  # project: V_k ← V_k/‖V_k‖_F after every epoch
-    rho: bool = True  # train f = ρ·f_V with a scalar ρ; `project` absorbs the divided-out norms into ρ
-    lam_init: float = Field(1.0, ge=0)  # lagrange: λ_k at the start (a λ_k of 0 stays 0)
-    lam_lr: float = Field(0.01, ge=0)  # lagrange: gradient-ascent step on λ_k, once per optimizer step
-    fixed_lambda: bool = False  # lagrange: hold λ_k = lam_init
+    rho: Bool = True  # train f = ρ·f_V with a scalar ρ; `project` absorbs the divided-out norms into ρ
+    lam_init: Float = Field(1.0, ge=0)  # lagrange: λ_k at the start (a λ_k of 0 stays 0)
+    lam_lr: Float = Field(0.01, ge=0)  # lagrange: gradient-ascent step on λ_k, once per optimizer step
+    fixed_lambda: Bool = False  # lagrange: hold λ_k = lam_init
 
 
 class RunConfig(Frozen):
     """Everything that determines one training run. Its canonical JSON hashes to the run id."""
 
     experiment: str
-    seed: int = 0
+    seed: Annotated[int, Strict(), Field(ge=0, le=SEED_MAX)] = 0
     data: DataSpec
     model: ModelSpec
     init: InitSpec = InitSpec()
@@ -236,6 +260,22 @@ class RunConfig(Frozen):
     events: EventsSpec = EventsSpec()
     record: RecordSpec = RecordSpec()
     constraint: ConstraintSpec = ConstraintSpec()
+
+    @model_validator(mode="after")
+    def _check_epochs(self):
+        """Every epoch an event or a checkpoint names must happen: 1 ≤ e ≤ train.epochs. (measure_epochs may
+        run past it: one list serves sweep points of different lengths, e.g. 003's min-norm solvers.)"""
+        n = self.train.epochs
+        named = {"events.perturb_epochs": self.events.perturb_epochs,
+                 "events.cosine_ref_epoch": [] if self.events.cosine_ref_epoch is None else [self.events.cosine_ref_epoch],
+                 "record.checkpoint_epochs": self.record.checkpoint_epochs}
+        for where, epochs in named.items():
+            late = [e for e in epochs if e > n]
+            if late:
+                raise PydanticCustomError("bad_epoch", "{msg}", {
+                    "msg": f"epoch {late[0]} is after the last epoch (train.epochs = {n}); use 1..{n}",
+                    "sub_loc": where})
+        return self
 
     def canonical_json(self) -> str:
         """Sorted, compact JSON of every field. Fields added later are left out while they hold their
@@ -258,17 +298,3 @@ class RunConfig(Frozen):
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}}
-
-
-# The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,
-# so `genlab.spec.load(path)` works, without a circular import at module level.
-_EXPERIMENT_API = ("RUN_FIELDS", "EXPERIMENT_KEYS", "PlannedRun", "Experiment", "deep_merge", "set_path", "parse",
-                   "default_profile", "load")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPERIMENT_API:
-        from genlab import experiment
-
-        return getattr(experiment, name)
-    raise AttributeError(f"module 'genlab.spec' has no attribute {name!r}")

@@ -1,6 +1,7 @@
 """Small pure helpers over the results tables, shared by figures and findings.
 
-`select` filters rows with a pandas query (dotted config columns in backticks: "`init.std` > 0.01");
+`select` filters rows with a genlab expression (genlab.expr: "init.std > 0.01 and epoch == 1"; spec text is
+never handed to pandas' query/eval);
 `require` checks that columns exist; `numeric` reads one as floats; `fmt` and `hue_labels` name values.
 Errors are ValueErrors that name the query or the column and list what is present.
 """
@@ -12,15 +13,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from genlab import expr
+
 
 def select(df: pd.DataFrame, where: str | None, what: str = "rows", allow_empty: bool = True) -> pd.DataFrame:
-    """`df` filtered by the pandas query `where` (None: all rows)."""
+    """`df` filtered by the boolean expression `where` (genlab.expr; None: all rows). ExprError (a ValueError)
+    names the expression and the bad token or column."""
     if not where:
         return df
-    try:
-        out = df.query(where)
-    except Exception as e:  # pandas raises many types for a bad query string
-        raise ValueError(f"where = {where!r}: {e}") from None
+    out = expr.select(df, where)
     if out.empty and not allow_empty:
         raise ValueError(f"where = {where!r} selects no {what}")
     return out

@@ -43,7 +43,7 @@ def _profile(p: str) -> str | None:
 
 
 def _load(spec: Path, profile: str):
-    from genlab import spec as spec_mod
+    from genlab import experiment as spec_mod
 
     return spec_mod.load(spec, _profile(profile))
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-import pydantic
 import torch
 
 from genlab.data import Dataset, build_dataset, get_dataset_fn, register_dataset
 from genlab.data.transforms import hflip, vflip
 from genlab.data.vision import image_shape_of
-from genlab.registry import options_model
+from genlab.registry import OptionsError, validate_options
 
 FLIP_FNS = {"vertical": vflip, "horizontal": hflip}
 
@@ -48,12 +47,10 @@ def train_flipped(*, base: str = "cifar10", base_options: dict[str, Any] = {},
     References: 003 §2.2 ("Same Architecture, new Training procedure").
     """
     try:
-        opts = options_model(get_dataset_fn(base), base).model_validate(base_options)
-    except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        raise ValueError(f"train_flipped: base_options.{'.'.join(map(str, err['loc']))}: {err['msg']} "
-                         f"(options of {base!r} apply)") from None
-    data = build_dataset(base, **opts.model_dump())
+        opts = validate_options(get_dataset_fn(base), base, base_options, "dataset")
+    except OptionsError as e:
+        raise ValueError(f"train_flipped: base_options: {e} (options of {base!r} apply)") from None
+    data = build_dataset(base, **opts)
     if not flips:
         return data
     shape = image_shape_of(data)

@@ -25,10 +25,11 @@ import inspect
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from genlab.data import Dataset, register_dataset
 from genlab.data import files, labels, transforms
@@ -59,16 +60,16 @@ class VisionOptions:
         training split's).
     """
 
-    n_train: int | None = None
-    val_size: int = 0
-    n_test: int | None = None
+    n_train: Annotated[int, Field(ge=1)] | None = None
+    val_size: Annotated[int, Field(ge=0)] = 0
+    n_test: Annotated[int, Field(ge=1)] | None = None
     small: bool = False
-    corrupt_prob: float = 0.0
+    corrupt_prob: Annotated[float, Field(ge=0, le=1)] = 0.0
     corrupt_mode: Literal["uniform", "other"] = "uniform"
     corrupt_test: bool = False
-    confusion_size: int = 0
+    confusion_size: Annotated[int, Field(ge=0)] = 0
     augment: Literal["none", "crop_flip", "flip", "crop"] = "none"
-    crop_padding: int = 4
+    crop_padding: Annotated[int, Field(ge=0)] = 4
     test_flips: list[Literal["vertical", "horizontal"]] = field(default_factory=list)
     normalize: bool = True
 
@@ -197,7 +198,7 @@ def finish(name: str, raw: Raw, opts: VisionOptions, seed: int) -> Dataset:
                    augment=aug, extra_tests=extra, info=info)
 
 
-_SHARED_HINTS = typing.get_type_hints(VisionOptions)
+_SHARED_HINTS = typing.get_type_hints(VisionOptions, include_extras=True)
 _SHARED = [f.name for f in dataclasses.fields(VisionOptions)]
 
 
@@ -229,7 +230,7 @@ def vision_dataset(name: str) -> Callable[[Callable[..., Raw]], Callable[..., Da
                                    annotation=_SHARED_HINTS[f.name])
                  for f in dataclasses.fields(VisionOptions) if f.name in mine]
         build.__signature__ = inspect.Signature(list(own.parameters.values()) + extra)  # type: ignore[attr-defined]
-        build.__annotations__ = {**typing.get_type_hints(load), **{f: _SHARED_HINTS[f] for f in mine}}
+        build.__annotations__ = {**typing.get_type_hints(load, include_extras=True), **{f: _SHARED_HINTS[f] for f in mine}}
         build.__annotations__["return"] = Dataset
         build.__name__ = build.__qualname__ = load.__name__
         build.__module__ = load.__module__

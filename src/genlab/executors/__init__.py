@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from genlab.spec import Experiment, PlannedRun
+from genlab.experiment import Experiment, PlannedRun
 from genlab.store import Store
 
 RunProgress = Callable[[str, int, int], None]  # (run_id, epochs done, epochs total)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.executors import Job, OnDone, RunProgress
-from genlab.spec import PlannedRun
+from genlab.experiment import PlannedRun
 from genlab.store import Store
 
 

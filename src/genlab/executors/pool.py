@@ -10,7 +10,7 @@ from typing import Any
 
 from genlab.executors import Job, OnDone, RunProgress
 from genlab.executors.local import run_one
-from genlab.spec import PlannedRun
+from genlab.experiment import PlannedRun
 from genlab.store import Store
 
 

@@ -29,7 +29,7 @@ def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue
       fit: draw the least-squares line (in log-log space when `fit_in_log`), its slope in the legend.
       identity: draw y = x (the slope-1 line of 000 Fig. 4-3).
       labels: axis labels with units per column, e.g. {"normalized_loss.test": "normalized test loss (nats)"}.
-      where: a pandas query selecting runs.
+      where: an expression selecting runs (genlab.expr).
     """
     df = with_accuracy(select(results, where))
     xs, ys = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float)

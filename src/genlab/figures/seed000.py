@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
+from genlab.expr import Where, evaluate, parse
 from genlab.figures import register_figure
 from genlab.tables import numeric, select
 from genlab.figures.curves import curves, with_accuracy
@@ -53,13 +54,11 @@ def derived(results: pd.DataFrame, *, margin: str = "normalized_margin_q5") -> p
 
 
 def _rl_mask(df: pd.DataFrame, rl: str | None) -> np.ndarray:
-    """(n,) True for the RL runs (`rl`, a pandas query); all False if the query's columns are absent."""
-    if not rl or df.empty:
+    """(n,) True for the RL runs (`rl`, a genlab expression); all False if its columns are absent."""
+    e = parse(rl) if rl else None
+    if e is None or df.empty or any(c not in df.columns for c in e.columns):
         return np.zeros(len(df), bool)
-    try:
-        return df.index.isin(df.query(rl).index)
-    except (KeyError, pd.errors.UndefinedVariableError):
-        return np.zeros(len(df), bool)
+    return evaluate(e, df).to_numpy(bool)
 
 
 def _points(ax, df: pd.DataFrame, x: str, y: str, *, hue: str | None, rl: str | None, annotate: str | None,
@@ -109,16 +108,16 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
                panels: list[dict[str, str]] = [{"x": "train_loss", "y": "test_loss"},
                                                {"x": "normalized_loss.train", "y": "normalized_loss.test",
                                                 "fit": "slope_one"}],
-               hue: str | None = "init.std", rl: str | None = RL_WHERE, fit_rl: bool = True, zoom: bool = False,
+               hue: str | None = "init.std", rl: Where | None = RL_WHERE, fit_rl: bool = True, zoom: bool = False,
                annotate: str | None = None, labels: dict[str, str] = {}, title: str = "",
-               where: str | None = None) -> Figure:
+               where: Where | None = None) -> Figure:
     """Test loss against training loss, one panel per {x, y[, fit]} pair (000 Figs. 4-1, 4-2, 4-3, 4-6).
 
     Args:
       panels: each {"x": column, "y": column, "fit": "none" | "slope_one" | "free"}. "slope_one" draws
         y = x + b with b = mean(y − x) ("the regression of slope 1 with a positive intercept", Fig. 4-6);
         "free" the least-squares line. The legend gives b (and the slope) ± standard errors.
-      hue: the column colouring the points (log scale); rl: pandas query marking the RL runs (red star).
+      hue: the column colouring the points (log scale); rl: an expression marking the RL runs (red star).
       fit_rl: include the RL runs in the fit (Fig. 4-6: the RL point lies on the same line).
       zoom: limit the axes to the non-RL runs (Fig. 4-3, "zoomed in").
       annotate: a column written next to each point (the ResNet scale factors of Figs. 4-1, 4-10).
@@ -158,9 +157,9 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
 
 @register_figure("ch4_points")
 def ch4_points(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue: str | None = "init.std",
-               rl: str | None = RL_WHERE, annotate: str | None = None, log_x: bool = False, log_y: bool = False,
+               rl: Where | None = RL_WHERE, annotate: str | None = None, log_x: bool = False, log_y: bool = False,
                line: bool = False, fit: bool = False, margin: str = "normalized_margin_q5", labels: dict[str, str] = {},
-               title: str = "", where: str | None = None) -> Figure:
+               title: str = "", where: Where | None = None) -> Figure:
     """y against x, one point per run, RL runs as red stars (000 Figs. 4-4, 4-5, 4-7, 4-8, 4-9, 4-10, 4-11).
 
     x and y may be any results column or a derived one (`derived`): prod_frobenius, and inverse_margin
@@ -219,7 +218,7 @@ def variant(row: pd.Series) -> str:
 def weightnorm_curves(history: pd.DataFrame, results: pd.DataFrame, *,
                       panels: list[list[str]] = [["train_loss", "test_loss"], ["test_error"],
                                                  ["log_prod_frobenius"]],
-                      title: str = "", log_y: bool = False, where: str | None = None) -> Figure:
+                      title: str = "", log_y: bool = False, where: Where | None = None) -> Figure:
     """000 ch. 5: learning curves per training method (plain SGD, projection, Lagrange), mean ± std over seeds.
 
     `log_prod_frobenius` in the history (record.measure_epochs) is log ∏_k ‖W_k‖_F of the plain net, which

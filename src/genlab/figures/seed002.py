@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from genlab.expr import Where
 from genlab.figures import register_figure
 from genlab.figures.curves import STYLES, mean_std, with_accuracy, ylabel
 from genlab.tables import fmt, hue_labels, hue_order, require, select
@@ -33,7 +34,7 @@ def _sort_key_scalar(v):
 
 @register_figure("curves_facets")
 def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[list[str]] = [["train_loss"]],
-                  hue: list[str] = [], facet: str | None = None, where: str | None = None,
+                  hue: list[str] = [], facet: str | None = None, where: Where | None = None,
                   labels: dict[str, str] = {}, log_y: bool = False, title: str = "") -> Figure:
     """Metrics vs epoch in a grid: columns are metric panels (or, with one panel, the facets), rows the
     values of `facet`; one colour per `hue` key, line style per split (train solid, test dashed, val dotted).
@@ -43,7 +44,7 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
       hue: config columns whose values name a line; a row's missing values are left out of its label, so
         constant (init.value) and random (init.std) inits can share a figure (002 Fig. 6).
       facet: a config column with one panel row per value (e.g. "schedule.name" for 002 Fig. 2).
-      where: a pandas query selecting runs, e.g. "`train.batch_size` == 32".
+      where: an expression selecting runs (genlab.expr), e.g. "`train.batch_size` == 32".
       labels: display names of hue/facet columns, e.g. {"optim.lr": "initial lr"}.
       log_y: log-scale the y axes of loss panels (accuracy and error panels stay linear).
     Returns: a Figure; lines are the mean over seeds, bands ± one sample standard deviation across seeds.
@@ -91,7 +92,7 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
 def versus_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, panels: list[list[str]],
                   hue: str | None = None, one_minus: bool = False,
                   x_scale: Literal["linear", "log", "symlog"] = "linear", labels: dict[str, str] = {},
-                  where: str | None = None, title: str = "") -> Figure:
+                  where: Where | None = None, title: str = "") -> Figure:
     """Final metrics against the sweep field `x`, one axes per panel: mean over seeds ± one sample std
     (ddof=1) bars, marker/line style per metric, colour per `hue` value.
 

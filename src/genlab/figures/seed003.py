@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from genlab.expr import Where
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
 from genlab.tables import fmt, hue_labels, hue_order, require, select
@@ -51,7 +52,7 @@ def _text(v) -> str:
 @register_figure("capacity")
 def capacity(history: pd.DataFrame, results: pd.DataFrame, *, width: str = "model.width",
              kernel: str = "model.kernel_size", metrics: list[str] = ["train_accuracy", "test_accuracy"],
-             table_metric: str = "test_accuracy", where: str | None = None, title: str = "") -> Figure:
+             table_metric: str = "test_accuracy", where: Where | None = None, title: str = "") -> Figure:
     """Accuracy against the number of parameters (log scale), one colour per kernel size, each point marked
     with its width; beside it the grid kernel × width with "n_params / metric" in each cell (003 §1's table).
 
@@ -97,7 +98,7 @@ def capacity(history: pd.DataFrame, results: pd.DataFrame, *, width: str = "mode
 @register_figure("flip_curves")
 def flip_curves(history: pd.DataFrame, results: pd.DataFrame, *, facet: str | None = None,
                 splits: list[str] = ["test", "test_vflip"], train: bool = True, labels: dict[str, str] = {},
-                where: str | None = None, title: str = "") -> Figure:
+                where: Where | None = None, title: str = "") -> Figure:
     """Accuracy per epoch on the test set (blue) and its flipped copies (red), one panel per value of
     `facet` (e.g. the training flips: 003 Fig. 2 without, Fig. 4 with augmentation); the training accuracy
     dotted when `train`. Lines are means over seeds; the last value is written in the legend."""
@@ -125,7 +126,7 @@ def flip_curves(history: pd.DataFrame, results: pd.DataFrame, *, facet: str | No
 @register_figure("per_class")
 def per_class(history: pd.DataFrame, results: pd.DataFrame, *, splits: list[str] = ["test", "test_vflip"],
               facet: str | None = None, class_names: list[str] = [], labels: dict[str, str] = {},
-              where: str | None = None, title: str = "") -> Figure:
+              where: Where | None = None, title: str = "") -> Figure:
     """Final per-class accuracy (results' `per_class.<split>`, mean over seeds), bars side by side per
     split (003 Fig. 3: plain vs vertically flipped test set), one panel per value of `facet`.
 
@@ -166,7 +167,7 @@ def _base_dataset(df: pd.DataFrame) -> str:
 
 @register_figure("min_norm_paths")
 def min_norm_paths(history: pd.DataFrame, results: pd.DataFrame, *, hue: list[str] = [],
-                   measure: str = "min_norm_gap", labels: dict[str, str] = {}, where: str | None = None,
+                   measure: str = "min_norm_gap", labels: dict[str, str] = {}, where: Where | None = None,
                    title: str = "") -> Figure:
     """Along training (log-log): train (solid) and test (dashed) MSE with the pseudo-inverse solution's test
     MSE as a grey line; ‖w − X⁺y‖; ‖w‖ with ‖X⁺y‖ as a grey line. One colour per `hue` key.
@@ -230,7 +231,7 @@ def _is_nan(v) -> bool:
 
 
 @register_figure("mp_spectrum")
-def mp_spectrum(history: pd.DataFrame, results: pd.DataFrame, *, bins: int = 60, where: str | None = None,
+def mp_spectrum(history: pd.DataFrame, results: pd.DataFrame, *, bins: int = 60, where: Where | None = None,
                 title: str = "") -> Figure:
     """Histogram (as a density) of the non-zero eigenvalues of XᵀX/n for the first selected run's training
     design, with the Marchenko–Pastur density for γ = p/n and σ² = mean(x²) over it, its edges

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from genlab.expr import Where
+from genlab.tables import select
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
 from genlab.figures.style import finish_axes
@@ -44,7 +46,7 @@ def _hue_label(hue: str, value, names: dict[str, str]) -> str:
 @register_figure("capacity_panels")
 def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, panels: list[list[str]],
                   hue: str | None = None, hue_names: dict[str, str] = {}, labels: dict[str, str] = {},
-                  ylabels: list[str] = [], log_x: bool = False, log_y: bool = False, title: str = "", where: str | None = None) -> Figure:
+                  ylabels: list[str] = [], log_x: bool = False, log_y: bool = False, title: str = "", where: Where | None = None) -> Figure:
     """Final metrics against the sweep field `x`, one axes per panel (a list of metrics), side by side.
 
     Each line is the mean over seeds with ± one sample std bars, a colour per `hue` value, a line style per
@@ -57,13 +59,13 @@ def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, pan
       hue_names: legend names per hue value, e.g. {"0.0": "true labels", "1.0": "random labels"}.
       labels: axis labels with units per column (x and metrics), also the legend names in multi-metric panels.
       ylabels: one y label per panel (default: the label of the panel's first metric).
-      where: a pandas query selecting runs.
+      where: an expression selecting runs (genlab.expr), e.g. "data.n_train > 1000".
     """
     if not panels or not all(panels):
         raise ValueError("capacity_panels needs panels: a non-empty list of non-empty metric lists")
     if ylabels and len(ylabels) != len(panels):
         raise ValueError(f"capacity_panels: {len(ylabels)} ylabels for {len(panels)} panels; give one per panel")
-    df = with_accuracy(results.query(where) if where else results)
+    df = with_accuracy(select(results, where))
     for c in [x, *(m for p in panels for m in p)] + ([hue] if hue else []):
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in the results; present: {', '.join(map(str, df.columns))}")

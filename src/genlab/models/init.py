@@ -9,7 +9,9 @@ post-init `scale` (000 ch. 4's "weight scale factor"). BatchNorm keeps γ=1, β=
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Annotated, Callable
+
+from pydantic import Field
 
 import torch
 from torch import nn
@@ -39,14 +41,15 @@ def default(t: torch.Tensor, gen: torch.Generator) -> None:
 
 
 @register_init("normal")
-def normal(t: torch.Tensor, gen: torch.Generator, *, std: float = 0.01, mean: float = 0.0) -> None:
+def normal(t: torch.Tensor, gen: torch.Generator, *, std: Annotated[float, Field(ge=0)] = 0.01,
+           mean: float = 0.0) -> None:
     """w ~ N(mean, std²); std is a standard deviation (000 ch. 3-4, 002 fig. 6)."""
     with torch.no_grad():
         t.normal_(mean, std, generator=gen)
 
 
 @register_init("uniform")
-def uniform(t: torch.Tensor, gen: torch.Generator, *, std: float = 0.01) -> None:
+def uniform(t: torch.Tensor, gen: torch.Generator, *, std: Annotated[float, Field(ge=0)] = 0.01) -> None:
     """w ~ U[−√3·std, √3·std], the uniform law with standard deviation `std` (002 fig. 6)."""
     a = math.sqrt(3.0) * std
     with torch.no_grad():

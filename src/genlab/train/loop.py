@@ -205,9 +205,9 @@ def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, rec: 
     if not rec.measures:
         return {}
     from genlab.measures import MeasureData, compute, get_measure
-    from genlab.registry import options_model
+    from genlab.registry import validate_options
 
-    options = {name: dict(options_model(get_measure(name), name).model_validate(opts))
+    options = {name: validate_options(get_measure(name), name, opts, "measure")
                for name, opts in rec.measure_options.items()}  # JSON → typed (e.g. a config dataclass)
     return compute(list(rec.measures), model, MeasureData.from_dataset(data, loss, init_state=init_state),
                    options=options)
