@@ -68,7 +68,7 @@ def _findings_html(s: Section) -> str:
             mark = {True: '<span class="yes">agrees</span>', False: '<span class="no">differs</span>',
                     None: '<span class="na">—</span>'}[f.agrees]
             rows.append(f"<tr><td>{html.escape(claim)}</td><td>{html.escape(f.text)}</td><td>{mark}</td></tr>")
-        except ValueError as e:  # a finding that cannot be computed is shown, not hidden
+        except (ValueError, KeyError) as e:  # a finding that cannot be computed is shown, not hidden
             rows.append(f"<tr><td>{html.escape(entry.get('claim', ''))}</td><td class='no'>cannot compute: "
                         f"{html.escape(str(e))}</td><td class='na'>—</td></tr>")
     return ("<h3>Findings: the seed's and ours</h3><table><tr><th>seed reported</th><th>here</th><th></th></tr>"
@@ -85,7 +85,7 @@ def section_html(s: Section) -> str:
         try:
             parts.append(f"<img alt='{html.escape(entry.get('file', entry['name']))}' "
                          f"src='data:image/png;base64,{png_b64(draw(entry, s.history, s.results))}'>")
-        except ValueError as err:
+        except (ValueError, KeyError) as err:  # one figure that cannot be drawn does not stop the report
             parts.append(f"<p class='no'>figure {html.escape(entry.get('file', ''))} cannot be drawn: "
                          f"{html.escape(str(err))}</p>")
     parts.append(_findings_html(s))

@@ -16,6 +16,7 @@ $GENLAB_STORE, else ./runs.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -26,7 +27,23 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from genlab.names import check_name, under
+
 DONE = "DONE"
+ERROR = "error.txt"  # a failed run's traceback, in its folder
+
+
+class StoreError(ValueError):
+    """A store file or folder genlab cannot read or write; the message names it and what to do."""
+
+
+def os_advice(e: OSError) -> str:
+    """What to do about an OSError, in a few words."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free space or choose another --store"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "it is not writable/readable by you: check its permissions or choose another --store"
+    return e.strerror or type(e).__name__
 
 
 def default_root() -> Path:
@@ -62,7 +79,16 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+    """A JSON file of the store; StoreError naming the file when it is missing, unreadable or damaged."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{path}: missing; delete the run folder {path.parent} and run its spec again") from None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read it ({os_advice(e)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(f"{path}: damaged ({type(e).__name__}: {str(e)[:80]}); delete the run folder "
+                         f"{path.parent} and run its spec again") from None
 
 
 class RunWriter:
@@ -100,7 +126,32 @@ class Store:
         self.root = Path(root) if root is not None else default_root()
 
     def run_dir(self, experiment: str, run_id: str) -> Path:
-        return self.root / experiment / run_id
+        """<root>/<experiment>/<run_id>, checked: both are plain names and the path stays under the root."""
+        return under(self.root, check_name(experiment, "experiment name"), check_name(run_id, "run id"))
+
+    def check_writable(self) -> None:
+        """Create the root if needed and write a probe file there: a full or read-only store fails here once,
+        with one message, not once per run."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".probe.")
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"genlab" * 1024)
+                f.flush()
+                os.fsync(f.fileno())
+            os.unlink(probe)
+        except OSError as e:
+            raise StoreError(f"store {self.root}: cannot write there ({os_advice(e)})") from None
+
+    def write_error(self, experiment: str, run_id: str, text: str) -> Path | None:
+        """Put a failed run's traceback in its folder (error.txt); None if even that cannot be written."""
+        try:
+            path = self.run_dir(experiment, run_id) / ERROR
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            return path
+        except (OSError, ValueError):
+            return None
 
     def is_done(self, experiment: str, run_id: str) -> bool:
         return (self.run_dir(experiment, run_id) / DONE).exists()
@@ -110,12 +161,16 @@ class Store:
         d = self.run_dir(experiment, run_id)
         if (d / DONE).exists():
             raise FileExistsError(f"run {experiment}/{run_id} is already finished; delete {d} to redo it")
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-        atomic_write(d / "config.json", (json.dumps(json.loads(config_json), indent=1, sort_keys=True) + "\n").encode())
-        write_json(d / "meta.json", meta)
-        return RunWriter(d)
+        try:
+            if d.exists():
+                shutil.rmtree(d)
+            d.mkdir(parents=True)
+            atomic_write(d / "config.json",
+                         (json.dumps(json.loads(config_json), indent=1, sort_keys=True) + "\n").encode())
+            write_json(d / "meta.json", meta)
+            return RunWriter(d)
+        except OSError as e:
+            raise StoreError(f"store {self.root}: cannot write run folder {d} ({os_advice(e)})") from None
 
     def update_result(self, experiment: str, run_id: str, key: str, values: dict[str, Any]) -> None:
         """Merge `values` into result.json[key] (e.g. measures computed after training), atomically."""
@@ -129,14 +184,20 @@ class Store:
     def experiments(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        try:
+            return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError as e:
+            raise StoreError(f"store {self.root}: cannot list it ({os_advice(e)})") from None
 
     def run_ids(self, experiment: str, done_only: bool = True) -> list[str]:
-        d = self.root / experiment
+        d = under(self.root, check_name(experiment, "experiment name"))
         if not d.is_dir():
             return []
-        return sorted(p.name for p in d.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and (not done_only or (p / DONE).exists()))
+        try:
+            return sorted(p.name for p in d.iterdir()
+                          if p.is_dir() and not p.name.startswith(".") and (not done_only or (p / DONE).exists()))
+        except OSError as e:
+            raise StoreError(f"{d}: cannot list its runs ({os_advice(e)})") from None
 
     def _select(self, experiment: str, run_ids: Iterable[str] | None) -> list[str]:
         if experiment not in self.experiments():
@@ -153,12 +214,15 @@ class Store:
         rows = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
-            res = read_json(d / "result.json")
-            final, measures = res.pop("final", {}), res.pop("measures", {})
-            facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
-            per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
-            rows.append({"run_id": rid, **flatten(read_json(d / "config.json")), **res, **final, **measures,
-                         **facts, **per_class})
+            res, cfg = read_json(d / "result.json"), read_json(d / "config.json")
+            try:
+                final, measures = res.pop("final", {}), res.pop("measures", {})
+                facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
+                per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
+                rows.append({"run_id": rid, **flatten(cfg), **res, **final, **measures, **facts, **per_class})
+            except (AttributeError, TypeError):  # valid JSON of the wrong shape
+                raise StoreError(f"{d}: result.json or config.json is not what genlab wrote; delete the run "
+                                 "folder and run its spec again") from None
         return pd.DataFrame(rows)
 
     def history(self, experiment: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -166,8 +230,11 @@ class Store:
         frames = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
-            m = pd.read_json(d / "metrics.jsonl", lines=True, dtype=False)
-            cfg = flatten(read_json(d / "config.json"))
+            m = read_metrics(d / "metrics.jsonl")
+            cfg = read_json(d / "config.json")
+            if not isinstance(cfg, dict):
+                raise StoreError(f"{d / 'config.json'}: not what genlab wrote; delete the run folder and run again")
+            cfg = flatten(cfg)
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -181,6 +248,20 @@ class Store:
         if "history" in query:
             con.register("history", self.history(experiment, run_ids))
         return con.execute(query).df()
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """A run's metrics.jsonl as a DataFrame; StoreError naming the file when it is unreadable or damaged."""
+    try:
+        rows = [json.loads(line) for line in path.read_bytes().decode("utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise StoreError(f"{path}: missing; delete the run folder {path.parent} and run its spec again") from None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read it ({os_advice(e)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(f"{path}: damaged ({type(e).__name__}: {str(e)[:80]}); delete the run folder "
+                         f"{path.parent} and run its spec again") from None
+    return pd.DataFrame(rows)
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The `genlab` command line: parse, call the library, print. Heavy imports (torch) happen inside commands,
-so `genlab --help` is instant. Errors a user can fix print as one red line and exit with status 2.
+so `genlab --help` is instant. Errors a user can fix print as one red line and exit with status 2: `main`
+is the one place that turns an exception into that line (`GENLAB_DEBUG=1` shows the traceback instead).
 """
 
 from __future__ import annotations
@@ -27,8 +28,16 @@ class UserError(Exception):
     """An error with a message the user can act on."""
 
 
+DEBUG_HINT = "(GENLAB_DEBUG=1 shows the traceback)"
+
+
+def _line(msg: str) -> str:
+    """One line: newlines and runs of spaces collapsed."""
+    return " ".join(str(msg).split())
+
+
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    console.print(f"[bold red]error:[/] {_line(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -68,8 +77,11 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
     """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
     from genlab.executors import pending
 
-    exps = [_load(s, profile) for s in specs]  # check every spec before training anything
+    exps = _load_all(specs, profile, dry_run)  # check every spec before training anything
     st = _store(store)
+    if not dry_run:
+        st.check_writable()  # a read-only or full store fails here, once
+    _preflight_data(exps, download=not dry_run)
     jobs = []
     for exp in exps:
         todo = pending(exp, st)
@@ -84,8 +96,42 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
     if jobs and not dry_run:
         failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min))
         if failures:
-            _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
+            _fail(f"{failures} of {len(jobs)} runs failed (each has an error.txt); the others are stored. "
                   "Fix the cause and run again: finished runs are kept.")
+
+
+def _load_all(specs: list[Path], profile: str, dry_run: bool):
+    """Every spec loaded; with `dry_run`, every problem of every spec printed (one line each) before failing."""
+    from genlab.spec import SpecError
+
+    exps, problems = [], []
+    for s in specs:
+        try:
+            exps.append(_load(s, profile))
+        except SpecError as e:
+            if not dry_run:
+                raise
+            problems += e.problems
+    for line in problems:
+        console.print(f"[bold red]problem:[/] {_line(line)}", highlight=False, soft_wrap=True)
+    if problems:
+        _fail(f"{len(problems)} problem{'s' * (len(problems) > 1)} in {len(specs)} spec"
+              f"{'s' * (len(specs) > 1)}; nothing was run")
+    return exps
+
+
+def _preflight_data(exps, download: bool) -> None:
+    """Every data file the runs need, present and checked (fetched if missing) before the first run."""
+    from genlab.data import preflight
+
+    tables = {r.config.data.model_dump_json(): (r.config.data.name, r.config.data.options)
+              for e in exps for r in e.runs}
+    try:
+        preflight(list(tables.values()), download=download)
+    except FileNotFoundError as e:
+        if download:
+            raise
+        console.print(f"[yellow]data:[/] {_line(e)}", highlight=False, soft_wrap=True)
 
 
 def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
@@ -135,8 +181,10 @@ def _execute(jobs, st, launch) -> int:
             bar.advance(overall)
             if err:
                 failures += 1
-                console.print(f"[red]run {job.run.run_id} ({names[job.run.run_id]}) failed:[/]\n{err}",
-                              highlight=False)
+                last = next((ln for ln in reversed(err.strip().splitlines()) if ln.strip()), err)
+                where = st.run_dir(job.run.config.experiment, job.run.run_id) / "error.txt"
+                console.print(f"[red]run {job.run.run_id} ({names[job.run.run_id]}) failed:[/] {_line(last)} "
+                              f"(traceback in {where})", highlight=False, soft_wrap=True)
             else:
                 rows.append((job.run, res))
 
@@ -179,9 +227,17 @@ def ls(store: Optional[Path] = StoreOpt):
     t = Table(title=f"store {st.root}")
     for c in ("experiment", "finished", "unfinished"):
         t.add_column(c)
+    from genlab.names import is_safe_name
+    from genlab.store import StoreError
+
     for e in st.experiments():
-        done, every = len(st.run_ids(e)), len(st.run_ids(e, done_only=False))
-        t.add_row(e, str(done), str(every - done))
+        try:
+            if not is_safe_name(e):
+                raise StoreError("not a genlab experiment name")
+            done, every = len(st.run_ids(e)), len(st.run_ids(e, done_only=False))
+            t.add_row(e, str(done), str(every - done))
+        except StoreError as err:  # one unreadable folder does not hide the others
+            t.add_row(e, "[red]?[/]", f"[red]{_line(err)}[/]")
     out.print(t)
 
 
@@ -293,7 +349,12 @@ def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), pr
         hist, res = st.history(exp.name, exp.run_ids), st.results(exp.name, exp.run_ids)
         for i, entry in enumerate(exp.figures):
             stem = entry.get("file", f"{exp.name}_{i}")
-            paths = save(draw(entry, hist, res), out_dir, stem)
+            try:
+                paths = save(draw(entry, hist, res), out_dir, stem)
+            except (ValueError, KeyError) as e:  # one figure that cannot be drawn: said, and the others drawn
+                console.print(f"[red]figure {stem} ({s}) cannot be drawn:[/] {_line(e)}", highlight=False,
+                              soft_wrap=True)
+                continue
             out.print(f"wrote {', '.join(map(str, paths))}")
 
 
@@ -312,12 +373,21 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
     st = _store(store)
     ids = _load(spec, profile).run_ids if spec else None
     names = [m for m in measures.split(",") if m]
+    failed: list[str] = []
+
+    def on_error(rid: str, e: Exception) -> None:
+        failed.append(rid)
+        console.print(f"[red]run {rid}:[/] {_line(e)}", highlight=False, soft_wrap=True)
+
     with Progress(console=console) as bar:
         task = bar.add_task(f"{experiment}: measures", total=None)
         values = measure_experiment(st, experiment, names, device=device, run_ids=ids, max_samples=max_samples,
-                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n))
-    out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment}; "
+                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
+                                    on_error=on_error)
+    out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment} (diverged runs get none); "
               f"see `genlab results {experiment}`")
+    if failed:
+        _fail(f"{len(failed)} runs could not be measured (above); the others are stored")
 
 
 from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
@@ -349,16 +419,28 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
     out.print(f"wrote {out_file} ({len(sections)} sections)")
 
 
-def main() -> None:
-    from genlab.spec import SpecError
+def user_message(e: BaseException) -> str:
+    """The one line a user sees for an exception: genlab's own errors say what to do; OS errors name the
+    file; anything else is named as an internal error."""
+    from genlab.store import os_advice
 
+    if isinstance(e, KeyError):
+        return str(e.args[0]) if e.args else "KeyError"
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {os_advice(e)}"
+    if isinstance(e, (ValueError, OSError, UserError)):
+        return str(e)
+    return f"internal error ({type(e).__name__}: {e}); please report it"
+
+
+def main() -> None:
     try:
         app()
-    except (SpecError, UserError, KeyError, ValueError, FileNotFoundError) as e:
+    except (Exception, RecursionError) as e:
         if os.environ.get("GENLAB_DEBUG"):
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        console.print(f"[bold red]error:[/] {msg}", highlight=False)
+        console.print(f"[bold red]error:[/] {_line(user_message(e))} {DEBUG_HINT}", highlight=False,
+                      soft_wrap=True)
         sys.exit(2)
 
 

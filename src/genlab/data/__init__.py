@@ -68,6 +68,24 @@ class Dataset:
                        x_test=move(self.x_test), y_test=move(self.y_test), extra_tests=extra)
 
 
+def required_files(name: str, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dataset, filename) of every data file the registered dataset `name` reads with `options`: what
+    `preflight` checks before a sweep. A dataset declares them with a `files(**options)` attribute."""
+    files_of = getattr(get_dataset_fn(name), "files", None)
+    return list(files_of(**options)) if files_of else []
+
+
+def preflight(tables: list[tuple[str, dict[str, Any]]], download: bool = True) -> None:
+    """Make sure every data file the (name, options) tables need is present and correct (downloading the
+    missing ones when `download`), once, before the first run: a missing file stops a sweep with one
+    DataFileError, not one per run."""
+    from genlab.data import files
+
+    wanted = dict.fromkeys(f for name, options in tables for f in required_files(name, options))
+    for dataset, filename in wanted:
+        files.require(dataset, filename, download=download)
+
+
 def build_dataset(name: str, **options: Any) -> Dataset:
     """Build the registered dataset `name` with its options (its `seed` option fixes every random choice)."""
     return get_dataset_fn(name)(**options)

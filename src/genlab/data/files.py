@@ -118,9 +118,13 @@ def _missing_message(dataset: str, src: Source, path: Path, why: str) -> str:
             f"holding {dataset}/{src.filename}.")
 
 
+TIMEOUT_S = float(os.environ.get("GENLAB_FETCH_TIMEOUT", "10"))  # per connect/read: offline fails fast
+
+
 def download(url: str, dest: Path) -> None:
-    """Copy `url` to `dest` with urllib (tests replace this function to simulate no network)."""
-    with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
+    """Copy `url` to `dest` with urllib (tests replace this function to simulate no network). Each connect
+    and read waits at most TIMEOUT_S seconds, so a black-holed network fails in seconds, not minutes."""
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r, open(dest, "wb") as f:
         shutil.copyfileobj(r, f, CHUNK)
 
 

@@ -66,3 +66,12 @@ def train_flipped(*, base: str = "cifar10", base_options: dict[str, Any] = {},
         info["n_corrupted"] = info["n_corrupted"] * reps
     return replace(data, name=f"{base}+{'+'.join(flips)}", x_train=x, y_train=data.y_train.repeat(reps),
                    info=info)
+
+
+def _files(*, base: str = "cifar10", base_options: dict[str, Any] = {}, **_) -> list[tuple[str, str]]:
+    from genlab.data import required_files
+
+    return required_files(base, base_options) if isinstance(base, str) else []
+
+
+train_flipped.files = _files  # type: ignore[attr-defined]  (the base set's files, for genlab.data.preflight)

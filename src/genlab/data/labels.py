@@ -125,7 +125,11 @@ def per_class_accuracy(model: "nn.Module", data: "Dataset", x: torch.Tensor, y: 
     total = torch.zeros(k, dtype=torch.float64)
     for i in range(0, len(x), batch_size):
         yb = y[i:i + batch_size]
-        pred = model(data.inputs(x[i:i + batch_size])).argmax(-1)
+        out = model(data.inputs(x[i:i + batch_size]))
+        if not torch.isfinite(out).all():  # a diverged model: no prediction, not argmax of NaN
+            model.train(was_training)
+            return torch.full((k,), float("nan"))
+        pred = out.argmax(-1)
         total += torch.bincount(yb, minlength=k).cpu().double()
         right += torch.bincount(yb[pred == yb], minlength=k).cpu().double()
     model.train(was_training)

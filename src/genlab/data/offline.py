@@ -6,6 +6,8 @@ They are the offline stand-ins for image data in small profiles, and take every 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -18,7 +20,19 @@ def _split(x: np.ndarray, y: np.ndarray, n_test: int, seed: int):
     return x[tr], y[tr], x[te], y[te]
 
 
-@vision_dataset("digits")
+@functools.lru_cache(maxsize=8)
+def _digits_counts(n_test: int = 297, seed: int = 0, **_) -> list[int]:
+    """Per-class counts of digits' training split (a cheap load: 1,797 8×8 images)."""
+    from sklearn.datasets import load_digits
+
+    y = load_digits().target
+    if not 0 < n_test < len(y):
+        return [0] * 10
+    tr = np.random.default_rng(seed).permutation(len(y))[n_test:]
+    return np.bincount(y[tr], minlength=10).tolist()
+
+
+@vision_dataset("digits", class_counts=_digits_counts)
 def digits(*, n_test: int = 297, flatten: bool = False, seed: int = 0) -> Raw:
     """scikit-learn's 1,797 8×8 handwritten digits (UCI optdigits test set), 10 classes.
 

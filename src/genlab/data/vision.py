@@ -206,7 +206,34 @@ def _default(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def vision_dataset(name: str) -> Callable[[Callable[..., Raw]], Callable[..., Dataset]]:
+def size_check(name: str, num_classes: int, class_counts: Callable[..., list[int]]):
+    """A load-time feasibility check for `build.check`: is a class-balanced subset of n_train possible?
+
+    `class_counts(**loader options)` gives the training split's per-class counts, cheaply (constants for the
+    file-based sets). A balanced subset needs ⌈n_train / K⌉ of the rarest class, after val_size is held out
+    (counted against every class: a safe bound only when val_size = 0, so only then is it refused).
+    """
+    def check(**options) -> str | None:
+        n, val = options.get("n_train"), options.get("val_size", 0)
+        if n is None or options.get("small") or val:
+            return None
+        own = {k: v for k, v in options.items() if k not in _SHARED or k in ("n_test",)}
+        try:
+            counts = class_counts(**own)
+        except TypeError:
+            return None
+        need = -(-n // num_classes)
+        if need > min(counts):
+            return (f"n_train = {n} needs {need} training samples of each of {name}'s {num_classes} classes, but "
+                    f"the rarest has {min(counts)}; use n_train <= {min(counts) * num_classes}")
+        return None
+
+    return check
+
+
+def vision_dataset(name: str, *, files_key: str | None = None, num_classes: int = 10,
+                   class_counts: Callable[..., list[int]] | None = None
+                   ) -> Callable[[Callable[..., Raw]], Callable[..., Dataset]]:
     """Register `load(*, own options, seed) -> Raw` as dataset `name`, taking its options plus VisionOptions.
 
     The registered function's signature (its spec schema) is the loader's keyword-only options followed by
@@ -236,6 +263,10 @@ def vision_dataset(name: str) -> Callable[[Callable[..., Raw]], Callable[..., Da
         build.__module__ = load.__module__
         build.__doc__ = (load.__doc__ or "") + "\n\nShared image-set options: see genlab.data.vision.VisionOptions."
         build.load = load  # type: ignore[attr-defined]  (the raw loader, for tests and tools)
+        if files_key is not None:  # the files it reads, for `genlab.data.preflight`
+            build.files = lambda **_: [(files_key, s.filename) for s in files.sources(files_key)]  # type: ignore
+        if class_counts is not None:  # a cheap feasibility check at spec load
+            build.check = size_check(name, num_classes, class_counts)  # type: ignore[attr-defined]
         return register_dataset(name)(build)
 
     return deco
@@ -262,7 +293,7 @@ def _idx_pair(dataset: str, images: str, labels_: str) -> tuple[torch.Tensor, to
     return torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
 
 
-@vision_dataset("cifar10")
+@vision_dataset("cifar10", files_key="cifar10", class_counts=lambda **_: [5000] * 10)
 def cifar10(*, seed: int = 0) -> Raw:
     """CIFAR-10 (Krizhevsky 2009): 50,000 + 10,000 RGB 32×32 images, 10 classes, as (3, 32, 32) uint8.
 
@@ -283,7 +314,8 @@ def _mnist_like(dataset: str, mean, std) -> Raw:
     return Raw(xtr, ytr, xte, yte, num_classes=10, mean=mean, std=std)
 
 
-@vision_dataset("mnist")
+@vision_dataset("mnist", files_key="mnist",  # the rarest class, 5, has 5,421 images
+                class_counts=lambda **_: [5421] * 10)
 def mnist(*, seed: int = 0) -> Raw:
     """MNIST (LeCun et al. 1998): 60,000 + 10,000 grey 28×28 digits as (1, 28, 28) uint8, 10 classes.
 
@@ -293,7 +325,7 @@ def mnist(*, seed: int = 0) -> Raw:
     return _mnist_like("mnist", MNIST_MEAN, MNIST_STD)
 
 
-@vision_dataset("fashion_mnist")
+@vision_dataset("fashion_mnist", files_key="fashion_mnist", class_counts=lambda **_: [6000] * 10)
 def fashion_mnist(*, seed: int = 0) -> Raw:
     """Fashion-MNIST (Xiao, Rasul, Vollgraf 2017): 60,000 + 10,000 grey 28×28 clothing images, 10 classes.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import platform
 import subprocess
 import sys
@@ -11,9 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from genlab.data.files import DataFileError
 from genlab.executors import Job, OnDone, RunProgress
 from genlab.experiment import PlannedRun
-from genlab.store import Store
+from genlab.store import Store, StoreError, os_advice
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @lru_cache(maxsize=1)
@@ -47,21 +52,32 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
     try:
         out = train(cfg, device=device, log=writer.log, save=writer.save_state,
                     progress=(lambda e, n: progress(run.run_id, e, n)) if progress else None)
-    except BaseException:
+        result = summary(out, cfg, time.perf_counter() - t0)
+        writer.finish(result)
+    except OSError as e:
+        writer.close()
+        if e.errno not in WRITE_ERRNOS or isinstance(e, DataFileError):
+            store.write_error(cfg.experiment, run.run_id, traceback.format_exc())
+            raise
+        # a write failed (disk full, permissions): the store's problem, not this run's
+        raise StoreError(f"store {store.root}: cannot write run {cfg.experiment}/{run.run_id} "
+                         f"({os_advice(e)})") from None
+    except BaseException as e:
         writer.close()  # no DONE: the next `genlab run` redoes it
+        if isinstance(e, Exception):
+            store.write_error(cfg.experiment, run.run_id, traceback.format_exc())
         raise
-    result = summary(out, cfg, time.perf_counter() - t0)
-    writer.finish(result)
     return result
 
 
 def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
               on_done: OnDone | None = None) -> None:
-    """Run each job here, one after another; an exception in one is reported and the rest go on."""
+    """Run each job here, one after another; an exception in one is reported and the rest go on, except a
+    StoreError (the store cannot be written: every other run would fail the same way), which stops them."""
     for job in jobs:
         try:
             res, err = run_one(job.run, job.meta, str(store.root), device, progress), None
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, StoreError):
             raise
         except Exception:
             res, err = None, traceback.format_exc()

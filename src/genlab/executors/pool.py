@@ -11,7 +11,7 @@ from typing import Any
 from genlab.executors import Job, OnDone, RunProgress
 from genlab.executors.local import run_one
 from genlab.experiment import PlannedRun
-from genlab.store import Store
+from genlab.store import Store, StoreError
 
 
 def _init_worker(threads: int) -> None:
@@ -23,8 +23,13 @@ def _init_worker(threads: int) -> None:
 def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str, q) -> tuple[dict | None, str | None]:
     try:
         return run_one(run, meta, root, device, lambda rid, e, n: q.put((rid, e, n))), None
+    except StoreError as e:
+        return None, STORE_FAILED + str(e)  # the store cannot be written: the sweep stops (below)
     except Exception:
         return None, traceback.format_exc()
+
+
+STORE_FAILED = "StoreError: "
 
 
 def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu",
@@ -42,6 +47,10 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
                 _drain(q, progress)
                 for f in done:
                     res, err = f.result()
+                    if err is not None and err.startswith(STORE_FAILED):
+                        for other in todo:
+                            other.cancel()
+                        raise StoreError(err.removeprefix(STORE_FAILED))
                     if on_done:
                         on_done(futures[f], res, err)
             _drain(q, progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from genlab.names import check_name, under
 from genlab.registry import Registry, call_entry
 
 FigureFn = Callable[..., Any]
@@ -28,10 +29,12 @@ def draw(entry: dict[str, Any], history, results):
 
 
 def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write `fig` as <out_dir>/<stem>.<ext> per format; `stem` must be a plain file name (genlab.names)."""
+    check_name(stem, "figure file")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in formats:
-        p = out_dir / f"{stem}.{ext}"
+        p = under(out_dir, f"{stem}.{ext}")
         fig.savefig(p, dpi=120, bbox_inches="tight")
         paths.append(p)
     return paths

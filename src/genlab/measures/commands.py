@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+import pydantic
 import torch
 
 from genlab.measures import MeasureData, compute, get_measure
-from genlab.store import Store
+from genlab.store import Store, StoreError, read_json
 
 Progress = Callable[[int, int, str], None]  # (runs done, runs total, run id)
 FINAL = "final.pt"
@@ -27,7 +28,11 @@ def load_state(store: Store, experiment: str, run_id: str, name: str, device: to
             raise FileNotFoundError(f"run {experiment}/{run_id} has no checkpoint {name} at {path}; train it with "
                                     "record.checkpoint = 'final' (and record.save_init = true for init.pt)")
         return None
-    return torch.load(path, map_location=device, weights_only=True)
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError... for a damaged file
+        raise StoreError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}); "
+                         f"delete the run folder {path.parent} and run its spec again") from None
 
 
 def measure_run(store: Store, experiment: str, run_id: str, names: list[str], device: torch.device,
@@ -36,7 +41,14 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
     from genlab.spec import RunConfig
     from genlab.train.loop import build
 
-    config = RunConfig.model_validate(store.config(experiment, run_id))
+    result = read_json(store.run_dir(experiment, run_id) / "result.json")
+    if isinstance(result, dict) and result.get("status") != "completed":
+        return {}  # a diverged run has no meaningful weights: nothing is measured or stored
+    try:
+        config = RunConfig.model_validate(store.config(experiment, run_id))
+    except pydantic.ValidationError as e:
+        raise StoreError(f"{store.run_dir(experiment, run_id) / 'config.json'}: not a config this genlab reads "
+                         f"({e.errors()[0]['msg']}); delete the run folder and run its spec again") from None
     dataset, model, loss, _ = build(config, device)
     final = load_state(store, experiment, run_id, FINAL, device, required=True)
     init = load_state(store, experiment, run_id, INIT, device, required=False)
@@ -52,7 +64,8 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
 
 def measure_experiment(store: Store, experiment: str, names: list[str], device: str = "cpu",
                        run_ids: list[str] | None = None, progress: Progress | None = None,
-                       max_samples: int | None = None) -> dict[str, dict[str, float]]:
+                       max_samples: int | None = None,
+                       on_error: Callable[[str, Exception], None] | None = None) -> dict[str, dict[str, float]]:
     """Compute measures on every finished run of `experiment` (or the given `run_ids`) and store them.
 
     Args:
@@ -61,9 +74,12 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
       run_ids: a subset of finished runs (default: all finished runs).
       progress: called after each run with (done, total, run_id).
       max_samples: measure on the first rows of each split only (default: the whole splits).
+      on_error: called with (run_id, error) for a run that cannot be measured (a damaged file, a measure
+        that fails on it), and the others go on; without it the first such error is raised.
 
     Returns:
-      {run_id: {measure key: value}}.
+      {run_id: {measure key: value}} for the runs measured; diverged runs (status != "completed") are skipped
+      and get no measures.
     """
     for name in names:
         get_measure(name)  # unknown names fail here, listing the known ones
@@ -79,7 +95,15 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
     todo = done if run_ids is None else list(run_ids)
     out = {}
     for i, rid in enumerate(todo):
-        out[rid] = measure_run(store, experiment, rid, names, dev, max_samples)
+        try:
+            values = measure_run(store, experiment, rid, names, dev, max_samples)
+        except (StoreError, ValueError, OSError) as e:
+            if on_error is None:
+                raise
+            on_error(rid, e)
+            values = {}
+        if values:  # {} for a diverged run: skipped
+            out[rid] = values
         if progress:
             progress(i + 1, len(todo), rid)
     return out

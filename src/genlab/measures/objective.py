@@ -72,5 +72,7 @@ def value_and_grad(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torc
 
 
 def error_rate(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(B,) 1.0 where argmax ≠ label: the 0-1 loss."""
-    return (out.argmax(dim=1) != y).to(out.dtype)
+    """(B,) 1.0 where argmax ≠ label: the 0-1 loss; NaN for a row whose outputs are not all finite (a diverged
+    model has no prediction: argmax of NaN would score it as class 0)."""
+    err = (out.argmax(dim=1) != y).to(out.dtype)
+    return torch.where(torch.isfinite(out).all(dim=1), err, torch.full_like(err, float("nan")))
