@@ -62,7 +62,8 @@ class Experiment:
 
 
 def _fail(where: str, path: str, msg: str, value: Any = None) -> SpecError:
-    v = "" if value is None else f" (got {value!r})"
+    shown = repr(value)
+    v = "" if value is None else f" (got {shown if len(shown) <= 100 else shown[:99] + '…'})"
     return SpecError(f"{where}: {path}: {msg}{v}")
 
 
@@ -101,25 +102,29 @@ class _Problems:
     """Collects `where: field: message` lines; `fail()` raises them as one SpecError."""
 
     def __init__(self, where: str):
-        self.where, self.lines = where, []
+        self.where, self.lines, self.paths = where, [], set()
 
     def add(self, path: str, msg: str, value: Any = None) -> None:
-        line = str(_fail(self.where, path, msg, value))
-        if line not in self.lines and len(self.lines) < MAX_PROBLEMS:
-            self.lines.append(line)
+        """One problem per field: the first found (e.g. `inf` is reported once, not again per sweep point)."""
+        if path not in self.paths and len(self.lines) < MAX_PROBLEMS:
+            self.paths.add(path)
+            self.lines.append(str(_fail(self.where, path, msg, value)))
 
     def fail(self) -> None:
         if self.lines:
             raise SpecError(self.lines)
 
 
-def _shape_problems(raw: dict, problems: _Problems) -> None:
-    """Nesting depth, non-finite floats and out-of-range integers anywhere in the document (no recursion)."""
+def _shape_problems(raw: dict, problems: _Problems) -> bool:
+    """Nesting depth, non-finite floats and out-of-range integers anywhere in the document (no recursion).
+    True when it is nested too deep to look further (the checks after this recurse)."""
     stack: list[tuple[str, Any, int]] = [("", raw, 0)]
+    too_deep = False
     while stack:
         path, v, depth = stack.pop()
         if depth > MAX_NESTING:
             problems.add(path or "(top)", f"nested more than {MAX_NESTING} levels deep")
+            too_deep = True
             continue
         if isinstance(v, dict):
             stack.extend((f"{path}.{k}" if path else str(k), x, depth + 1) for k, x in v.items())
@@ -129,6 +134,7 @@ def _shape_problems(raw: dict, problems: _Problems) -> None:
             problems.add(path, "must be a finite number", v)
         elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
             problems.add(path, "is too large an integer", v)
+    return too_deep
 
 
 def _sweep_axes(sweep: Any, problems: _Problems) -> list[list[dict[str, Any]]] | None:
@@ -270,8 +276,8 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     (`SpecError.problems`, one line each) and its message is the first.
     """
     problems = _Problems(where)
-    _shape_problems(raw, problems)
-    problems.fail()  # what follows recurses into the document and compares numbers
+    if _shape_problems(raw, problems):
+        problems.fail()  # what follows recurses into the document
     unknown = sorted(set(raw) - set(EXPERIMENT_KEYS) - set(RUN_FIELDS))
     if "seed" in unknown:
         unknown.remove("seed")
@@ -375,6 +381,17 @@ def default_profile(raw: dict) -> str | None:
     return "small" if isinstance(profiles, dict) and "small" in profiles else None
 
 
+def loads(text: str, where: str = "<spec>") -> dict:
+    """The TOML document of spec text; SpecError naming `where` when it is not TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{where}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{where}: nested too deeply to read (arrays or tables more than {MAX_NESTING} "
+                        "levels deep)") from None
+
+
 def read(path: str | Path) -> tuple[dict, str]:
     """(the TOML document, its text) of a spec file; SpecError naming the file for anything unreadable."""
     path = Path(path)
@@ -389,14 +406,7 @@ def read(path: str | Path) -> tuple[dict, str]:
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
                         "save the spec as UTF-8") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{path}: not valid TOML: {e}") from None
-    except RecursionError:
-        raise SpecError(f"{path}: nested too deeply to read (arrays or tables more than {MAX_NESTING} "
-                        "levels deep)") from None
-    return raw, text
+    return loads(text, str(path)), text
 
 
 def load(path: str | Path, profile: str | None = "default") -> Experiment:

@@ -296,6 +296,8 @@ class _Parser:
                 raise self.fail("an empty `column` name", tok)
             return Column(tok.text[1:-1])
         if tok.kind == "name":
+            if "__" in tok.text:
+                raise self.fail("names with '__' are not columns", tok)
             self.take()
             if self.at("("):
                 if tok.text not in FUNCS:
