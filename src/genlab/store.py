@@ -200,6 +200,7 @@ class Store:
             raise StoreError(f"{d}: cannot list its runs ({os_advice(e)})") from None
 
     def _select(self, experiment: str, run_ids: Iterable[str] | None) -> list[str]:
+        check_name(experiment, "experiment name")
         if experiment not in self.experiments():
             known = ", ".join(self.experiments()) or "none"
             raise KeyError(f"no experiment {experiment!r} in store {self.root} (present: {known})")
