@@ -327,12 +327,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     runs, seen, columns = [], set(), set()
     for point in points:
         for seed in seeds:
-            d = copy.deepcopy(base)
-            for k, v in point.items():
-                try:
-                    set_path(d, k, v)
-                except KeyError:
-                    problems.add(f"sweep.{k}", "is not a path to a field")
+            d = _with_point(base, point, problems)
             d.update(experiment=name, seed=seed)
             try:
                 cfg = RunConfig.model_validate(d)
@@ -346,7 +341,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
             if cfg.run_id not in seen:  # a sweep may name the same run twice; it runs once
                 seen.add(cfg.run_id)
                 runs.append(PlannedRun(cfg, {**point, "seed": seed}))
-                if len(columns) == 0 or point:
+                if not columns or any(isinstance(v, dict) for v in point.values()):  # a swept table adds columns
                     columns.update(flatten(cfg.model_dump(mode="json")))
     if runs:
         _column_problems(figures, "figures", columns, problems)
@@ -355,6 +350,25 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text)
+
+
+def _with_point(base: dict, point: dict[str, Any], problems: _Problems) -> dict:
+    """`base` with the sweep point's values set; only the tables on the way are copied (pydantic reads its
+    input without changing it, so the rest is shared: a deep copy per run was most of a big sweep's time)."""
+    d = dict(base)
+    for k, v in point.items():
+        *parents, last = k.split(".")
+        node = d
+        for p in parents:
+            child = node.get(p, {})
+            if not isinstance(child, dict):
+                problems.add(f"sweep.{k}", "is not a path to a field")
+                break
+            node[p] = child = dict(child)
+            node = child
+        else:
+            node[last] = v
+    return d
 
 
 def _data_problems(runs: list[PlannedRun], problems: _Problems) -> None:

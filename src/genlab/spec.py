@@ -21,6 +21,7 @@ genlab.experiment applies the profile (deep-merged over the file) and expands th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Annotated, Any, Literal
@@ -253,13 +254,13 @@ class RunConfig(Frozen):
     seed: Annotated[int, Strict(), Field(ge=0, le=SEED_MAX)] = 0
     data: DataSpec
     model: ModelSpec
-    init: InitSpec = InitSpec()
-    optim: OptimSpec = OptimSpec()
-    schedule: ScheduleSpec = ScheduleSpec()
-    train: TrainSpec = TrainSpec()
-    events: EventsSpec = EventsSpec()
-    record: RecordSpec = RecordSpec()
-    constraint: ConstraintSpec = ConstraintSpec()
+    init: InitSpec = Field(default_factory=InitSpec)
+    optim: OptimSpec = Field(default_factory=OptimSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    events: EventsSpec = Field(default_factory=EventsSpec)
+    record: RecordSpec = Field(default_factory=RecordSpec)
+    constraint: ConstraintSpec = Field(default_factory=ConstraintSpec)
 
     @model_validator(mode="after")
     def _check_epochs(self):
@@ -290,7 +291,7 @@ class RunConfig(Frozen):
                 del table[last]
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
-    @property
+    @functools.cached_property  # frozen: computed once (expanding a big sweep asks for it twice per run)
     def run_id(self) -> str:
         """First 12 hex digits of sha256(canonical JSON)."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
