@@ -19,6 +19,7 @@ from typing import Any
 import pydantic
 
 from genlab.names import check_name
+from genlab.registry import format_errors
 from genlab.spec import SEED_MAX, RunConfig, SpecError
 from genlab.store import flatten
 
@@ -192,23 +193,6 @@ def _sweep_axes(sweep: Any, problems: _Problems) -> list[list[dict[str, Any]]] |
     return axes if ok else None
 
 
-def _format_validation(err: pydantic.ValidationError) -> list[tuple[str, str, Any]]:
-    """Every error of a RunConfig validation as (dotted field, message, value or None)."""
-    out = []
-    for e in err.errors():
-        loc = [str(p) for p in e["loc"] if not str(p).startswith("function-")]
-        sub = (e.get("ctx") or {}).get("sub_loc")
-        path = ".".join(loc + ([sub] if sub else [])) or "(top)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        value = e.get("input") if e["type"] not in ("bad_option", "unknown_name", "bad_epoch") else None
-        if isinstance(value, dict):
-            value = None
-        out.append((path, msg.removeprefix("Value error, "), value))
-    return out
-
-
 def _entries(raw: Any, key: str, problems: _Problems) -> tuple[dict[str, Any], ...]:
     """[[figures]] / [[findings]]: their names, options (against the registered signature) and file names."""
     if key not in raw:
@@ -333,9 +317,9 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
                 cfg = RunConfig.model_validate(d)
             except pydantic.ValidationError as err:
                 at = f" (sweep point {point})" if point else ""
-                for fpath, msg, value in _format_validation(err):
+                for fpath, msg in format_errors(err):
                     problems.where = where + at
-                    problems.add(fpath, msg, value)
+                    problems.add(fpath, msg)
                     problems.where = where
                 continue
             if cfg.run_id not in seen:  # a sweep may name the same run twice; it runs once

@@ -121,19 +121,25 @@ def options_model(fn: Callable[..., Any], name: str):
     return pydantic.create_model(f"{name}_options", __config__=cfg, **fields)
 
 
+NO_VALUE = ("bad_option", "unknown_name", "bad_epoch")  # genlab's own error types: the message says it all
+
+
 def format_errors(err: Any, known: list[str] | None = None) -> list[tuple[str, str]]:
     """A pydantic ValidationError as (dotted location, message with the bad value) pairs: the one place
-    pydantic's errors become genlab's words."""
+    pydantic's errors become genlab's words. A genlab error type may carry `sub_loc` (the field below the
+    model that raised it); `known` lists the options an unknown one could have been."""
     out = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-")) or "(top)"
+        loc = [str(p) for p in e["loc"] if not str(p).startswith("function-")]
+        sub = (e.get("ctx") or {}).get("sub_loc")
+        path = ".".join(loc + ([sub] if sub else [])) or "(top)"
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown option" + (f" (known: {', '.join(known)})" if known is not None else "")
-        else:
-            value = e.get("input")
-            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-            msg = f"{e['msg'].removeprefix('Value error, ')} (got {shown})"
-        out.append((loc, msg))
+            msg = f"unknown option (known: {', '.join(known)})" if known is not None else "unknown field"
+        elif e["type"] not in NO_VALUE and not isinstance(e.get("input"), dict):
+            shown = repr(e.get("input"))
+            msg += f" (got {shown if len(shown) <= 100 else shown[:99] + '…'})"
+        out.append((path, msg))
     return out
 
 

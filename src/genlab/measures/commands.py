@@ -12,6 +12,7 @@ import pydantic
 import torch
 
 from genlab.measures import MeasureData, compute, get_measure
+from genlab.registry import format_errors
 from genlab.store import Store, StoreError, read_json
 
 Progress = Callable[[int, int, str], None]  # (runs done, runs total, run id)
@@ -48,7 +49,7 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
         config = RunConfig.model_validate(store.config(experiment, run_id))
     except pydantic.ValidationError as e:
         raise StoreError(f"{store.run_dir(experiment, run_id) / 'config.json'}: not a config this genlab reads "
-                         f"({e.errors()[0]['msg']}); delete the run folder and run its spec again") from None
+                         f"({': '.join(format_errors(e)[0])}); delete the run folder and run its spec again") from None
     dataset, model, loss, _ = build(config, device)
     final = load_state(store, experiment, run_id, FINAL, device, required=True)
     init = load_state(store, experiment, run_id, INIT, device, required=False)
