@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from genlab import spec
+from genlab import experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [str(ROOT / f"experiments/000/fig3_{i}.toml") for i in range(1, 8)]
@@ -45,7 +45,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "genlab", "figures", *SPECS, "--profile", "small", "--store", store,
                         "--out", str(Path(store) / "figures")], check=True, capture_output=True)
         t2 = time.perf_counter()
-    n_runs = sum(len(spec.load(p).runs) for p in SPECS)
+    n_runs = sum(len(experiment.load(p).runs) for p in SPECS)
     print(f"quickstart: train {n_runs} runs {t1 - t0:.1f} s, draw 7 figures {t2 - t1:.1f} s, total {t2 - t0:.1f} s "
           f"on {torch.get_num_threads()} cores visible to torch")
 

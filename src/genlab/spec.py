@@ -3,7 +3,7 @@
 A spec file holds one experiment: the run fields ([data], [model], [init], [optim], [schedule], [train],
 [events], [record], [constraint]), `seeds`, a [sweep] and named [profiles.*]. This module holds the configs;
 genlab.experiment applies the profile (deep-merged over the file) and expands the sweep × seeds into resolved
-`RunConfig`s (`genlab.spec.load` is `genlab.experiment.load`). Every error names the file, the field and value.
+`RunConfig`s (`genlab.experiment.load`; this module never imports it). Every error names the file, field and value.
 
     name = "fig3_1"
     seeds = [0]
