@@ -211,7 +211,7 @@ def test_full_profile_trains_on_cifar10_files(tiny_cifar, tmp_path):
     run = next(r for r in exp.runs if r.config.model.options["batch_norm"] and r.config.train.batch_size == 32)
     data = run.config.data.model_copy(update={"val_size": 10})  # 60 tiny images: 50 train / 10 validation
     cfg = run.config.model_copy(update={"data": data, "train": run.config.train.model_copy(update={"epochs": 1})})
-    one = spec.Experiment(name=exp.name, path=None, profile="full", description="", runs=(spec.PlannedRun(cfg, {}),))
+    one = experiment.Experiment(name=exp.name, path=None, profile="full", description="", runs=(experiment.PlannedRun(cfg, {}),))
     store, errors = Store(tmp_path / "runs"), []
     run_local(pending(one, store), store, on_done=lambda job, res, err: errors.append(err))
     assert errors == [None]
