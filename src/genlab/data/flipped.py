@@ -49,7 +49,8 @@ def train_flipped(*, base: str = "cifar10", base_options: dict[str, Any] = {},
     try:
         opts = validate_options(get_dataset_fn(base), base, base_options, "dataset")
     except OptionsError as e:
-        raise ValueError(f"train_flipped: base_options: {e} (options of {base!r} apply)") from None
+        loc, msg = e.problems[0]
+        raise ValueError(f"train_flipped: base_options.{loc}: {msg} (options of {base!r} apply)") from None
     data = build_dataset(base, **opts)
     if not flips:
         return data
