@@ -25,7 +25,7 @@ Log = Callable[[dict], None]  # receives each history row as it is made
 Save = Callable[[str, dict], None]  # (checkpoint name, state_dict)
 
 
-@dataclass
+@dataclass(eq=False)  # members are compared by identity (their tensors have no ==)
 class Member:
     """One run being trained. `status` is "running" until a stop rule ends it."""
 
