@@ -29,7 +29,7 @@ from genlab.train.evaluate import finish as finish_metrics, splits
 from genlab.train.loop import fit, new_member
 from genlab.train.optim import Stacked as StackedOptim
 from genlab.train.setup import resolve_device
-from genlab.train.state import Log, Member, Outcome, Progress, Save
+from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 
 ELEMENTWISE = tuple(ACTIVATIONS.values())
 
@@ -73,11 +73,12 @@ ACT_GRAD: dict[type, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              loss) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              loss, with_loss: bool = True) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
     """Per-member mean losses (K,) and their gradients, by hand: no autograd graph (a step of a small MLP is
-    mostly autograd overhead). x: (K, B, *in_shape), y: (K, B). Same gradients as autograd (tested)."""
+    mostly autograd overhead). x: (K, B, *in_shape), y: (K, B). Same gradients as autograd (tested).
+    `with_loss=False` skips the loss values (the trainer checks the weights for divergence instead)."""
     K, B = x.shape[:2]
-    hs, h = [], x  # hs: each layer's input (and its pre-activation for activations)
+    hs, h = [], x  # hs[i]: the input of layer i
     for i, mod in enumerate(model):
         hs.append(h)
         if isinstance(mod, nn.Flatten):
@@ -88,16 +89,17 @@ def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Te
         else:
             h = mod(h)
     flat, yf = h.reshape(K * B, -1), y.reshape(-1)
-    losses = loss.per_sample(flat, yf).view(K, B).mean(1)
+    losses = loss.per_sample(flat, yf).view(K, B).mean(1) if with_loss else None
     g = loss.d_out(flat, yf).view(K, B, -1) / B  # (K, B, C) ∂ mean loss / ∂ out
+    first = min(i for i, m in enumerate(model) if isinstance(m, nn.Linear))  # below it no gradient is needed
     grads: dict[str, torch.Tensor] = {}
-    for i in range(len(model) - 1, -1, -1):
+    for i in range(len(model) - 1, first - 1, -1):
         mod, inp = model[i], hs[i]
         if isinstance(mod, nn.Linear):
             grads[f"{i}.weight"] = torch.bmm(g.transpose(1, 2), inp)  # (K, out, in)
             if f"{i}.bias" in params:
                 grads[f"{i}.bias"] = g.sum(1)
-            if i > 0:
+            if i > first:
                 g = torch.bmm(g, params[f"{i}.weight"])  # (K, B, in)
         elif isinstance(mod, nn.Flatten):
             g = g.reshape(inp.shape)
@@ -120,7 +122,13 @@ class Stacked:
         self.bufs = {n: torch.stack([dict(m.model.named_buffers())[n] for m in members])
                      for n, _ in self.base.named_buffers()}
         self.opt = StackedOptim([m.config.optim for m in members], list(self.params.values()))
+        for k, m in enumerate(members):
+            if m.resumed is not None:
+                self.opt.load_member_state(k, m.resumed["optim"], list(self.params.values()))
         self._views()
+
+    def optim_state(self, member: Member) -> dict:
+        return self.opt.member_state(self.members.index(member))
 
     def _views(self) -> None:
         """Point each member's tensors at its slice of the stack (in-place events then act on the stack)."""
@@ -165,7 +173,7 @@ class Stacked:
             yb = ys[:, s * bs:(s + 1) * bs]  # (K, B)
             if self.by_hand:
                 with torch.no_grad():
-                    losses, g = mlp_grads(self.base, self.params, xb, yb, m0.loss)
+                    losses, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False)
                 grads = [g[n] for n in self.params]
             else:
                 out = self.forward(self.params, self.bufs, xb, shared_x=False)  # (K, B, C)
@@ -173,7 +181,11 @@ class Stacked:
                 losses = m0.loss.per_sample(out.reshape(K * B, -1), yb.reshape(-1)).view(K, B).mean(1)
                 grads = torch.autograd.grad(losses.sum(), leaves)  # member k's gradient is in slice k
             self.opt.step(leaves, grads, lrs[s])
-            bad |= ~torch.isfinite(losses.detach())
+            if losses is not None:
+                bad |= ~torch.isfinite(losses.detach())
+        if self.by_hand:  # no loss values were made: a step with a non-finite loss leaves non-finite weights
+            for p in leaves:
+                bad |= ~torch.isfinite(p.detach()).flatten(1).all(1)
         return [not b for b in bad.tolist()], lrs[-1].tolist()  # the epoch's one host sync
 
     @staticmethod
@@ -249,13 +261,17 @@ def share_data(members: list[Member]) -> None:
 
 def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[Log | None] | None = None,
                    saves: list[Save | None] | None = None, progress: list[Progress | None] | None = None,
-                   on_finish: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
-    """Train `configs` as one ensemble; each member's outcome equals its solo `train(config)` to float tolerance."""
+                   on_finish: Callable[[int, Outcome], None] | None = None,
+                   save_resumes: list[SaveResume | None] | None = None, resumed: list[dict | None] | None = None
+                   ) -> list[Outcome]:
+    """Train `configs` as one ensemble; each member's outcome equals its solo `train(config)` to float tolerance.
+    Resumed members (snapshots of their configs) must all be at one epoch."""
     dev = resolve_device(device)
     K = len(configs)
-    logs, saves, progress = logs or [None] * K, saves or [None] * K, progress or [None] * K
-    members = [new_member(c, dev, wrap=False, log=lg, save=sv, progress=pg)
-               for c, lg, sv, pg in zip(configs, logs, saves, progress)]
+    none = [None] * K
+    members = [new_member(c, dev, wrap=False, log=lg, save=sv, progress=pg, save_resume=sr, resumed=rs)
+               for c, lg, sv, pg, sr, rs in zip(configs, logs or none, saves or none, progress or none,
+                                                save_resumes or none, resumed or none)]
     for m in members:
         why = ensemble_blocker(m.model, m.config)
         if why:

@@ -13,6 +13,7 @@ with its history kept.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Callable, Protocol
@@ -26,7 +27,8 @@ from genlab.train.evaluate import evaluate_splits, measure, per_class
 from genlab.train.events import Evaluate, end_epoch
 from genlab.train.optim import build_optimizer, lr_fn, set_lr
 from genlab.train.setup import build, generators, resolve_device  # noqa: F401  (the trainer's public API)
-from genlab.train.state import Log, Member, Outcome, Progress, Save, summary  # noqa: F401
+from genlab.train import resume
+from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume, summary  # noqa: F401
 from genlab.train.stopping import stop_rule
 from genlab.train.weightnorm import Hook, hook_for, plain
 
@@ -41,16 +43,24 @@ class Stepper(Protocol):
     def drop(self, members: list[Member]) -> None:
         """Stop training these members (they have stopped); the others go on."""
 
+    def optim_state(self, member: Member) -> dict:
+        """The optimizer state of one member (for its resume snapshot)."""
+
 
 def new_member(config: RunConfig, dev: torch.device, *, wrap: bool = True, log: Log | None = None,
-               save: Save | None = None, progress: Progress | None = None) -> Member:
-    """Build a run's data and initialized model; save init.pt. `wrap` applies the [constraint] (solo only)."""
+               save: Save | None = None, progress: Progress | None = None, save_resume: SaveResume | None = None,
+               resumed: dict | None = None) -> Member:
+    """Build a run's data and initialized model; save init.pt. `wrap` applies the [constraint] (solo only).
+    With `resumed` (a snapshot of this config), the member continues from it instead."""
     data, model, loss, gens = build(config, dev)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for distance-from-init
     wn = hook_for(config.constraint) if wrap else None  # weight-normalized training (000 ch. 5)
     m = Member(config, data, wn.wrap(model) if wn else model, loss, gens, init_state,
-               lr_fn(config.optim, config.schedule, config.train.epochs), wn, log, save, progress)
-    if config.record.save_init and save:
+               lr_fn(config.optim, config.schedule, config.train.epochs), wn, log, save, progress, save_resume,
+               resumed)
+    if resumed is not None:
+        resume.restore(m, resumed)
+    elif config.record.save_init and save:
         save("init", init_state)
     return m
 
@@ -59,9 +69,14 @@ def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outco
         ) -> list[Outcome]:
     """Train every member to its stop; `on_finish(i, outcome)` as each one ends. Returns the outcomes."""
     outcomes: list[Outcome | None] = [None] * len(members)
-    for m, metrics in zip(members, stepper.evaluate(members)):
-        m.record({"epoch": 0, "lr": m.lr(0.0), **metrics})
-    for epoch in range(1, max(m.config.train.epochs for m in members) + 1):
+    start = members[0].epoch  # > 0 when resumed from a snapshot
+    if any(m.epoch != start for m in members):
+        raise ValueError(f"members resumed at different epochs {[m.epoch for m in members]}; train them apart")
+    if start == 0:
+        for m, metrics in zip(members, stepper.evaluate(members)):
+            m.record({"epoch": 0, "lr": m.lr(0.0), **metrics})
+    last_snapshot = time.perf_counter()
+    for epoch in range(start + 1, max(m.config.train.epochs for m in members) + 1):
         active = [m for m in members if m.running]
         if not active:
             break
@@ -84,6 +99,11 @@ def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outco
             outcomes[i] = finish(m)
             if on_finish:
                 on_finish(i, outcomes[i])
+        since = time.perf_counter() - last_snapshot
+        for m in members:
+            if m.running and m.save_resume and resume.due(m, epoch, since):
+                m.save_resume(resume.snapshot(m, stepper.optim_state(m)))
+                last_snapshot = time.perf_counter()
     for i, m in enumerate(members):  # epochs = 0: nothing trained
         if outcomes[i] is None:
             m.status, m.stop_reason = "completed", "max_epochs"
@@ -129,6 +149,11 @@ class Solo:
 
     def __init__(self, member: Member):
         self.opt = build_optimizer(member.model.parameters(), member.config.optim)
+        if member.resumed is not None:
+            self.opt.load_state_dict(member.resumed["optim"])
+
+    def optim_state(self, member: Member) -> dict:
+        return copy.deepcopy(self.opt.state_dict())  # a copy: training goes on after the snapshot
 
     def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
         (m,) = members
@@ -156,9 +181,12 @@ class Solo:
 
 
 def train(config: RunConfig, *, device: str = "cpu", log: Log | None = None, save: Save | None = None,
-          progress: Progress | None = None) -> Outcome:
-    """Train one run. `log(row)` receives each epoch's metrics; `save(name, state_dict)` checkpoints."""
-    m = new_member(config, resolve_device(device), log=log, save=save, progress=progress)
+          progress: Progress | None = None, save_resume: SaveResume | None = None,
+          resumed: dict | None = None) -> Outcome:
+    """Train one run. `log(row)` receives each epoch's metrics; `save(name, state_dict)` checkpoints;
+    `save_resume(snapshot)` stores resume states; `resumed` continues from one."""
+    m = new_member(config, resolve_device(device), log=log, save=save, progress=progress, save_resume=save_resume,
+                   resumed=resumed)
     return fit([m], Solo(m))[0]
 
 

@@ -88,7 +88,7 @@ class Stacked:
             b = lambda v: self._b(v, p)  # noqa: E731
             d = g + b(self.wd) * p if self.any_wd else g  # L2: λ·w added to the gradient, as torch.optim does
             if self.name == "sgd" and not self.any_momentum:
-                p.sub_(b(lr) * d)
+                p.addcmul_(b(-lr), d)  # p − lr·d, one kernel (the same rounding: −x is exact)
             elif self.name == "sgd":
                 if self.bufs[i] is None:
                     self.bufs[i] = d.clone()  # torch.optim.SGD: the first buffer is the gradient itself
@@ -107,6 +107,21 @@ class Stacked:
                 bc1, bc2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
                 denom = (v.sqrt() / b(bc2.sqrt())).add_(b(self.eps))
                 p.sub_(b(lr / bc1) * m / denom)
+
+    def member_state(self, k: int) -> dict:
+        """Member k's slice of the state (its resume snapshot)."""
+        take = lambda ts: [None if t is None else t[k].clone() for t in ts]  # noqa: E731
+        return {"stacked": self.name, "t": self.t, "bufs": take(self.bufs), "sq": take(self.sq)}
+
+    def load_member_state(self, k: int, state: dict, params: list[torch.Tensor]) -> None:
+        """Put member k's slice back (all members of a group resume at the same step count)."""
+        self.t = state["t"]
+        for store, saved in ((self.bufs, state["bufs"]), (self.sq, state["sq"])):
+            for i, t in enumerate(saved):
+                if t is not None:
+                    if store[i] is None:
+                        store[i] = torch.zeros_like(params[i])
+                    store[i][k] = t.to(params[i].device)
 
     def keep(self, idx: torch.Tensor) -> None:
         for name in ("wd", "momentum", "nesterov", "b1", "b2", "eps"):

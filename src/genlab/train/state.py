@@ -23,6 +23,7 @@ from genlab.train.weightnorm import Hook
 Progress = Callable[[int, int], None]  # (epochs done, epochs total)
 Log = Callable[[dict], None]  # receives each history row as it is made
 Save = Callable[[str, dict], None]  # (checkpoint name, state_dict)
+SaveResume = Callable[[dict], None]  # stores a resume snapshot atomically (train/resume.py)
 
 
 @dataclass(eq=False)  # members are compared by identity (their tensors have no ==)
@@ -40,6 +41,8 @@ class Member:
     log: Log | None = None
     save: Save | None = None
     progress: Progress | None = None
+    save_resume: SaveResume | None = None
+    resumed: dict[str, Any] | None = None  # the snapshot this member was restored from
     history: list[dict[str, Any]] = field(default_factory=list)
     ref: torch.Tensor | None = None  # (P,) the cosine reference weights, once saved
     status: str = "running"  # → "completed" | "diverged"
