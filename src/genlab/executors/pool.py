@@ -8,7 +8,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-from genlab.executors import Job, OnDone, RunProgress
+from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress
 from genlab.executors.local import run_one
 from genlab.spec import PlannedRun
 from genlab.store import Store
@@ -21,8 +21,11 @@ def _init_worker(threads: int) -> None:
 
 
 def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str, q) -> tuple[dict | None, str | None]:
+    def send(rid: str, row: dict, n: int) -> None:  # the few fields a display needs, not the whole row
+        q.put((rid, {k: row[k] for k in PROGRESS_KEYS if k in row}, n))
+
     try:
-        return run_one(run, meta, root, device, lambda rid, e, n: q.put((rid, e, n))), None
+        return run_one(run, meta, root, device, send), None
     except Exception:
         return None, traceback.format_exc()
 
@@ -50,8 +53,8 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
 def _drain(q, progress: RunProgress | None) -> None:
     while True:
         try:
-            rid, e, n = q.get_nowait()
+            rid, row, n = q.get_nowait()
         except queue.Empty:
             return
         if progress:
-            progress(rid, e, n)
+            progress(rid, row, n)
