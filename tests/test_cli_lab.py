@@ -64,6 +64,10 @@ def test_results_csv_redirected_parses_at_20_columns(lab):
                        capture_output=True, text=True)
     rows = json.loads(r.stdout)
     assert [x["test_loss"] for x in rows] == list(want["test_loss"])
+    r = subprocess.run([GENLAB, "sql", "tiny", "SELECT * FROM results ORDER BY run_id", "-f", "csv", "--store",
+                        str(store)], env=env, capture_output=True, text=True)
+    got = pd.read_csv(io.StringIO(r.stdout))
+    assert got.shape == want.shape and list(got["run_id"]) == sorted(want["run_id"])
 
 
 def test_results_to_files_and_where(lab, tmp_path):
@@ -160,6 +164,12 @@ def test_figures_where_and_name(lab, tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "tiny_curves.png").exists()
     r = runner.invoke(app, args + ["--where", "init.std == 7"])
+    assert r.exit_code != 0 and "no finished runs" in str(r.exception)
+    report = ["report", str(spec), "--profile", "none", "--store", str(store), "--out", str(tmp_path / "r.html")]
+    r = runner.invoke(app, report + args[6:12])  # the same --set items: the same runs
+    assert r.exit_code == 0, r.output
+    assert "unfinished" not in r.output and (tmp_path / "r.html").stat().st_size > 1000
+    r = runner.invoke(app, report + ["--name", "tiny_other"])
     assert r.exit_code != 0 and "no finished runs" in str(r.exception)
 
 

@@ -19,7 +19,8 @@ def test_comparisons_and_conjunctions():
     assert ids("`optim.lr` < 0.1 and model.name == mlp") == ["b", "d"]
     assert ids("test_error >= 0.2") == ["a", "b"]  # a missing value never satisfies a comparison
     assert ids("model.name != 'mlp'") == ["c"]
-    assert ids('model.name in ["linear", "x"]') == ["c"]
+    assert ids('model.name in ["linear", "x"]') == ["c"] and ids("model.name in [linear, x]") == ["c"]
+    assert ids('model.name in ["linear,mlp"]') == []  # a comma inside quotes is part of the value
     assert ids("optim.lr in [0.01, 0.001]") == ["b", "d"]
     assert ids("model.bias == false") == ["b"]
     assert ids("optim.lr > 1e-2 and optim.lr <= 0.1 and test_error < 0.3") == ["a"]

@@ -96,7 +96,12 @@ def plot(experiment: str, *, x: str | None = None, y: str | None = None, hue: st
         fig = get_figure("curves")(history, results, panels=[list(metrics)], hue=hue,
                                    title=experiment if title is None else title, log_y=log_y)
     else:
-        results, history = load(experiment, store)
+        if epoch is None:  # final values: the results table is enough
+            from genlab.store import Store
+
+            results, history = Store(store).results(experiment), pd.DataFrame()
+        else:
+            results, history = load(experiment, store)
         pts = points(results, history, x=x, y=y, hue=hue, epoch=epoch,
                      where=where)
         if pts.empty:

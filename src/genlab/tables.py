@@ -94,8 +94,11 @@ def _value(kind: str, tok: str):
         return float(tok) if any(c in tok for c in ".eE") else int(tok)
     if kind == "str":
         return tok[1:-1]
-    if kind == "list":
-        return [_value(*_tokens(part)[0]) for part in tok[1:-1].split(",") if part.strip()]
+    if kind == "list":  # a TOML array, else comma-separated values of this grammar (bare words allowed)
+        from genlab.overrides import parse_value
+
+        parsed = parse_value(tok)
+        return parsed if isinstance(parsed, list) else [_value(*_tokens(p)[0]) for p in tok[1:-1].split(",") if p.strip()]
     return {"true": True, "false": False, "inf": math.inf, "nan": math.nan}.get(tok.lower(), tok)  # a bare word
 
 
