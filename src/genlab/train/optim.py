@@ -39,6 +39,12 @@ def schedule_fn(spec: ScheduleSpec, epochs: int) -> Callable[[float], float]:
     return cosine
 
 
+def lr_fn(optim: OptimSpec, schedule: ScheduleSpec, epochs: int) -> Callable[[float], float]:
+    """lr(t) = optim.lr × factor(t): the learning rate of the step taken at time t (epochs, fractional)."""
+    factor = schedule_fn(schedule, epochs)
+    return lambda t: optim.lr * factor(t)
+
+
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for g in opt.param_groups:
         g["lr"] = lr
