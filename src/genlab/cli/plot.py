@@ -22,8 +22,10 @@ def plot(experiment: str,
          metrics: str = typer.Option("train_loss,test_loss", help="Without --x/--y: metrics per epoch, one panel."),
          out_file: Optional[Path] = typer.Option(None, "--out", help="Output file (default figures/<exp>_….png)."),
          store: Optional[Path] = StoreOpt, log_x: bool = False, log_y: bool = False):
-    """Draw --y against --x, one point per run (coloured by --hue, fitted per colour); without --x/--y, the
-    learning curves of --metrics."""
+    """Draw --y against --x, one point per run; without --x/--y, learning curves.
+
+    Points are coloured by --hue, with a least-squares line per colour (--fit); the curves are the --metrics
+    per epoch, one colour per --hue value. --where keeps the rows (points, or runs for curves)."""
     from genlab.api import plot as draw
 
     if x is not None and y is not None:
