@@ -71,10 +71,11 @@ def hue_order(df: pd.DataFrame, hue: list[str], labels: dict[str, str]) -> list[
 
 # ---- `--where`: a tiny filter grammar, parsed (never evaluated) ----------------------------------------------
 # expr := cond ("and" cond)* ;  cond := column OP value | column "in" [v, ...]
-# column: a name, dotted allowed (optim.lr), or `backquoted`; OP: == != < <= > >= ; value: a number, true/false,
-# "quoted" or 'quoted' text, or a bare word (text). Example: optim.lr == 0.01 and test_error < 0.2
+# column: a name, dotted allowed (optim.lr), or `backquoted`; OP: == != < <= > >= ; value: a number, true/false or
+# "quoted"/'quoted' text. Example: optim.lr == 0.01 and model.name == 'mlp'. A subset of the spec's expression
+# grammar (genlab.expr, when it lands): whatever this accepts means the same there.
 _TOKEN = re.compile(r"""\s*(?:(?P<bq>`[^`]+`)|(?P<op>==|!=|<=|>=|<|>)|(?P<str>"[^"]*"|'[^']*')|(?P<list>\[[^\]]*\])
-                        |(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<word>[A-Za-z_][\w.\-]*))""", re.X)
+                        |(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<word>[A-Za-z_][\w.]*)|(?P<comma>,))""", re.X)
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
@@ -89,17 +90,21 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _value(kind: str, tok: str):
+def _value(kind: str, tok: str, text: str):
+    """A literal: number, quoted text, true/false, or a [list] of those."""
     if kind == "num":
         return float(tok) if any(c in tok for c in ".eE") else int(tok)
     if kind == "str":
         return tok[1:-1]
-    if kind == "list":  # a TOML array, else comma-separated values of this grammar (bare words allowed)
-        from genlab.overrides import parse_value
-
-        parsed = parse_value(tok)
-        return parsed if isinstance(parsed, list) else [_value(*_tokens(p)[0]) for p in tok[1:-1].split(",") if p.strip()]
-    return {"true": True, "false": False, "inf": math.inf, "nan": math.nan}.get(tok.lower(), tok)  # a bare word
+    if kind == "list":
+        items = _tokens(tok[1:-1])
+        values, commas = items[::2], items[1::2]
+        if any(k in ("comma", "list") for k, _ in values) or any(k != "comma" for k, _ in commas):
+            raise ValueError(f"where {text!r}: a list holds literals separated by commas, got {tok}")
+        return [_value(k, t, text) for k, t in values]
+    if tok in ("true", "false", "True", "False"):
+        return tok.lower() == "true"
+    raise ValueError(f"where {text!r}: {tok!r} is not a value; quote text (model.name == 'mlp')")
 
 
 def parse_where(text: str) -> list[tuple[str, str, object]]:
@@ -112,7 +117,7 @@ def parse_where(text: str) -> list[tuple[str, str, object]]:
         (ck, col), (_, op), (vk, val) = toks[:3]
         if (op == "in") != (vk == "list"):
             raise ValueError(f"where {text!r}: `in` takes a [list] and only `in` does, at {col} {op} {val}")
-        conds.append((col.strip("`") if ck == "bq" else col, op, _value(vk, val)))
+        conds.append((col.strip("`") if ck == "bq" else col, op, _value(vk, val, text)))
         toks = toks[3:]
         if toks and toks[0] != ("word", "and"):
             raise ValueError(f"where {text!r}: expected `and` between conditions, got {toks[0][1]!r}")
