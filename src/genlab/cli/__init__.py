@@ -26,8 +26,8 @@ SetOpt = typer.Option([], "--set", metavar="KEY=VALUE",
                            "sweeps it: optim.lr=[0.1,0.01]; seeds=[0,1]. A field holding a list: [[..],[..]] sweeps.")
 NameOpt = typer.Option(None, "--name", help="Another experiment name, so the variant's runs never pool with the "
                                             "spec's (its runs get their own ids and folder).")
-WhereOpt = typer.Option(None, "--where", help='Keep the rows where EXPR holds: "optim.lr == 0.01 and '
-                                              'test_error < 0.2" (==, !=, <, <=, >, >=, in [..]; and).')
+WhereOpt = typer.Option(None, "--where", help="Keep the rows where EXPR holds: \"optim.lr == 0.01 and "
+                                              "model.name == 'mlp'\" (==, !=, <, <=, >, >=, in [..]; and).")
 
 
 class UserError(Exception):
