@@ -74,8 +74,12 @@ def test_unknown_keys_are_refused_naming_the_key(write_spec):
         load(write_spec, "data.widht=3")
     with pytest.raises(OverrideError, match=r"--set optimizer.lr: unknown key 'optimizer.lr'"):
         load(write_spec, "optimizer.lr=0.1")
-    with pytest.raises(OverrideError, match=r"--set seed: unknown key"):
+    with pytest.raises(OverrideError, match=r"--set seed: use seeds=\[...\]"):
         load(write_spec, "seed=3")
+    with pytest.raises(OverrideError, match=r"--set name: use --name NAME"):
+        load(write_spec, "name=x")
+    with pytest.raises(OverrideError, match=r"--set optim: unknown key 'optim'"):
+        load(write_spec, "optim=1")
     with pytest.raises(OverrideError, match="empty list"):
         load(write_spec, "optim.lr=[]")
     with pytest.raises(SpecError, match=r"optim.lr: Input should be greater than 0.*got -1"):

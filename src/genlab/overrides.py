@@ -85,7 +85,9 @@ def apply(raw: dict[str, Any], sets: dict[str, Any], run_fields: tuple[str, ...]
         if key in TOP_LEVEL:
             out[key] = value if isinstance(value, list) else [value]
             continue
-        if head not in run_fields or head == "seed" or "." not in key:
+        if key in ("seed", "name"):
+            raise OverrideError(f"--set {key}: use " + ("seeds=[...]" if key == "seed" else "--name NAME"))
+        if head not in run_fields or "." not in key:
             known = ", ".join([*TOP_LEVEL, *(f"{f}.…" for f in run_fields if f != "seed")])
             raise OverrideError(f"--set {key}: unknown key {key!r} (a dotted path into: {known})")
         listy = holds_list(out, key)  # the field's value is a list: a list sets it, a list of lists sweeps it
