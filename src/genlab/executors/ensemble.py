@@ -111,11 +111,16 @@ def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: R
         writers[i].finish(res)
         results[i] = (jobs[i], res, None)
 
-    prog: list[Callable[[int, int], None] | None] = [
-        (lambda e, n, rid=j.run.run_id: progress(rid, e, n)) if progress else None for j in jobs]
+    def logger(i: int) -> Callable[[dict], None]:  # progress is read off the rows the store receives
+        def log(row: dict) -> None:
+            writers[i].log(row)
+            if progress:
+                progress(jobs[i].run.run_id, row, jobs[i].run.config.train.epochs)
+        return log
+
     try:
-        train_ensemble([j.run.config for j in jobs], device=device, logs=[w.log for w in writers],
-                       saves=[w.save_state for w in writers], progress=prog, on_finish=on_finish)
+        train_ensemble([j.run.config for j in jobs], device=device, logs=[logger(i) for i in range(len(jobs))],
+                       saves=[w.save_state for w in writers], on_finish=on_finish)
     except KeyboardInterrupt:
         for i, w in enumerate(writers):
             if results[i] is None:

@@ -43,9 +43,14 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
             **provenance()}
     writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta)
     t0 = time.perf_counter()
+
+    def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
+        writer.log(row)
+        if progress:
+            progress(run.run_id, row, cfg.train.epochs)
+
     try:
-        out = train(cfg, device=device, log=writer.log, save=writer.save_state,
-                    progress=(lambda e, n: progress(run.run_id, e, n)) if progress else None)
+        out = train(cfg, device=device, log=log, save=writer.save_state)
     except BaseException:
         writer.close()  # no DONE: the next `genlab run` redoes it
         raise

@@ -6,7 +6,7 @@ import multiprocessing as mp
 import queue
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from genlab.executors import Job, OnDone, RunProgress
+from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress
 from genlab.executors.ensemble import plan, run_unit
 from genlab.store import Store
 
@@ -18,7 +18,10 @@ def _init_worker(threads: int) -> None:
 
 
 def _work(unit: list[Job], root: str, device: str, q) -> list[tuple[dict | None, str | None]]:
-    return [(res, err) for _, res, err in run_unit(unit, root, device, lambda rid, e, n: q.put((rid, e, n)))]
+    def send(rid: str, row: dict, n: int) -> None:  # the few fields a display needs, not the whole row
+        q.put((rid, {k: row[k] for k in PROGRESS_KEYS if k in row}, n))
+
+    return [(res, err) for _, res, err in run_unit(unit, root, device, send)]
 
 
 def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu",
@@ -45,8 +48,8 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
 def _drain(q, progress: RunProgress | None) -> None:
     while True:
         try:
-            rid, e, n = q.get_nowait()
+            rid, row, n = q.get_nowait()
         except queue.Empty:
             return
         if progress:
-            progress(rid, e, n)
+            progress(rid, row, n)
