@@ -18,6 +18,7 @@ from typing import Any
 
 import pydantic
 
+from genlab import overrides
 from genlab.names import check_name
 from genlab.registry import format_errors
 from genlab.spec import SEED_MAX, RunConfig, SpecError
@@ -56,6 +57,7 @@ class Experiment:
     findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
+    sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
 
     @property
     def run_ids(self) -> list[str]:
@@ -252,10 +254,27 @@ def _column_problems(entries: tuple[dict, ...], key: str, columns: set[str], pro
                                  f"(its table has: {', '.join(near) or 'nothing'})")
 
 
+def _holds_list(raw: dict, key: str) -> bool:
+    """Whether the run field at dotted `key` holds a list: in the spec, else in the defaults (of the registry
+    entries the spec names: their options' defaults depend on the name only)."""
+    value = overrides.get_path(raw, key)
+    if value is overrides.MISSING:
+        names = {k: {"name": raw[k]["name"]} for k in ("data", "model", "init")
+                 if isinstance(raw.get(k), dict) and "name" in raw[k]}
+        try:
+            defaults = RunConfig.model_validate({**names, "experiment": "x"}).model_dump(mode="json")
+        except pydantic.ValidationError:
+            return False
+        value = overrides.get_path(defaults, key)
+    return isinstance(value, list)
+
+
 def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text: str = "",
-          path: Path | None = None) -> Experiment:
+          path: Path | None = None, sets: dict[str, Any] | None = None, name: str | None = None) -> Experiment:
     """Expand a spec dict (as read from TOML) under `profile` into an `Experiment` of planned runs.
 
+    `sets` ({dotted key: value}, see genlab.overrides) apply after the profile; `name` renames the experiment
+    (its runs then get their own ids and folder, so variants never pool with the spec's runs).
     Every check happens here, once, before anything runs; a SpecError carries all the problems found
     (`SpecError.problems`, one line each) and its message is the first.
     """
@@ -281,6 +300,14 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         for bad in sorted(set(over) - set(PROFILE_KEYS) - set(RUN_FIELDS)):
             problems.add(f"profiles.{profile}.{bad}", "unknown field")
         raw = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, over)
+    if sets:
+        try:
+            raw = overrides.apply(raw, sets, RUN_FIELDS, _holds_list)
+        except overrides.OverrideError as e:
+            raise SpecError(f"{where}: {e}") from None
+        where = problems.where = f"{where} ({overrides.describe(sets)})"
+    if name is not None:
+        raw = {**raw, "name": name}
     name = raw.get("name")
     try:
         check_name(name, "experiment name")
@@ -333,7 +360,8 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         _data_problems(runs, problems)
     problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
-                      runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text)
+                      runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text,
+                      sets=dict(sets or {}))
 
 
 def _with_point(base: dict, point: dict[str, Any], problems: _Problems) -> dict:
@@ -407,10 +435,12 @@ def read(path: str | Path) -> tuple[dict, str]:
     return loads(text, str(path)), text
 
 
-def load(path: str | Path, profile: str | None = "default") -> Experiment:
-    """Read a TOML spec and expand it under `profile` ("default": see `default_profile`; None: no profile)."""
+def load(path: str | Path, profile: str | None = "default", *, sets: dict[str, Any] | None = None,
+         name: str | None = None) -> Experiment:
+    """Read a TOML spec and expand it under `profile` ("default": see `default_profile`; None: no profile),
+    with the command line's `sets` overrides and `name` (see `parse`)."""
     path = Path(path)
     raw, text = read(path)
     if profile == "default":
         profile = default_profile(raw)
-    return parse(raw, where=str(path), profile=profile, text=text, path=path)
+    return parse(raw, where=str(path), profile=profile, text=text, path=path, sets=sets, name=name)

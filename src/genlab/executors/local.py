@@ -12,13 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from genlab.data.files import DataFileError
 from genlab.executors import Job, OnDone, RunProgress
 from genlab.experiment import PlannedRun
 from genlab.store import Store, StoreError, os_advice
-
-
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @lru_cache(maxsize=1)
@@ -49,37 +45,49 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
             **provenance()}
     writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta)
     t0 = time.perf_counter()
+
+    def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
+        writer.log(row)
+        if progress:
+            progress(run.run_id, row, cfg.train.epochs)
+
     try:
-        out = train(cfg, device=device, log=writer.log, save=writer.save_state,
-                    progress=(lambda e, n: progress(run.run_id, e, n)) if progress else None)
+        out = train(cfg, device=device, log=log, save=writer.save_state)
         result = summary(out, cfg, time.perf_counter() - t0)
         writer.finish(result)
-    except OSError as e:
-        writer.close()
-        if e.errno not in WRITE_ERRNOS or isinstance(e, DataFileError):
-            store.write_error(cfg.experiment, run.run_id, traceback.format_exc())
-            raise
-        # a write failed (disk full, permissions): the store's problem, not this run's
-        raise StoreError(f"store {store.root}: cannot write run {cfg.experiment}/{run.run_id} "
-                         f"({os_advice(e)})") from None
     except BaseException as e:
         writer.close()  # no DONE: the next `genlab run` redoes it
-        if isinstance(e, Exception):
-            store.write_error(cfg.experiment, run.run_id, traceback.format_exc())
+        failed(store, [cfg], e)
         raise
     return result
 
 
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def failed(store: Store, configs: list, e: BaseException) -> None:
+    """After a run (or an ensemble's unfinished members) failed with `e`: a write the store refused (disk
+    full, permissions) becomes one StoreError for the whole sweep; any other error is written to each run's
+    folder as error.txt, and re-raised by the caller."""
+    from genlab.data.files import DataFileError
+
+    if isinstance(e, OSError) and e.errno in WRITE_ERRNOS and not isinstance(e, DataFileError):
+        names = ", ".join(f"{c.experiment}/{c.run_id}" for c in configs[:3])
+        raise StoreError(f"store {store.root}: cannot write run {names} ({os_advice(e)})") from None
+    if isinstance(e, Exception):
+        text = traceback.format_exc()
+        for c in configs:
+            store.write_error(c.experiment, c.run_id, text)
+
+
 def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
-              on_done: OnDone | None = None) -> None:
-    """Run each job here, one after another; an exception in one is reported and the rest go on, except a
-    StoreError (the store cannot be written: every other run would fail the same way), which stops them."""
-    for job in jobs:
-        try:
-            res, err = run_one(job.run, job.meta, str(store.root), device, progress), None
-        except (KeyboardInterrupt, StoreError):
-            raise
-        except Exception:
-            res, err = None, traceback.format_exc()
-        if on_done:
-            on_done(job, res, err)
+              on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Run each job here, one unit after another (groups of up to `ensemble` runs train as one ensemble);
+    an exception in one is reported and the rest go on, except a StoreError (the store cannot be written:
+    every other run would fail the same way), which stops them."""
+    from genlab.executors.ensemble import plan, run_unit
+
+    for unit in plan(jobs, ensemble[0], auto=ensemble[1], device=device):
+        for job, res, err in run_unit(unit, str(store.root), device, progress):
+            if on_done:
+                on_done(job, res, err)
