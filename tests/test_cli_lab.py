@@ -85,7 +85,7 @@ def test_results_to_files_and_where(lab, tmp_path):
     r = runner.invoke(app, ["results", "tiny", "--store", str(store), "-f", "csv", "-o", str(tmp_path / "r.csv")])
     assert r.exit_code == 0 and pd.read_csv(tmp_path / "r.csv").shape == want.shape
     bad = runner.invoke(app, ["results", "tiny", "--store", str(store), "--where", "lr == 1"])
-    assert bad.exit_code != 0 and "'lr' is not a column" in str(bad.exception)
+    assert bad.exit_code != 0 and "no column 'lr'" in str(bad.exception)
 
 
 def test_human_table_fits_the_terminal_and_names_what_it_hid(lab):

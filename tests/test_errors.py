@@ -162,7 +162,8 @@ def test_a_failed_run_writes_its_error_and_the_sweep_goes_on(trained, tmp_path, 
 
     monkeypatch.setattr(loop, "train", flaky)
     root = tmp_path / "s"
-    code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", root)
+    code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", root,
+                           "--ensemble", "off")
     assert code == 2
     one_error_line(err, "1 of 2 runs failed", "error.txt")
     assert "RuntimeError: boom in this run" in err and "Traceback" not in err
@@ -170,6 +171,42 @@ def test_a_failed_run_writes_its_error_and_the_sweep_goes_on(trained, tmp_path, 
     assert len(st.run_ids("tiny")) == 1  # the other run finished
     failed = [d for d in (root / "tiny").iterdir() if not (d / "DONE").exists()]
     assert len(failed) == 1 and "RuntimeError: boom in this run" in (failed[0] / "error.txt").read_text()
+
+
+def test_a_failed_ensemble_writes_its_error_into_every_member(trained, tmp_path, capsys, monkeypatch):
+    spec, _ = trained
+    import genlab.train.ensemble as ens
+
+    def broken(*a, **k):
+        raise RuntimeError("boom in the ensemble")
+
+    monkeypatch.setattr(ens, "train_ensemble", broken)
+    root = tmp_path / "s"
+    code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", root,
+                           "--ensemble", "2")
+    assert code == 2
+    one_error_line(err, "2 of 2 runs failed")
+    folders = list((root / "tiny").iterdir())
+    assert len(folders) == 2 and all("boom in the ensemble" in (d / "error.txt").read_text() for d in folders)
+
+
+def test_a_full_disk_in_an_ensemble_stops_the_sweep_with_one_line(trained, tmp_path, capsys, monkeypatch):
+    spec, _ = trained
+    import genlab.store
+
+    real = genlab.store.write_json
+
+    def full(path, obj):
+        if path.name == "result.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, obj)
+
+    monkeypatch.setattr(genlab.store, "write_json", full)
+    code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", tmp_path / "s",
+                           "--ensemble", "2")
+    assert code == 2
+    one_error_line(err, "the disk is full")
+    assert err.count("failed") == 0
 
 
 def test_a_missing_data_file_stops_the_sweep_once_before_the_first_run(tmp_path, capsys, monkeypatch):

@@ -1,9 +1,10 @@
-"""`--where`: the small filter grammar (parsed, never evaluated) over results tables."""
+"""`--where`: the spec's expression language (genlab.expr; parsed, never evaluated) over results tables."""
 
 import pandas as pd
 import pytest
 
-from genlab.tables import parse_where, where
+from genlab.expr import parse
+from genlab.tables import where
 
 DF = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "optim.lr": [0.1, 0.01, 0.1, 0.001],
                    "model.name": ["mlp", "mlp", "linear", "mlp"], "model.bias": [True, False, True, True],
@@ -28,15 +29,18 @@ def test_comparisons_and_conjunctions():
 
 
 def test_parse():
-    assert parse_where("a.b<-1e-3 and c == 'x y'") == [("a.b", "<", -0.001), ("c", "==", "x y")]
+    assert parse("a.b<-1e-3 and c == 'x y'").columns == ("a.b", "c")
+    assert ids("optim.lr == 0.1 or test_error < 0.15") == ["a", "c", "d"]  # the whole language: or, not, ( )
+    assert ids("not (model.name == 'mlp')") == ["c"]
 
 
 @pytest.mark.parametrize("text, msg", [
-    ("optim.lr = 0.1", "cannot read"), ("optim.lr 0.1", "expected `column OP value`"),
-    ("optim.lr == 0.1 or test_error < 1", "expected `and`"), ("optim.lr == 0.1 and", "nothing after"),
-    ("__import__('os').system('x')", "cannot read|expected"), ("optim.lr in 0.1", "takes a \\[list\\]"),
-    ("lr == 0.1", "column 'lr' is not a column"), ("model.name == mlp", "'mlp' is not a value; quote text"),
-    ("optim.lr in [0.1 0.01]", "separated by commas"), ("optim.lr in [[0.1]]", "cannot read|separated"),
+    ("optim.lr = 0.1", "unexpected character '='"), ("optim.lr 0.1", "unexpected token"),
+    ("optim.lr == 0.1 and", "expected a column"),
+    ("__import__('os').system('x')", "unexpected character|not columns"), ("optim.lr in 0.1", "needs a \\[list\\]"),
+    ("lr == 0.1", "no column 'lr'"), ("model.name == mlp", "no column 'mlp' \\(text values need quotes: 'mlp'\\)"),
+    ("optim.lr in [0.1 0.01]", "expected ','"), ("optim.lr in [[0.1]]", "a list holds numbers"),
+    ("optim.lr + 1", "a bool is needed"),
 ])
 def test_errors_name_the_problem(text, msg):
     with pytest.raises(ValueError, match=msg):

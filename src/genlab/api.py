@@ -6,7 +6,7 @@
                       where="train.epochs == 50")                      # a matplotlib Figure
     fig = genlab.plot("fig3_4", hue="events.perturb_std")              # no x/y: learning curves
 
-`where` is the command line's filter grammar (genlab.tables.where): parsed, never evaluated.
+`where` is a filter in the spec's expression language (genlab.expr, as `--where`): parsed, never evaluated.
 """
 
 from __future__ import annotations

@@ -391,8 +391,8 @@ def evaluate(expr: Expr | str, df: pd.DataFrame) -> pd.Series:
     e = parse(expr) if isinstance(expr, str) else expr
     missing = [c for c in e.columns if c not in df.columns]
     if missing:
-        raise ExprError(f"expression {_show(e.text)}: no column {missing[0]!r}; present: "
-                        f"{', '.join(map(str, df.columns)) or 'none'}")
+        raise ExprError(f"expression {_show(e.text)}: no column {missing[0]!r} (text values need quotes: "
+                        f"'{missing[0]}'); present: {', '.join(map(str, df.columns)) or 'none'}")
     try:
         with np.errstate(all="ignore"):
             out = _walk(e.root, df, e.text)

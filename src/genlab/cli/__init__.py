@@ -365,7 +365,7 @@ def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), pr
     from genlab.figures import draw, save
     from genlab.tables import where as filter_rows
 
-    st = _store(store)
+    st, failed = _store(store), []
     for s in specs:
         exp = load_spec(s, profile, sets, name)
         missing = [r for r in exp.run_ids if not st.is_done(exp.name, r)]
@@ -381,8 +381,12 @@ def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), pr
                 paths = save(draw(entry, hist, res), out_dir, stem)
             except (ValueError, KeyError) as e:  # one figure that cannot be drawn: said, and the others drawn
                 _say("figure " + stem + f" ({s}) cannot be drawn:", "red", e)
+                failed.append(f"{stem}: {e.args[0] if isinstance(e, KeyError) else e}")
                 continue
             out.print(f"wrote {', '.join(map(str, paths))}")
+    if failed:
+        raise UserError(f"{len(failed)} figure{'s' * (len(failed) > 1)} could not be drawn (the others were); "
+                        f"first: {failed[0]}")
 
 
 @app.command()
