@@ -28,7 +28,7 @@ SetOpt = typer.Option([], "--set", metavar="KEY=VALUE",
 NameOpt = typer.Option(None, "--name", help="Another experiment name, so the variant's runs never pool with the "
                                             "spec's (its runs get their own ids and folder).")
 WhereOpt = typer.Option(None, "--where", help="Keep the rows where EXPR holds: \"optim.lr == 0.01 and "
-                                              "model.name == 'mlp'\" (==, !=, <, <=, >, >=, in [..]; and).")
+                                              "model.name == 'mlp'\" (genlab.expr: == != < <= > >=, in [..], and/or/not, + - * /).")
 
 
 class UserError(Exception):
