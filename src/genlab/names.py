@@ -27,7 +27,7 @@ def is_safe_name(name: object) -> bool:
 def check_name(name: object, what: str = "name") -> str:
     """`name` if it is a safe single path component, else UnsafePathError naming `what` and the rule."""
     if not is_safe_name(name):
-        shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:60] + "…")
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:59] + "…"
         raise UnsafePathError(f"{what} {shown} is not allowed: use {RULE}")
     return name  # type: ignore[return-value]
 

@@ -1,30 +1,7 @@
-"""A small safe expression language for spec text (`where`, and any option that names a formula of columns).
+"""The expression language's tokenizer, tree and recursive-descent parser (see genlab.expr for the grammar).
 
-Spec text is data: nothing here calls `eval`, `DataFrame.query` or `DataFrame.eval`. A tokenizer and a
-recursive-descent parser build a tree of a few node kinds; `evaluate` walks it over a pandas DataFrame with
-whitelisted operations only.
-
-    parse("`init.std` > 0.01 and data.corrupt_prob in [0.0, 1.0]")    # an Expr
-    evaluate(parse("test_error - train_error"), results)               # (n,) float Series
-    select_mask = evaluate(parse("not model.batch_norm"), results)     # (n,) bool Series
-
-Grammar (lowest precedence first; keywords are lower case, `True`/`False` also accepted):
-
-    expr    := or
-    or      := and ("or" and)*
-    and     := not ("and" not)*
-    not     := "not" not | compare
-    compare := sum [("==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "not in") sum]
-    sum     := product (("+" | "-") product)*
-    product := unary (("*" | "/") unary)*
-    unary   := "-" unary | atom
-    atom    := NUMBER | STRING | "true" | "false" | list | "(" expr ")" | FUNC "(" expr ")" | column
-    list    := "[" [literal ("," literal)* [","]] "]"          (literals: numbers, strings, true/false)
-    column  := NAME ("." NAME)* | `any text but a backtick`   (e.g. init.std, `data.flips`)
-    FUNC    := len | abs | log | exp                          (len of a tuple/list/string column)
-
-Text is limited to MAX_CHARS characters and MAX_DEPTH levels of nesting, so no input can recurse deeply.
-Errors are `ExprError` (a ValueError) naming the expression, the position and the bad token or column.
+`parse(text) -> Expr` never evaluates anything: the text becomes a tree of a few frozen node kinds, with
+limits on length (MAX_CHARS) and depth (MAX_DEPTH) so no input can recurse deeply.
 """
 
 from __future__ import annotations
@@ -32,11 +9,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import Any, Union
 
-import numpy as np
-import pandas as pd
-from pydantic import AfterValidator
 
 MAX_CHARS = 2000  # longer text is refused before tokenizing
 MAX_DEPTH = 40  # nesting of parentheses, `not`, unary minus and operators together
@@ -54,7 +28,7 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-def _show(text: str, limit: int = 80) -> str:
+def shown(text: str, limit: int = 80) -> str:
     """The expression for a message: quoted, cut to `limit` characters."""
     return repr(text) if len(text) <= limit else repr(text[:limit - 1] + "…")
 
@@ -167,7 +141,7 @@ def _tokens(text: str) -> list[_Tok]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise ExprError(f"expression {_show(text)}: unexpected character {text[pos]!r} at position {pos} "
+            raise ExprError(f"expression {shown(text)}: unexpected character {text[pos]!r} at position {pos} "
                             "(allowed: columns, numbers, 'strings', [lists], == != < <= > >= in, and or not, "
                             f"+ - * /, {', '.join(FUNCS)})")
         kind = m.lastgroup
@@ -199,7 +173,7 @@ class _Parser:
     def fail(self, what: str, tok: _Tok | None = None) -> ExprError:
         tok = tok or self.peek()
         got = "the end" if tok.kind == "end" else repr(tok.text)
-        return ExprError(f"expression {_show(self.text)}: {what}, got {got} at position {tok.pos}")
+        return ExprError(f"expression {shown(self.text)}: {what}, got {got} at position {tok.pos}")
 
     def expect(self, text: str) -> None:
         if not self.at(text):
@@ -357,7 +331,7 @@ def parse(text: str) -> Expr:
         raise ExprError(f"expression of {len(text)} characters is longer than {MAX_CHARS}")
     root = _Parser(text).parse()
     if _depth(root) > MAX_DEPTH:  # long chains (a and b and ...) nest too: evaluation recurses on the tree
-        raise ExprError(f"expression {_show(text)} nests more than {MAX_DEPTH} operations; split it or use `in [...]`")
+        raise ExprError(f"expression {shown(text)} nests more than {MAX_DEPTH} operations; split it or use `in [...]`")
     return Expr(text, root)
 
 
@@ -375,138 +349,6 @@ def check(text: str, kind: str = "bool") -> Expr:
     """Parse `text` and refuse it when its kind cannot be `kind` ("bool" for a filter, "number" for a value)."""
     e = parse(text)
     if e.kind not in (kind, "any"):
-        raise ExprError(f"expression {_show(text)} gives a {e.kind}, but a {kind} is needed here"
+        raise ExprError(f"expression {shown(text)} gives a {e.kind}, but a {kind} is needed here"
                         + (" (compare it: `... > 0`)" if kind == "bool" else ""))
     return e
-
-
-# ---- evaluation -------------------------------------------------------------------------------------------
-
-def evaluate(expr: Expr | str, df: pd.DataFrame) -> pd.Series:
-    """The value of `expr` on each row of `df`: a Series on df.index (boolean for filters, float for formulas).
-
-    A column that is absent raises ExprError listing the columns present; comparing a string with a number
-    (or any other type clash) raises ExprError naming the expression.
-    """
-    e = parse(expr) if isinstance(expr, str) else expr
-    missing = [c for c in e.columns if c not in df.columns]
-    if missing:
-        raise ExprError(f"expression {_show(e.text)}: no column {missing[0]!r} (text values need quotes: "
-                        f"'{missing[0]}'); present: {', '.join(map(str, df.columns)) or 'none'}")
-    try:
-        with np.errstate(all="ignore"):
-            out = _walk(e.root, df, e.text)
-    except ExprError:
-        raise
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as err:
-        raise ExprError(f"expression {_show(e.text)} cannot be computed on these columns: {err}") from None
-    if not isinstance(out, pd.Series):
-        out = pd.Series([out] * len(df), index=df.index)
-    return out
-
-
-def _is_bool(s: Any) -> bool:
-    return isinstance(s, (bool, np.bool_)) or (isinstance(s, pd.Series) and s.dtype == bool)
-
-
-def _as_bool(v: Any, op: str, text: str) -> Any:
-    if _is_bool(v):
-        return v
-    if isinstance(v, pd.Series) and v.dtype == object and v.map(lambda x: isinstance(x, (bool, np.bool_))).all():
-        return v.astype(bool)
-    raise ExprError(f"expression {_show(text)}: `{op}` needs true/false values (a comparison such as `x > 0`)")
-
-
-def _num(v: Any, op: str, text: str) -> Any:
-    if isinstance(v, pd.Series):
-        if v.dtype == bool:
-            raise ExprError(f"expression {_show(text)}: `{op}` needs numbers, got a true/false column")
-        out = pd.to_numeric(v, errors="coerce").astype(float)
-        bad = out.isna() & v.notna()
-        if bad.any():
-            raise ExprError(f"expression {_show(text)}: `{op}` needs numbers, but column {v.name!r} holds "
-                            f"{v[bad].iloc[0]!r}")
-        return out
-    if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
-        return float(v)
-    raise ExprError(f"expression {_show(text)}: `{op}` needs numbers, got {v!r}")
-
-
-def _length(x: Any) -> float:
-    return float(len(x)) if isinstance(x, (tuple, list, str)) else math.nan
-
-
-def _walk(n: Node, df: pd.DataFrame, text: str) -> Any:
-    if isinstance(n, Literal):
-        return n.value
-    if isinstance(n, ListLit):
-        return list(n.values)
-    if isinstance(n, Column):
-        return df[n.name]
-    if isinstance(n, Call):
-        v = _walk(n.arg, df, text)
-        if n.func == "len":
-            return v.map(_length).astype(float) if isinstance(v, pd.Series) else _length(v)
-        x = _num(v, n.func, text)
-        return {"abs": np.abs, "log": np.log, "exp": np.exp}[n.func](x)
-    if isinstance(n, Unary):
-        v = _walk(n.arg, df, text)
-        if n.op == "-":
-            return -_num(v, "-", text)
-        v = _as_bool(v, "not", text)
-        return ~v if isinstance(v, pd.Series) else not v
-    assert isinstance(n, Binary)
-    a, b = _walk(n.left, df, text), _walk(n.right, df, text)
-    if n.op in ("and", "or"):
-        a, b = _as_bool(a, n.op, text), _as_bool(b, n.op, text)
-        return (a & b) if n.op == "and" else (a | b)
-    if n.op in ("in", "not in"):
-        if not isinstance(b, list):
-            raise ExprError(f"expression {_show(text)}: `{n.op}` needs a [list] on its right")
-        inside = a.isin(b) if isinstance(a, pd.Series) else a in b
-        return (~inside if isinstance(inside, pd.Series) else not inside) if n.op == "not in" else inside
-    if n.op in COMPARE:
-        return _compare(n.op, a, b, text)
-    x, y = _num(a, n.op, text), _num(b, n.op, text)
-    if n.op == "/":
-        if not isinstance(x, pd.Series) and not isinstance(y, pd.Series):
-            return x / y if y != 0 else (math.nan if x == 0 else math.copysign(math.inf, x))
-        return x / y  # float Series: x / 0 is ±inf or NaN, as numpy has it
-    return {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y}[n.op]()
-
-
-def _compare(op: str, a: Any, b: Any, text: str) -> Any:
-    if isinstance(a, list) or isinstance(b, list):
-        raise ExprError(f"expression {_show(text)}: compare a column with a [list] by `in`, not `{op}`")
-    if op in ("<", "<=", ">", ">=") and not (isinstance(a, str) and isinstance(b, str)):
-        a, b = _num(a, op, text), _num(b, op, text)  # ordering needs numbers (or two strings)
-    fn = {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
-          ">": lambda: a > b, ">=": lambda: a >= b}[op]
-    out = fn()
-    if isinstance(out, pd.Series):
-        return out.fillna(False).astype(bool) if out.dtype != bool else out
-    return bool(out)
-
-
-def _checked(kind: str):
-    def check_text(text: str) -> str:
-        check(text, kind)
-        return text
-
-    return check_text
-
-
-# Option types for registered functions: the options validator parses the text at spec load, so a bad
-# expression is refused before anything runs. `where: Where | None = None` in a figure or finding signature.
-Where = Annotated[str, AfterValidator(_checked("bool"))]  # a filter: true/false per row
-Formula = Annotated[str, AfterValidator(_checked("number"))]  # a value per row, e.g. "test_error - train_error"
-
-
-def select(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
-    """The rows of `df` where the boolean expression `where` holds (all rows for None or "")."""
-    if not where:
-        return df
-    mask = evaluate(check(where, "bool"), df)
-    if mask.dtype != bool:
-        raise ExprError(f"where = {where!r} gives values, not true/false (compare it: `... > 0`)")
-    return df[mask]
