@@ -12,7 +12,7 @@ from genlab.experiment import RUN_FIELDS
 
 
 def test_config_fields_are_the_run_configs():
-    assert set(CONFIG_FIELDS) == {"experiment", *RUN_FIELDS}
+    assert set(CONFIG_FIELDS) == {"experiment", "seed", *RUN_FIELDS}  # RUN_FIELDS: the run's tables
 
 
 def test_fit_columns():
