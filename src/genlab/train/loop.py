@@ -31,6 +31,7 @@ from genlab.spec import RecordSpec, RunConfig
 from genlab.train.events import cosine, flat_params, perturb
 from genlab.losses import Loss, error_fn, get_loss
 from genlab.train.optim import build_optimizer, schedule_fn, set_lr
+from genlab.train.rules import apply_rule, rule_generator
 from genlab.train.weightnorm import hook_for, plain
 
 Progress = Callable[[int, int], None]  # (epochs done, epochs total)
@@ -83,6 +84,7 @@ def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, 
     model = create_model(config.model.name, data.in_shape, loss.num_outputs(data.num_classes), **config.model.options)
     initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,
                scale=config.init.scale)
+    model = apply_rule(model, config.train.rule, rule_generator(config.seed), **config.train.rule_options)
     return data, model.to(device), loss, gens
 
 

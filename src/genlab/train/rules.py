@@ -281,7 +281,7 @@ def angle_deg(a: torch.Tensor, b: torch.Tensor) -> float:
 
     2·atan2(‖â − b̂‖, ‖â + b̂‖) for unit vectors â, b̂: exact near 0° and 180°, where acos(cos) is not.
     """
-    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a.detach().double().flatten(), b.detach().double().flatten()
     na, nb = a.norm(), b.norm()
     if na == 0 or nb == 0:
         return math.nan
