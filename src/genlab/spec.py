@@ -21,6 +21,7 @@ genlab.experiment applies the profile (deep-merged over the file) and expands th
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Any, Literal
@@ -283,6 +284,20 @@ class RunConfig(Frozen):
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
                                 "train.rule_options": {}}
+
+
+def with_omitted_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config (config.json) with the OMIT_DEFAULT fields it leaves out put back at their defaults,
+    so the results tables have a value (e.g. train.rule = "backprop") for every run, old or new."""
+    out = json.loads(json.dumps(config))
+    for dotted, default in OMIT_DEFAULT.items():
+        *parents, last = dotted.split(".")
+        table = out
+        for p in parents:
+            table = table.setdefault(p, {})
+        if last not in table:
+            table[last] = default.model_dump(mode="json") if isinstance(default, BaseModel) else copy.deepcopy(default)
+    return out
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,
