@@ -22,15 +22,16 @@ def grad_alignment_deg(model: nn.Module, data: MeasureData, *, max_samples: int 
 
     For layer k: ∠(ΔW_k^rule, ∇_{W_k} L̂), both the gradient of the mean training loss over the first
     `max_samples` training rows at the current weights, in eval mode (BatchNorm on running statistics).
-    Keys `layer<k>` (k in `rule_layers` order), `mean` over the layers and `first` (the input layer, where
-    the error has crossed every feedback matrix). 0 for backprop; under feedback alignment the angles fall
-    below 90° as W aligns with B (Lillicrap et al. 2016, Nat. Commun., Fig. 2).
+    Keys `layer<k>` (k in `rule_layers` order); `first`, the input layer, where the error has crossed every
+    feedback matrix; `mean` over the layers below the last one (the last layer's update is the loss's own
+    gradient under every rule, 0°; NaN for a one-layer model). 0 for backprop; under feedback alignment the
+    angles fall below 90° as W comes to align with B (Lillicrap et al. 2016, Nat. Commun., Fig. 2).
     """
     x, y = data.x_train[:max_samples], data.y_train[:max_samples]
     angles = alignment_angles(model, (x, y), data.loss)
-    finite = [a for a in angles.values() if math.isfinite(a)]
+    below = [a for k, a in angles.items() if k < len(angles) - 1 and math.isfinite(a)]
     return {**{f"layer{k}": a for k, a in angles.items()}, "first": angles.get(0, math.nan),
-            "mean": sum(finite) / len(finite) if finite else math.nan}
+            "mean": sum(below) / len(below) if below else math.nan}
 
 
 setattr(grad_alignment_deg, SEES_RULE, True)
