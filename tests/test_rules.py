@@ -262,3 +262,47 @@ def test_training_under_a_rule_is_deterministic_and_differs_from_backprop():
     assert a.history[-1]["train_loss"] != bp.history[-1]["train_loss"]
     assert a.history[-1]["train_loss"] < a.history[0]["train_loss"]  # it learns
     assert rule_of(a.model) == "feedback_alignment" and set(a.model.state_dict()) == set(bp.model.state_dict())
+
+
+# ---- the study's figure -------------------------------------------------------------------------------------
+def rules_results():
+    """2 rules × (3 runs + 1 RL run); backprop's rule column is missing (NaN), as for runs stored before rules."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for rule, off in ((None, 0.01), ("feedback_alignment", 0.03)):
+        for i, tr in enumerate([2.0, 2.1, 2.2, 2.29]):
+            rows.append({"run_id": f"{rule}{i}", "train.rule": rule, "data.corrupt_prob": 1.0 if i == 3 else 0.0,
+                         "normalized_loss.train": tr, "normalized_loss.test": tr + off,
+                         "test_error": 0.05 + (0.02 if rule else 0.0) + 0.01 * i, "grad_alignment_deg.first": np.nan})
+    return pd.DataFrame(rows)
+
+
+def rules_history():
+    import pandas as pd
+
+    rows = [{"run_id": f"{r}{i}", "train.rule": r, "data.corrupt_prob": 0.0, "epoch": e,
+             "grad_alignment_deg.first": (0.0 if r is None else 90.0 - 10 * e + i)}
+            for r in (None, "feedback_alignment") for i in range(2) for e in (1, 2, 3)]
+    return pd.DataFrame(rows)
+
+
+FIGURE_CASES = {"learning_rules": lambda: ({}, rules_history(), rules_results())}
+
+
+def test_learning_rules_figure_draws_accuracy_angles_and_each_rules_slope_one_line():
+    from genlab.figures import draw
+
+    fig = draw({"name": "learning_rules"}, rules_history(), rules_results())
+    acc, ang, loss = fig.axes
+    assert [t.get_text() for t in acc.get_xticklabels()] == ["backprop", "feedback alignment"]
+    heights = [p.get_height() for p in acc.patches]
+    assert heights == pytest.approx([1 - 0.06, 1 - 0.08])  # mean test accuracy of the 3 correctly labelled runs
+    curves = {ln.get_label(): ln.get_ydata().tolist() for ln in ang.get_lines() if not ln.get_label().startswith("_")}
+    assert curves == {"backprop": [0.0, 0.0, 0.0], "feedback alignment": [80.5, 70.5, 60.5]}  # mean over runs
+    fits = {ln.get_label().split(":")[0]: ln for ln in loss.get_lines()}
+    for name, off in (("backprop", 0.01), ("feedback alignment", 0.03)):
+        x, y = fits[name].get_data()
+        assert (y - x) == pytest.approx(off) and f"y = x + {off:.3g}" in fits[name].get_label()  # RL run included
+    assert [len(c.get_offsets()) for c in loss.collections] == [3, 1, 3, 1]  # runs, then the RL star, per rule
