@@ -306,3 +306,22 @@ def test_learning_rules_figure_draws_accuracy_angles_and_each_rules_slope_one_li
         x, y = fits[name].get_data()
         assert (y - x) == pytest.approx(off) and f"y = x + {off:.3g}" in fits[name].get_label()  # RL run included
     assert [len(c.get_offsets()) for c in loss.collections] == [3, 1, 3, 1]  # runs, then the RL star, per rule
+
+
+@pytest.mark.parametrize("rule", ["feedback_alignment", "sign_symmetry"])
+def test_rules_work_under_torch_func_vmap_for_ensembles(rule):
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    torch.manual_seed(0)
+    models = [apply_rule(create_model("convnet3", SHAPE, 10, width=4), rule, rule_generator(i)) for i in range(3)]
+    params, buffers = stack_module_state(models)  # FA's B is a (non-persistent) buffer: stacked too
+    base = copy.deepcopy(models[0]).to("meta")
+    x, y = batch(5)
+
+    def loss(p, b, x, y):
+        return F.cross_entropy(functional_call(base, (p, b), (x,)), y)
+
+    g = vmap(grad(loss), in_dims=(0, 0, None, None))(params, buffers, x, y)
+    for i, m in enumerate(models):
+        for (name, gi), expect in zip(g.items(), grads(m, x, y)):
+            torch.testing.assert_close(gi[i], expect, rtol=1e-5, atol=1e-7)
