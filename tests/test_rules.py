@@ -325,3 +325,34 @@ def test_rules_work_under_torch_func_vmap_for_ensembles(rule):
     for i, m in enumerate(models):
         for (name, gi), expect in zip(g.items(), grads(m, x, y)):
             torch.testing.assert_close(gi[i], expect, rtol=1e-5, atol=1e-7)
+
+
+# ---- the ensemble trainer ----------------------------------------------------------------------------------
+def test_ensemble_members_under_a_rule_equal_their_solo_runs():
+    from test_ensemble import check, config
+
+    check([config(train={"rule": "feedback_alignment"}), config(train={"rule": "feedback_alignment"}, seed=1,
+                                                                optim={"lr": 0.05, "momentum": 0.9})])
+    conv = {"data": {"name": "digits"}, "model": {"name": "conv4", "width": 4}}
+    check([config(**conv, train={"epochs": 2, "batch_size": 64, "rule": "sign_symmetry"}),
+           config(**conv, train={"epochs": 2, "batch_size": 64, "rule": "sign_symmetry"}, seed=2)])
+
+
+def test_ensemble_members_under_batch_manhattan_equal_their_solo_runs():
+    from test_ensemble import check, config
+
+    check([config(optim={"name": "manhattan", "lr": 0.01}),
+           config(optim={"name": "manhattan", "lr": 0.005, "momentum": 0.9}, seed=1),
+           config(optim={"name": "manhattan", "lr": 0.01, "weight_decay": 0.01}, seed=2)])
+
+
+def test_ensembles_group_by_rule_and_refuse_mixed_rules():
+    from genlab.executors.ensemble import group_key
+    from genlab.train.ensemble import train_ensemble
+    from test_ensemble import config
+
+    bp, fa = config(), config(train={"rule": "feedback_alignment"})
+    assert group_key(bp) != group_key(fa) and group_key(fa) == group_key(config(train={"rule": "feedback_alignment"},
+                                                                                 seed=5))
+    with pytest.raises(ValueError, match="must share train.rule"):
+        train_ensemble([bp, fa])

@@ -64,10 +64,18 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                                               "debug to try it). Needs genlab[slurm] and a shared --store."),
         partition: Optional[str] = typer.Option(None, help="Slurm partition."),
         gpus: int = typer.Option(0, help="Slurm: GPUs per run."),
-        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes.")):
+        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
+        ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
+                                     "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
+                                     "group size K. Same numbers as solo runs, to float tolerance.")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
     from genlab.executors import pending
+    from genlab.executors.ensemble import parse_ensemble
 
+    try:
+        grouping = parse_ensemble(ensemble)
+    except ValueError as e:
+        _fail(str(e))
     exps = [_load(s, profile) for s in specs]  # check every spec before training anything
     st = _store(store)
     jobs = []
@@ -82,14 +90,15 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                           highlight=False)
         jobs += todo
     if jobs and not dry_run:
-        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min))
+        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
+                                                      grouping))
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
                   "Fix the cause and run again: finished runs are kept.")
 
 
 def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
-              time_min: int):
+              time_min: int, ensemble: tuple[int, bool] = (1, False)):
     """(jobs, progress, on_done) -> None for the executor the options ask for."""
     if cluster is not None:
         from genlab.executors.slurm import SlurmOptions, run_slurm
@@ -101,14 +110,14 @@ def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, 
         from genlab.executors.pool import run_pool
 
         return lambda jobs, progress, on_done: run_pool(jobs, st, workers=workers, device=device, progress=progress,
-                                                        on_done=on_done, threads=threads)
+                                                        on_done=on_done, threads=threads, ensemble=ensemble)
     from genlab.executors.local import run_local
 
     def local(jobs, progress, on_done):
         import torch
 
         torch.set_num_threads(threads)
-        run_local(jobs, st, device=device, progress=progress, on_done=on_done)
+        run_local(jobs, st, device=device, progress=progress, on_done=on_done, ensemble=ensemble)
 
     return local
 

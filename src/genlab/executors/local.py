@@ -6,7 +6,6 @@ import platform
 import subprocess
 import sys
 import time
-import traceback
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,14 +55,12 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
 
 
 def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
-              on_done: OnDone | None = None) -> None:
-    """Run each job here, one after another; an exception in one is reported and the rest go on."""
-    for job in jobs:
-        try:
-            res, err = run_one(job.run, job.meta, str(store.root), device, progress), None
-        except KeyboardInterrupt:
-            raise
-        except Exception:
-            res, err = None, traceback.format_exc()
-        if on_done:
-            on_done(job, res, err)
+              on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Run each job here, one unit after another (groups of up to `ensemble` runs train as one ensemble);
+    an exception in one is reported and the rest go on."""
+    from genlab.executors.ensemble import plan, run_unit
+
+    for unit in plan(jobs, ensemble[0], auto=ensemble[1], device=device):
+        for job, res, err in run_unit(unit, str(store.root), device, progress):
+            if on_done:
+                on_done(job, res, err)
