@@ -28,6 +28,7 @@ from genlab.spec import RunConfig
 from genlab.train.evaluate import finish as finish_metrics, splits
 from genlab.train.loop import fit, new_member
 from genlab.train.optim import Stacked as StackedOptim
+from genlab.train.rules import rule_of
 from genlab.train.setup import resolve_device
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 
@@ -114,7 +115,7 @@ class Stacked:
     def __init__(self, members: list[Member]):
         self.members = list(members)
         self.base = copy.deepcopy(members[0].model)  # the architecture; its own tensors are never used
-        self.mlp = is_mlp(self.base)
+        self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
         self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
             type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear)))
         self.params = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
@@ -312,6 +313,9 @@ def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[
         why = ensemble_blocker(m.model, m.config)
         if why:
             raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} cannot join an ensemble: {why}")
+    rules = {(m.config.train.rule, repr(sorted(m.config.train.rule_options.items()))) for m in members}
+    if len(rules) > 1:  # the stacked forward is members[0]'s architecture, its rule included
+        raise ValueError(f"an ensemble's members must share train.rule and its options, got {sorted(rules)}")
     share_data(members)
     cap = memory_cap(members, dev)  # too many for the device's memory: ensembles of `cap`, one after another
     outcomes: list[Outcome] = []
