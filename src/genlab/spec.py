@@ -21,7 +21,6 @@ genlab.experiment applies the profile (deep-merged over the file) and expands th
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any, Literal
@@ -289,7 +288,6 @@ OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_
                                 "train.rule_options": {}, "record.resume_every": 0}
 
 
-from genlab.omitted import with_omitted_defaults  # noqa: E402,F401  (the store's torch-free twin)
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,
