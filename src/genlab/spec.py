@@ -26,7 +26,6 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -135,9 +134,9 @@ class InitSpec(_Registered):
 
 
 class OptimSpec(Frozen):
-    name: Literal["sgd", "adam"] = "sgd"
+    name: Literal["sgd", "adam", "manhattan"] = "sgd"  # manhattan: w ← w − lr·sign(g) (Liao et al. 2016)
     lr: Float = Field(0.01, gt=0)
-    momentum: Float = Field(0.0, ge=0, lt=1)  # sgd only
+    momentum: Float = Field(0.0, ge=0, lt=1)  # sgd and manhattan
     nesterov: Bool = False  # sgd only
     weight_decay: Float = Field(0.0, ge=0)  # L2 coefficient λ added to the gradient (λ·w)
     betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (0.9, 0.999)  # adam
@@ -171,6 +170,8 @@ class TrainSpec(Frozen):
     stop_at_zero_error: Bool = False  # stop once the training error is 0 (000 ch. 4)
     stop_below_loss: Float | None = None  # stop once the training loss is below this (004)
     eval_batch_size: Int = Field(1000, ge=1)
+    rule: str = "backprop"  # a registered learning rule (genlab.train.rules): backprop, feedback_alignment, ...
+    rule_options: dict[str, Any] = {}  # its keyword options, e.g. {scale = "none"} for sign_symmetry
 
     @model_validator(mode="after")
     def _check_loss(self):
@@ -181,6 +182,29 @@ class TrainSpec(Frozen):
         except KeyError as e:
             raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "loss"})
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_rule(cls, raw: Any) -> Any:
+        """The learning rule's options checked against its signature and resolved (every option, for the hash),
+        by the one options validator; before validation, so the frozen model is never written to."""
+        if not isinstance(raw, dict):
+            return raw
+        from genlab.registry import OptionsError, validate_options
+        from genlab.train.rules import get_rule
+
+        rule = raw.get("rule", cls.model_fields["rule"].default)
+        if not isinstance(rule, str):
+            return raw  # field validation reports it
+        try:
+            fn = get_rule(rule)
+        except KeyError as e:
+            raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "rule"})
+        try:
+            return {**raw, "rule_options": validate_options(fn, rule, raw.get("rule_options", {}), "rule",
+                                                            as_json=True)}
+        except OptionsError as e:
+            raise _option_error(e, "rule_options.")
 
 
 class EventsSpec(Frozen):
@@ -301,5 +325,5 @@ class RunConfig(Frozen):
 
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
-OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {},
-                                 "record.resume_every": 0}
+OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
+                                "train.rule_options": {}, "record.resume_every": 0}

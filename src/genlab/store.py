@@ -28,6 +28,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from genlab.names import check_name, under
+from genlab.omitted import with_omitted_defaults  # old and new runs: the same config columns
 
 DONE = "DONE"
 ERROR = "error.txt"  # a failed run's traceback, in its folder
@@ -220,7 +221,8 @@ class Store:
                 final, measures = res.pop("final", {}), res.pop("measures", {})
                 facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
                 per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
-                rows.append({"run_id": rid, **flatten(cfg), **res, **final, **measures, **facts, **per_class})
+                rows.append({"run_id": rid, **flatten(with_omitted_defaults(cfg)), **res, **final, **measures,
+                             **facts, **per_class})
             except (AttributeError, TypeError):  # valid JSON of the wrong shape
                 raise StoreError(f"{d}: result.json or config.json is not what genlab wrote; delete the run "
                                  "folder and run its spec again") from None
@@ -235,7 +237,7 @@ class Store:
             cfg = read_json(d / "config.json")
             if not isinstance(cfg, dict):
                 raise StoreError(f"{d / 'config.json'}: not what genlab wrote; delete the run folder and run again")
-            cfg = flatten(cfg)
+            cfg = flatten(with_omitted_defaults(cfg))
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
