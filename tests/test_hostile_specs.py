@@ -160,3 +160,29 @@ def test_spec_module_has_no_reexports():
         assert not hasattr(genlab.spec, name)
     src = Path(genlab.spec.__file__).read_text()
     assert "genlab.experiment" not in src.split('"""', 2)[2]
+
+
+def test_every_registered_expression_option_is_parsed_at_load():
+    """Registry-wide: a figure's or finding's `where`/`rl` option is typed `Where`, so the options validator
+    parses it when the spec loads (a bad expression never waits for `genlab report`)."""
+    import typing
+
+    from genlab.expr import Where
+    from genlab.figures import _FIGURES
+    from genlab.findings import _FINDINGS
+    from genlab.registry import OptionsError, options_of, validate_options
+
+    checked = 0
+    for reg in (_FIGURES, _FINDINGS):
+        for name in reg.names():
+            fn = reg.get(name)
+            hints = typing.get_type_hints(fn, include_extras=True)
+            for opt in options_of(fn):
+                if opt in ("where", "rl"):
+                    assert Where in typing.get_args(hints[opt]) or hints[opt] is Where, (name, opt, hints[opt])
+                    required = {o: 0 for o, p in options_of(fn).items() if p.default is p.empty}
+                    with pytest.raises(OptionsError) as e:
+                        validate_options(fn, name, {**required, opt: "@x == 1"}, reg.kind)
+                    assert any(loc == opt and "unexpected character '@'" in msg for loc, msg in e.value.problems)
+                    checked += 1
+    assert checked >= 10

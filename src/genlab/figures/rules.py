@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
-from genlab.figures.seed000 import LABELS, RL_WHERE, slope_one_fit
+from genlab.expr import Where
+from genlab.figures.seed000 import LABELS, RL_WHERE, rl_mask, slope_one_fit
 from genlab.tables import numeric, select
 
 ORDER = ("backprop", "feedback_alignment", "sign_symmetry")  # known rules first, in this order; others after
@@ -23,16 +24,6 @@ def rules_in(df: pd.DataFrame, column: str) -> list[str]:
     return [r for r in ORDER if r in present] + sorted(present - set(ORDER))
 
 
-def _rl_mask(df: pd.DataFrame, rl: str | None) -> np.ndarray:
-    """(n,) True for the random-label runs (`rl`, a pandas query); all False without the query's columns."""
-    if not rl or df.empty:
-        return np.zeros(len(df), bool)
-    try:
-        return df.index.isin(df.query(rl).index)
-    except (KeyError, pd.errors.UndefinedVariableError):
-        return np.zeros(len(df), bool)
-
-
 def _rule_of(df: pd.DataFrame, column: str) -> pd.Series:
     return df[column].fillna("backprop") if column in df.columns else pd.Series("backprop", index=df.index)
 
@@ -40,8 +31,8 @@ def _rule_of(df: pd.DataFrame, column: str) -> pd.Series:
 @register_figure("learning_rules")
 def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule: str = "train.rule",
                    angle: str = "grad_alignment_deg.first", x: str = "normalized_loss.train",
-                   y: str = "normalized_loss.test", rl: str | None = RL_WHERE, title: str = "",
-                   where: str | None = None) -> Figure:
+                   y: str = "normalized_loss.test", rl: Where | None = RL_WHERE, title: str = "",
+                   where: Where | None = None) -> Figure:
     """Three panels, one colour per learning rule (`rule`, a config column):
 
     (a) test accuracy per rule, one dot per correctly labelled run, the mean ± standard error as a bar;
@@ -54,7 +45,7 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     df = with_accuracy(select(results, where)).reset_index(drop=True)
     if df.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
-    rules, rule_col, is_rl = rules_in(df, rule), _rule_of(df, rule), _rl_mask(df, rl)
+    rules, rule_col, is_rl = rules_in(df, rule), _rule_of(df, rule), rl_mask(df, rl)
     colours = {r: f"C{i}" for i, r in enumerate(rules)}
     fig = Figure(figsize=(16, 4.4))
     acc_ax, ang_ax, loss_ax = fig.subplots(1, 3)
@@ -74,7 +65,7 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
 
     h = select(history, where) if history is not None and not history.empty else pd.DataFrame()
     if angle in h.columns:  # (b) per epoch
-        h = h[~_rl_mask(h, rl)].assign(_rule=_rule_of(h, rule))
+        h = h[~rl_mask(h, rl)].assign(_rule=_rule_of(h, rule))
         h = h.assign(_a=numeric(h, angle)).dropna(subset=["_a"])
         for r in rules:
             m = h[h["_rule"] == r].groupby("epoch")["_a"].mean()

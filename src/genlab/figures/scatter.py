@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from genlab.expr import Where
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
 from genlab.figures.style import finish_axes
@@ -22,7 +23,7 @@ def _label(col: str, labels: dict[str, str]) -> str:
 def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue: str | None = None,
             fit: bool = False, identity: bool = False, log_x: bool = False, log_y: bool = False,
             fit_in_log: bool = False, labels: dict[str, str] = {}, title: str = "",
-            where: str | None = None, fit_per_hue: bool = False) -> Figure:
+            where: Where | None = None, fit_per_hue: bool = False) -> Figure:
     """y against x, one point per finished run, coloured by `hue`.
 
     Args:
@@ -67,7 +68,7 @@ def _fit_line(ax, xs: np.ndarray, ys: np.ndarray, in_log: bool, color: str, name
 @register_figure("versus")
 def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: list[str], hue: str | None = None,
            log_x: bool = False, log_y: bool = False, labels: dict[str, str] = {}, title: str = "",
-           where: str | None = None) -> Figure:
+           where: Where | None = None) -> Figure:
     """Final `metrics` against the sweep field `x`: mean over seeds with ± one sample std (ddof=1) bars,
     one line per metric (and per `hue` value)."""
     df = with_accuracy(select(results, where))

@@ -53,7 +53,7 @@ def derived(results: pd.DataFrame, *, margin: str = "normalized_margin_q5") -> p
     return out
 
 
-def _rl_mask(df: pd.DataFrame, rl: str | None) -> np.ndarray:
+def rl_mask(df: pd.DataFrame, rl: str | None) -> np.ndarray:
     """(n,) True for the RL runs (`rl`, a genlab expression); all False if its columns are absent."""
     e = parse(rl) if rl else None
     if e is None or df.empty or any(c not in df.columns for c in e.columns):
@@ -65,7 +65,7 @@ def _points(ax, df: pd.DataFrame, x: str, y: str, *, hue: str | None, rl: str | 
             labels: dict[str, str]):
     """Scatter y vs x coloured by `hue` (log colour scale when positive), RL runs as red stars; returns the
     (xs, ys, is_rl) arrays and the colour mappable (None without hue)."""
-    xs, ys, is_rl = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float), _rl_mask(df, rl)
+    xs, ys, is_rl = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float), rl_mask(df, rl)
     mappable = None
     if hue and hue in df.columns and (~is_rl).any():
         h = numeric(df, hue).to_numpy(float)[~is_rl]
