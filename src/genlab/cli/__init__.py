@@ -115,7 +115,8 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
     st = _store(store)
     if not dry_run:
         st.check_writable()  # a read-only or full store fails here, once
-    _preflight_data(exps, download=not dry_run)
+    if cluster is None:  # cluster nodes read their own data root; here, a missing file stops the sweep once
+        _preflight_data(exps, download=not dry_run)
     jobs = []
     for exp in exps:
         todo = pending(exp, st)
