@@ -25,3 +25,12 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     if na == 0 or nb == 0:
         return float("nan")
     return float((a @ b) / (na * nb))
+
+
+def run_generator(seed: int, run_id: str) -> torch.Generator:
+    """A CPU generator of perturbation noise for one run (events.perturb_draw = "per_run"): seeded by the
+    seed and the run id, so runs of a perturb_std sweep draw different directions, reproducibly."""
+    import numpy as np
+
+    ss = np.random.SeedSequence([seed, int(run_id, 16)])
+    return torch.Generator().manual_seed(int(ss.generate_state(1)[0]))

@@ -28,7 +28,7 @@ from genlab.data import Dataset, build_dataset
 from genlab.models import count_params, create_model
 from genlab.models.init import initialize
 from genlab.spec import RecordSpec, RunConfig
-from genlab.train.events import cosine, flat_params, perturb
+from genlab.train.events import cosine, flat_params, perturb, run_generator
 from genlab.losses import Loss, error_fn, get_loss
 from genlab.train.optim import build_optimizer, schedule_fn, set_lr
 from genlab.train.weightnorm import hook_for, plain
@@ -79,6 +79,8 @@ def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, 
     data = build_dataset(config.data.name, **config.data.options).to(device)
     loss = get_loss(config.train.loss)
     gens = generators(config.seed, device)
+    if config.events.perturb_draw == "per_run":  # each run of a perturb_std sweep its own noise direction
+        gens["perturb"] = run_generator(config.seed, config.run_id)
     torch.manual_seed(config.seed)  # PyTorch's own default init draws from the global generator
     model = create_model(config.model.name, data.in_shape, loss.num_outputs(data.num_classes), **config.model.options)
     initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,
