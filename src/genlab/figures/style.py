@@ -44,8 +44,10 @@ def column_text(df: pd.DataFrame, col: str) -> str:
     if col not in df.columns:
         raise ValueError(f"title field {{{col}}} is not a column of the runs drawn; config columns: "
                          f"{', '.join(sorted(c for c in df.columns if '.' in str(c)))}")
-    shown = [show_value(v) for v in df[col] if not (not isinstance(v, (list, tuple)) and missing(v))]
-    return ", ".join(sorted(dict.fromkeys(shown), key=lambda s: (len(s), s))) or "—"
+    values = [v for v in df[col] if isinstance(v, (list, tuple)) or not missing(v)]
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    shown = [show_value(v) for v in (sorted(set(values)) if numbers else values)]
+    return ", ".join(dict.fromkeys(shown if numbers else sorted(shown))) or "—"
 
 
 def fill_title(template: str, df: pd.DataFrame) -> str:
