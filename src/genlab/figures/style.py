@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from numbers import Real
 
+import numpy as np
 import pandas as pd
 
 from genlab.tables import fmt, missing
@@ -45,7 +47,7 @@ def column_text(df: pd.DataFrame, col: str) -> str:
         raise ValueError(f"title field {{{col}}} is not a column of the runs drawn; config columns: "
                          f"{', '.join(sorted(c for c in df.columns if '.' in str(c)))}")
     values = [v for v in df[col] if isinstance(v, (list, tuple)) or not missing(v)]
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    numbers = all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) for v in values)
     shown = [show_value(v) for v in (sorted(set(values)) if numbers else values)]
     return ", ".join(dict.fromkeys(shown if numbers else sorted(shown))) or "—"
 
