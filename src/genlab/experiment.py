@@ -25,7 +25,8 @@ else:  # pragma: no cover
 
 
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
-EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
+EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
+                   "default_profile")
 
 
 @dataclass(frozen=True)
