@@ -197,3 +197,11 @@ def test_errors_name_what_is_wrong():
         evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "z"}, None, df)
     with pytest.raises(ValueError, match="option colour"):
         evaluate({"name": "value", "metric": "m", "colour": 1}, None, df)
+
+
+def test_a_precondition_no_run_meets_is_inconclusive_and_says_why():
+    _, res = slope_case(1.0, 0.5, 0.0)
+    f = verdict("slope", (None, res.assign(train_error=0.01)), require="train_error == 0")
+    assert f.verdict == "inconclusive" and math.isnan(f.value) and "0 runs meet train_error == 0, 3 needed" in f.text
+    with pytest.raises(ValueError, match="needs at least 3 runs"):  # no precondition: too few runs is an error
+        verdict("slope", (None, res.iloc[:2]))

@@ -34,7 +34,7 @@ def test_report_has_figures_findings_and_results(write_spec, tmp_path):
     assert "src=\"http" not in page and "src='http" not in page  # self-contained
     verdicts, body = page.split("<h2>Contents</h2>")
     assert "Verdicts" in verdicts and verdicts.count("href='#tiny-finding-") == 2  # a row per claim, linked
-    assert "id='tiny-finding-0'" in body and "fails if:" in body  # the row it links to says what would fail
+    assert "id='tiny-finding-0'" in body and "what would make it fail:" in body  # the row it links to says what would fail
     assert "profile <b>small</b>" in body and "data <b>separable synthetic data</b>" in body
     assert "href='#top'" in body and "classList.toggle('big')" in body  # back to top; click to enlarge
 

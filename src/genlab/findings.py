@@ -158,6 +158,13 @@ def rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | 
     return kept, note
 
 
+def unmet(text: str) -> Finding:
+    """Inconclusive: too few runs meet the claim's precondition (`require`) to test it; the text lists them."""
+    return Finding(math.nan, math.nan, "inconclusive", text, (),
+                   "cannot fail on these runs: too few meet the claim's precondition (train them further)",
+                   "precondition not met")
+
+
 def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
     """Least squares y = a x + b: (a, standard error of a, b, standard error of b). Needs n ≥ 3."""
     from scipy import stats
@@ -188,7 +195,9 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
     xs, ys = _xy(df, x, y)
     xs, ys = (np.log(xs) if log_x else xs), (np.log(ys) if log_y else ys)
     if len(xs) < 3:
-        raise ValueError(f"slope of {y} vs {x}: needs at least 3 runs with finite values, got {len(xs)}{note}")
+        if note:  # the runs exist but miss the claim's precondition: this profile cannot test the claim
+            return unmet(f"slope of {y} vs {x}: {len(xs)} runs meet {require}, 3 needed{note}")
+        raise ValueError(f"slope of {y} vs {x}: needs at least 3 runs with finite values, got {len(xs)}")
     a, se, b, se_b = linear_fit(xs, ys)
     checks, lines = [], []
     if target is not None:
@@ -223,6 +232,8 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
     xs, ys = _xy(df, x, y)
     n = len(xs)
     if n < 3:
+        if note:
+            return unmet(f"correlation of {y} with {x}: {n} runs meet {require}, 3 needed{note}")
         raise ValueError(f"correlation of {y} with {x}: needs at least 3 runs with finite values, got {n}")
     tau, p = stats.kendalltau(xs, ys)
     tau = float(tau) if np.isfinite(tau) else 0.0  # constant x or y: no ordering, τ = 0

@@ -39,7 +39,7 @@ figure{display:inline-block;margin:.6em 1em .6em 0;vertical-align:top;max-width:
 figure img{max-width:100%;cursor:zoom-in;border:1px solid #eee}figcaption{font-size:12px;color:#444;max-width:900px}
 img.big{position:fixed;inset:0;width:100vw;height:100vh;max-width:none;object-fit:contain;background:#fffe;
 cursor:zoom-out;z-index:9;border:0}ul.checks{margin:0;padding-left:1.1em}.fails{color:#666;font-size:12px}
-table.verdicts td:nth-child(3){max-width:520px}"""
+table.verdicts td:nth-child(3){max-width:460px}table.verdicts td:nth-child(4){max-width:300px}"""
 ZOOM = "this.classList.toggle('big')"  # click: the figure fills the window; click again: back
 
 
@@ -123,7 +123,7 @@ def verdict_html(f: Finding | None) -> str:
 
 
 def number(f: Finding | None) -> str:
-    if f is None:
+    if f is None or math.isnan(f.value):
         return "—"
     return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if not math.isnan(f.error) else " (no error bar)")
 
@@ -141,12 +141,13 @@ def verdict_table(judged: list[Judged]) -> str:
     head = ", ".join(f"{n} {v or 'not judged / cannot compute'}" for v, n in counts.items() if n)
     rows = "".join(
         f"<tr><td>{_e(seed_of(j.exp))}</td><td>{figure_ref(j)}</td><td>{_e(j.entry.get('claim', ''))}</td>"
+        f"<td class='meta'>{_e(j.finding.expect if j.finding else j.error)}</td>"
         f"<td>{_e(number(j.finding))}</td><td>{verdict_html(j.finding)}</td>"
         f"<td><a href='#{_e(j.anchor)}'>details</a></td></tr>" for j in judged)
     return (f"<h2 id='verdicts'>Verdicts: the seeds' claims and ours</h2><p class='meta'>{len(judged)} claims: "
             f"{_e(head)}. Each verdict compares a number's ±2 standard-error interval with the claim's line; "
             "inconclusive when the interval spans it.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
-            "<th>claim</th><th>number ± error</th><th>verdict</th><th></th></tr>" + rows + "</table>")
+            "<th>claim</th><th>tested here</th><th>number ± error</th><th>verdict</th><th></th></tr>" + rows + "</table>")
 
 
 def findings_html(judged: list[Judged]) -> str:
@@ -161,7 +162,7 @@ def findings_html(judged: list[Judged]) -> str:
             checks = "".join(f"<li>{_e(c.what)}: {_e(number(Finding(c.value, c.error, None, '')))} → "
                              f"<span class='{VERDICT_CLASS[c.verdict]}'>{_e(c.verdict)}</span></li>" for c in f.checks)
             here = (_e(f.text) + (f"<ul class='checks'>{checks}</ul>" if checks else "")
-                    + (f"<div class='fails'>fails if: {_e(f.fails_if)}</div>" if f.fails_if else ""))
+                    + (f"<div class='fails'>what would make it fail: {_e(f.fails_if)}</div>" if f.fails_if else ""))
         rows.append(f"<tr id='{_e(j.anchor)}'><td>{_e(j.entry.get('claim', ''))}</td><td>{here}</td>"
                     f"<td>{verdict_html(f)}</td></tr>")
     return ("<h4>Findings: the seed's and ours</h4><table><tr><th>seed reported</th><th>here</th><th>verdict</th></tr>"
