@@ -187,6 +187,9 @@ class RecordSpec(Frozen):
     measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
     measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
     measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
+    # save a resume state (weights, optimizer, every RNG, history) every k epochs; 0: whenever RESUME_SECONDS
+    # of training passed since the last one (long runs resume mid-way; short ones never pay for it)
+    resume_every: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _check_measures(self):
@@ -261,7 +264,7 @@ class RunConfig(Frozen):
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {},
-                                 "events.perturb_draw": "per_seed"}
+                                 "record.resume_every": 0, "events.perturb_draw": "per_seed"}
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,
