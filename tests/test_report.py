@@ -78,3 +78,19 @@ def test_summary_expands_a_swept_table_into_its_varying_columns():
     table = summary_table(Section(exp, pd.DataFrame(), res))
     assert list(table.columns[:3]) == ["init.name", "init.std", "init.value"] and len(table) == 2
     assert table["train_loss"].tolist() == ["2.3", "0.1"]
+
+
+def test_figure_captions_list_what_the_figure_leaves_out(tmp_path):
+    import pandas as pd
+
+    from genlab.report import Section, figure_html
+    from genlab.spec import parse
+
+    raw = {"name": "c4", "data": {"name": "separable"}, "model": {"name": "linear"},
+           "figures": [{"name": "ch4_points", "file": "f44", "x": "init.std", "y": "test_error", "log_x": True,
+                        "require": "train_error == 0", "title": "at zero training error"}]}
+    res = pd.DataFrame({"run_id": ["a", "b", "c"], "init.std": [0.01, 0.1, 0.2], "data.corrupt_prob": 0.0,
+                        "train_error": [0.0, 0.0, 0.5], "test_error": [0.1, 0.2, 0.3]})
+    exp = parse(raw, path=tmp_path / "000" / "c4.toml")
+    page = figure_html(Section(exp, pd.DataFrame(), res), exp.figures[0])
+    assert "id='fig-c4-f44'" in page and "Left out 1 of 3 runs not meeting train_error == 0: init.std=0.2" in page
