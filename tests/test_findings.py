@@ -205,3 +205,12 @@ def test_a_precondition_no_run_meets_is_inconclusive_and_says_why():
     assert f.verdict == "inconclusive" and math.isnan(f.value) and "0 runs meet train_error == 0, 3 needed" in f.text
     with pytest.raises(ValueError, match="needs at least 3 runs"):  # no precondition: too few runs is an error
         verdict("slope", (None, res.iloc[:2]))
+
+
+def test_value_of_every_run_is_judged_on_the_worst_run():
+    df = runs(m=[0.0] * 11 + [0.001])  # one run of 12 misses a single training point
+    mean = evaluate({"name": "value", "metric": "m", "at_most": 0.0}, None, df)[1]
+    worst = evaluate({"name": "value", "metric": "m", "at_most": 0.0, "stat": "max"}, None, df)[1]
+    assert mean.verdict == "inconclusive"  # the mean's interval spans 0
+    assert worst.verdict == "differs" and worst.value == 0.001 and math.isnan(worst.error) and "max m" in worst.text
+    assert evaluate({"name": "value", "metric": "m", "at_least": 0.0, "stat": "min"}, None, df)[1].verdict == "agrees"

@@ -295,14 +295,19 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
 @register_finding("value")
 def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: str | None = None,
           table: str = "results", target: float | None = None, tolerance: float = 0.0,
-          at_most: float | None = None, at_least: float | None = None, require: str | None = None) -> Finding:
-    """The mean of `metric` over the selected runs ± its standard error. Checks: within the fixed band
-    target ± tolerance; ≤ at_most; ≥ at_least. One run is judged on its own value (the claim is about it)."""
+          at_most: float | None = None, at_least: float | None = None, require: str | None = None,
+          stat: Literal["mean", "max", "min"] = "mean") -> Finding:
+    """The mean of `metric` over the selected runs ± its standard error, or (`stat`) its largest or smallest
+    value — for a claim about every run ("every network fits its training set": max ≤ 0), exact, no error
+    bar. Checks: within the fixed band target ± tolerance; ≤ at_most; ≥ at_least. One run is judged on its
+    own value (the claim is about it)."""
     df, note = rows(history, results, table, where, require)
     v = numeric(df, metric, "metric").dropna()
     if v.empty:
         raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else ""))
     m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    if stat != "mean":
+        m, se, metric = float(v.max() if stat == "max" else v.min()), math.nan, f"{stat} {metric}"
     checks, lines = [], []
     if target is not None:
         checks.append(within(f"{metric} in [{target - tolerance:g}, {target + tolerance:g}]", m, se,
@@ -314,7 +319,7 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: s
     if at_least is not None:
         checks.append(_at_least(f"{metric} ≥ {at_least:g}", m, se, at_least))
         lines.append(f"the interval lies below {at_least:g}")
-    spread = f" ± {_fmt(se)}" if len(v) > 1 else ""
+    spread = f" ± {_fmt(se)}" if not math.isnan(se) else ""
     return Finding(m, se, overall(checks), f"{metric} = {_fmt(m)}{spread} (n = {len(v)} runs)" + note,
                    tuple(checks), _fails(" or ".join(lines), "yes") if lines else "",
                    ", ".join(c.what for c in checks))
