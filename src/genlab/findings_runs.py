@@ -113,8 +113,8 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
             checks.append(Check(what + " (both vacuous)", math.nan, math.nan, "inconclusive"))
             continue
         d = float(hi.mean() - lo.mean())
-        se = math.sqrt(hi.var(ddof=1) / len(hi) + lo.var(ddof=1) / len(lo)) if min(len(hi), len(lo)) > 1 \
-            else math.nan
+        spread = min(len(hi), len(lo)) > 1 and np.isfinite(d)  # an +inf seed (vacuous) has no spread to show
+        se = math.sqrt(hi.var(ddof=1) / len(hi) + lo.var(ddof=1) / len(lo)) if spread else math.nan
         checks.append(at_least(what, d, se, 0.0, strict=True))
     if not checks:
         raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {low!r} and {high!r}; "
