@@ -214,3 +214,12 @@ def test_value_of_every_run_is_judged_on_the_worst_run():
     assert mean.verdict == "inconclusive"  # the mean's interval spans 0
     assert worst.verdict == "differs" and worst.value == 0.001 and math.isnan(worst.error) and "max m" in worst.text
     assert evaluate({"name": "value", "metric": "m", "at_least": 0.0, "stat": "min"}, None, df)[1].verdict == "agrees"
+
+
+def test_value_at_the_best_sweep_value_is_chosen_on_training_loss_not_test():
+    df = runs(**{"optim.lr": [0.01, 0.01, 0.1, 0.1, 1.0, 1.0], "train_loss": [0.5, 0.7, 0.01, 0.03, np.nan, np.nan],
+                 "test_error": [0.01, 0.01, 0.2, 0.3, np.nan, np.nan], "status": ["completed"] * 4 + ["diverged"] * 2})
+    f = evaluate({"name": "value", "metric": "test_error", "best_over": "optim.lr"}, None, df)[1]
+    assert f.value == pytest.approx(0.25) and "at optim.lr=0.1 (lowest mean train_loss of 0.01: 0.6, 0.1: 0.02)" in f.text
+    with pytest.raises(ValueError, match="2 of 2 selected runs diverged"):
+        evaluate({"name": "value", "metric": "test_error", "where": "`optim.lr` == 1.0"}, None, df)

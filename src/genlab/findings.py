@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from genlab.registry import Registry, call_entry
-from genlab.tables import describe_rows, numeric, select, split
+from genlab.tables import describe_rows, fmt, numeric, select, split
 
 Z = 2.0  # an interval is the value ± 2 standard errors (≈ 95 % for a normal estimate)
 VERDICTS = ("agrees", "differs", "inconclusive")
@@ -296,15 +296,23 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
 def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: str | None = None,
           table: str = "results", target: float | None = None, tolerance: float = 0.0,
           at_most: float | None = None, at_least: float | None = None, require: str | None = None,
-          stat: Literal["mean", "max", "min"] = "mean") -> Finding:
+          stat: Literal["mean", "max", "min"] = "mean", best_over: str | None = None,
+          best_by: str = "train_loss") -> Finding:
     """The mean of `metric` over the selected runs ± its standard error, or (`stat`) its largest or smallest
     value — for a claim about every run ("every network fits its training set": max ≤ 0), exact, no error
     bar. Checks: within the fixed band target ± tolerance; ≤ at_most; ≥ at_least. One run is judged on its
-    own value (the claim is about it)."""
+    own value (the claim is about it). `best_over` (e.g. "optim.lr"): only the runs at the value of that sweep
+    field whose runs reach the lowest mean `best_by` (training loss: chosen without looking at the test set).
+    """
     df, note = rows(history, results, table, where, require)
+    if best_over is not None:
+        df, picked = best_group(df, best_over, best_by)
+        note = f" at {picked}" + note
     v = numeric(df, metric, "metric").dropna()
     if v.empty:
-        raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else ""))
+        diverged = int((df["status"] == "diverged").sum()) if "status" in df.columns else 0
+        raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else "")
+                         + (f" ({diverged} of {len(df)} selected runs diverged)" if diverged else ""))
     m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
     if stat != "mean":
         m, se, metric = float(v.max() if stat == "max" else v.min()), math.nan, f"{stat} {metric}"
@@ -323,6 +331,17 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: s
     return Finding(m, se, overall(checks), f"{metric} = {_fmt(m)}{spread} (n = {len(v)} runs)" + note,
                    tuple(checks), _fails(" or ".join(lines), "yes") if lines else "",
                    ", ".join(c.what for c in checks))
+
+
+def best_group(df: pd.DataFrame, over: str, by: str) -> tuple[pd.DataFrame, str]:
+    """The rows at the value of `over` with the lowest mean `by` (runs that diverged count as missing), and
+    a note naming it among the others, e.g. "optim.lr=0.05 (lowest train_loss of 0.005: 0.41, 0.05: 0.003)"."""
+    means = numeric(df, by, "best_by").groupby(df[over]).mean().dropna()
+    if means.empty:
+        raise ValueError(f"value: no value of {over} has a run with a finite {by} (all diverged?)")
+    best = means.idxmin()
+    shown = ", ".join(f"{fmt(k)}: {_fmt(v)}" for k, v in means.items())
+    return df[df[over] == best], f"{over}={fmt(best)} (lowest mean {by} of {shown})"
 
 
 _at_most, _at_least = at_most, at_least  # `value`'s options shadow the names inside it
