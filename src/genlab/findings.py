@@ -338,7 +338,9 @@ def best_group(df: pd.DataFrame, over: str, by: str) -> tuple[pd.DataFrame, str]
     a note naming it among the others, e.g. "optim.lr=0.05 (lowest train_loss of 0.005: 0.41, 0.05: 0.003)"."""
     means = numeric(df, by, "best_by").groupby(df[over]).mean().dropna()
     if means.empty:
-        raise ValueError(f"value: no value of {over} has a run with a finite {by} (all diverged?)")
+        diverged = int((df["status"] == "diverged").sum()) if "status" in df.columns else 0
+        raise ValueError(f"value: no value of {over} has a run with a finite {by}"
+                         + (f" ({diverged} of {len(df)} selected runs diverged)" if diverged else ""))
     best = means.idxmin()
     shown = ", ".join(f"{fmt(k)}: {_fmt(v)}" for k, v in means.items())
     return df[df[over] == best], f"{over}={fmt(best)} (lowest mean {by} of {shown})"
