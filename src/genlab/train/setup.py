@@ -15,6 +15,7 @@ from genlab.losses import Loss, get_loss
 from genlab.models import create_model
 from genlab.models.init import initialize
 from genlab.spec import RunConfig
+from genlab.train.rules import apply_rule, rule_generator  # its own seed stream, apart from STREAMS
 
 STREAMS = ("init", "shuffle", "augment", "perturb")  # one independent generator each (order fixes the seeds)
 
@@ -60,4 +61,5 @@ def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, 
     model = create_model(config.model.name, data.in_shape, loss.num_outputs(data.num_classes), **config.model.options)
     initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,
                scale=config.init.scale)
+    model = apply_rule(model, config.train.rule, rule_generator(config.seed), **config.train.rule_options)
     return data, model.to(device), loss, gens
