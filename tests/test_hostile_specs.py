@@ -163,7 +163,7 @@ def test_spec_module_has_no_reexports():
 
 
 def test_every_registered_expression_option_is_parsed_at_load():
-    """Registry-wide: a figure's or finding's `where`/`rl` option is typed `Where`, so the options validator
+    """Registry-wide: a figure's or finding's `where`/`rl`/`require` option is typed `Where`, so the options validator
     parses it when the spec loads (a bad expression never waits for `genlab report`)."""
     import typing
 
@@ -178,7 +178,7 @@ def test_every_registered_expression_option_is_parsed_at_load():
             fn = reg.get(name)
             hints = typing.get_type_hints(fn, include_extras=True)
             for opt in options_of(fn):
-                if opt in ("where", "rl"):
+                if opt in ("where", "rl", "require"):
                     assert Where in typing.get_args(hints[opt]) or hints[opt] is Where, (name, opt, hints[opt])
                     required = {o: 0 for o, p in options_of(fn).items() if p.default is p.empty}
                     with pytest.raises(OptionsError) as e:

@@ -146,7 +146,7 @@ def entries(raw: Any, key: str, problems: Problems) -> tuple[dict[str, Any], ...
         ignore: tuple[str, ...] = ("file",)
     else:
         from genlab.findings import _FINDINGS as registry
-        ignore = ("claim",)
+        from genlab.findings import ENTRY_KEYS as ignore
     from genlab.registry import OptionsError, entry_options
 
     for i, entry in enumerate(entries):
@@ -168,7 +168,7 @@ def entries(raw: Any, key: str, problems: Problems) -> tuple[dict[str, Any], ...
     return tuple(entries)
 
 
-CONFIG_COLUMN_OPTIONS = ("where", "rl", "hue", "by", "over", "facet", "x", "y")  # options that name columns
+CONFIG_COLUMN_OPTIONS = ("where", "rl", "require", "hue", "by", "over", "facet", "x", "y")  # options that name columns
 
 
 def column_problems(entries: tuple[dict, ...], key: str, columns: set[str], problems: Problems) -> None:
@@ -178,7 +178,7 @@ def column_problems(entries: tuple[dict, ...], key: str, columns: set[str], prob
     for i, entry in enumerate(entries):
         for opt in CONFIG_COLUMN_OPTIONS:
             v = entry.get(opt)
-            if opt in ("where", "rl") and isinstance(v, str):
+            if opt in ("where", "rl", "require") and isinstance(v, str):
                 try:
                     names = parse(v).columns
                 except ExprError:

@@ -32,7 +32,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
+EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
+                   "default_profile")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Experiment:
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
+    chapter: str = ""  # the seed's chapter or section, e.g. "ch. 3 — linear networks" (the report groups by it)
 
     @property
     def run_ids(self) -> list[str]:
@@ -145,8 +147,9 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         check_name(name, "experiment name")
     except ValueError as e:
         problems.add("name", str(e))
-    if not isinstance(raw.get("description", ""), str):
-        problems.add("description", "must be a string", raw["description"])
+    for key in ("description", "chapter"):
+        if not isinstance(raw.get(key, ""), str):
+            problems.add(key, "must be a string", raw[key])
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
@@ -193,7 +196,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text,
-                      sets=dict(sets or {}))
+                      sets=dict(sets or {}), chapter=str(raw.get("chapter", "")))
 
 
 def _with_point(base: dict, point: dict[str, Any], problems: Problems) -> dict:
