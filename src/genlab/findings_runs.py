@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genlab.expr import Where
 from genlab.findings import (Check, Finding, Paper, _expect, _fails, _fmt, _pm, at_least, at_most, negate, overall,
                              register_finding, rows)
 from genlab.tables import fmt, numeric
@@ -38,7 +39,7 @@ def jumps(run: pd.DataFrame, metric: str) -> list[float]:
 @register_finding("recovery")
 def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train_loss",
              by: str = "events.perturb_std", control: Any = 0.0, match: list[str] = ["seed"],
-             tolerance: float = 0.1, window: int = 5, where: str | None = None) -> Finding:
+             tolerance: float = 0.1, window: int = 5, where: Where | None = None) -> Finding:
     """After perturbations, does `metric` come back to where an unperturbed run gets? (000 §3.4–3.6)
 
     Per perturbed run: r = (its level over the last `window` epochs) / (the same for its control: the run
@@ -89,7 +90,7 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
 
 @register_finding("dominates")
 def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
-              over: str, paper: Paper = "yes", where: str | None = None, table: str = "results") -> Finding:
+              over: str, paper: Paper = "yes", where: Where | None = None, table: str = "results") -> Finding:
     """Is mean(metric | by = low) < mean(metric | by = high) at every value of the sweep field `over`?
     (004: lower capacity on true labels than on random ones at every training-set size.)
 
