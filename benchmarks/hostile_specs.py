@@ -5,13 +5,15 @@ tests/test_spec_fuzz.py's strategy, run here for `--fuzz N` examples.
     python benchmarks/hostile_specs.py                 # the corpus
     python benchmarks/hostile_specs.py --fuzz 20000    # plus N random documents and mutations of every shipped spec
 
-Prints: tried / refused with a clear line / tracebacks / accepted and wrong (goals: 0 and 0), and one line
-per case that missed.
+Prints: tried / refused with a clear line / tracebacks (hangs over CASE_LIMIT_S count here) / accepted and
+wrong (goals: 0 and 0), and one line per case that missed. `PYTHONPATH=<old checkout>/src python
+benchmarks/hostile_specs.py` counts an older genlab on the same corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -24,10 +26,25 @@ from genlab.experiment import load  # noqa: E402
 from genlab.spec import SpecError  # noqa: E402
 
 
+CASE_LIMIT_S = 60  # a case that takes longer counts as a hang (with the tracebacks)
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
 def classify(path: Path, field: str | None, check) -> tuple[str, str]:
     """("refused" | "accepted" | "traceback" | "wrong", detail) for one spec file."""
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(CASE_LIMIT_S)
     try:
         exp = load(path)  # the default profile, as `genlab run` does
+    except Hang:
+        return "traceback", f"hang: no answer in {CASE_LIMIT_S} s"
     except SpecError as e:
         msg = str(e)
         clear = "\n" not in msg and msg.startswith(str(path)) and (field is None or field in msg)
@@ -36,6 +53,8 @@ def classify(path: Path, field: str | None, check) -> tuple[str, str]:
         return ("refused", msg) if clear else ("wrong", f"unclear line (wants {field!r}): {msg}")
     except BaseException as e:  # noqa: BLE001 (counting them is the point)
         return "traceback", f"{type(e).__name__}: {e}"[:300]
+    finally:
+        signal.alarm(0)
     if field is not None:
         return "wrong", "accepted"
     return ("accepted", "") if check is None or check(exp) else ("wrong", "accepted but not as written")
