@@ -116,7 +116,7 @@ def test_registered_models_run_weight_measures():
 
 
 def test_measure_experiment_writes_results(tmp_path):
-    from genlab.measures.commands import measure_experiment
+    from genlab.executors.measure import measure_experiment
     from genlab.spec import RunConfig
     from genlab.store import Store
     from genlab.train.loop import summary, train

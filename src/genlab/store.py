@@ -7,26 +7,56 @@
         result.json     status, stop reason, final metrics, wall time, per-class accuracy, data facts, measures
         init.pt, final.pt, epoch_<e>.pt   state_dicts (optional)
         data_info.pt    the data set's tensors (label-corruption mask, true labels), when it has any
-        DONE            the completion marker, written last
+        resume.pt       the latest resume state of an unfinished run (removed when it finishes)
+        error.json      a failed run's error and traceback (until it is redone)
+        DONE            the completion marker, written last: the manifest (SHA-256 of every file, integrity.py)
+    <root>/<experiment>/.leases/<run_id>.json   the claim of the worker writing that run (claims.py)
 
-Every whole file is written atomically (temp file + rename), so a killed run leaves no half-written file
-that looks finished; a run folder without DONE is redone from scratch. The root is `--store`, else
-$GENLAB_STORE, else ./runs.
+Every whole file is written atomically (temp file + rename), with one mode for all (0666 less the umask), so
+a killed run leaves no half-written file that looks finished. Only the holder of a run's lease writes or
+deletes its folder. A run folder without DONE is redone from scratch, unless it holds a resume state
+(`RunWriter.save_resume`), which the next holder continues from. The root is `--store`, else $GENLAB_STORE,
+else ./runs.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
+import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-DONE = "DONE"
+from genlab import claims, integrity
+from genlab.integrity import DONE, Damage
+
+RESUME = "resume.pt"
+ERROR = "error.json"
+
+
+def _file_mode() -> int:
+    """0666 less the process umask: the mode `open()` gives, so every file of the store has the same one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (and back)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
 
 
 def default_root() -> Path:
@@ -47,6 +77,7 @@ def _clean(obj: Any) -> Any:
 def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; metrics.jsonl (plain open) gets FILE_MODE
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -65,64 +96,224 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-class RunWriter:
-    """Writes one run's files. Created by `Store.start`; `finish` writes result.json, then DONE."""
+def _torch_bytes(obj: Any) -> bytes:
+    import torch
 
-    def __init__(self, path: Path):
-        self.path = path
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def write_done(folder: Path) -> None:
+    """DONE with the manifest of every file now in `folder` (written last: it certifies the others)."""
+    write_json(folder / DONE, {"manifest": integrity.manifest(folder), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                               "host": claims.socket.gethostname(), "pid": os.getpid()})
+
+
+class RunWriter:
+    """Writes one run's files while holding its lease. Created by `Store.start`; `finish` writes result.json,
+    then DONE; `fail` keeps the error. Every write first checks the lease is still ours (else LeaseLost).
+    `resumed` is the object of the last `save_resume` of an earlier holder (None for a fresh run)."""
+
+    def __init__(self, path: Path, lease: claims.Lease, owns_lease: bool, rows: int = 0, resumed: Any = None):
+        self.path, self.lease, self._owns, self.rows, self.resumed = path, lease, owns_lease, rows, resumed
         self._metrics = open(path / "metrics.jsonl", "a")
 
     def log(self, row: dict[str, Any]) -> None:
         """Append one epoch's metrics (flushed, so `genlab` can show progress of a live run)."""
+        self.lease.check()
         self._metrics.write(json.dumps(_clean(row), sort_keys=True) + "\n")
         self._metrics.flush()
+        self.rows += 1
 
     def save_state(self, name: str, state: dict[str, Any]) -> None:
-        import io
+        self.lease.check()
+        atomic_write(self.path / f"{name}.pt", _torch_bytes(state))
 
-        import torch
-
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write(self.path / f"{name}.pt", buf.getvalue())
+    def save_resume(self, obj: Any) -> None:
+        """Atomically store `obj` (any torch.save-able object: weights, optimizer, RNG states, …) as the point
+        to resume from, with the number of metrics rows logged so far: a resumed run's metrics.jsonl is cut
+        back to them, so rows logged after this call are logged again, once."""
+        self.lease.check()
+        self._metrics.flush()
+        atomic_write(self.path / RESUME, _torch_bytes({"rows": self.rows, "state": obj}))
 
     def finish(self, result: dict[str, Any]) -> None:
+        self.lease.check()
         self._metrics.close()
         write_json(self.path / "result.json", result)
-        atomic_write(self.path / DONE, b"")
+        for name in integrity.TRANSIENT:
+            (self.path / name).unlink(missing_ok=True)
+        write_done(self.path)
+        self._release()
+
+    def fail(self, error: BaseException) -> None:
+        """Keep the error and its traceback in the folder (error.json; `genlab status` shows it), then let go."""
+        self._metrics.close()
+        if not self.lease.lost:
+            write_json(self.path / ERROR, {"error": f"{type(error).__name__}: {error}",
+                                           "traceback": "".join(traceback.format_exception(error)),
+                                           "host": claims.socket.gethostname(), "pid": os.getpid(),
+                                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        self._release()
 
     def close(self) -> None:
         self._metrics.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._owns:
+            self.lease.release()
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run is now: done | damaged | running | stale | failed | pending."""
+
+    kind: str
+    detail: str = ""  # damaged: "file: why"; running/stale: the holder; failed: the error; pending: progress
+    holder: claims.Holder | None = None
+    epoch: int | None = None  # the last epoch logged (running, stale, failed, pending)
+
+
+def _warn_stderr(experiment: str, run_id: str, damage: Damage) -> None:
+    print(f"warning: skipping damaged run {experiment}/{run_id}: {damage}", file=sys.stderr)
 
 
 class Store:
-    def __init__(self, root: str | Path | None = None):
+    """A run store at `root`. `lease_timeout`: seconds after which a silent claim is stale (default 300 s or
+    $GENLAB_LEASE_TIMEOUT). `warn(experiment, run_id, damage)` is told of each damaged run a query skips."""
+
+    def __init__(self, root: str | Path | None = None, *, lease_timeout: float | None = None,
+                 warn: Callable[[str, str, Damage], None] | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self.lease_timeout = claims.default_timeout() if lease_timeout is None else lease_timeout
+        self.warn = warn or _warn_stderr
+        self._checked: dict[Path, tuple[tuple, Damage | None]] = {}
 
     def run_dir(self, experiment: str, run_id: str) -> Path:
         return self.root / experiment / run_id
 
-    def is_done(self, experiment: str, run_id: str) -> bool:
+    def has_done(self, experiment: str, run_id: str) -> bool:
+        """DONE is there (intact or damaged)."""
         return (self.run_dir(experiment, run_id) / DONE).exists()
 
-    def start(self, config_json: str, experiment: str, run_id: str, meta: dict[str, Any]) -> RunWriter:
-        """A fresh folder for a run; an unfinished one from a killed attempt is removed first."""
+    def is_done(self, experiment: str, run_id: str) -> bool:
+        """Finished and intact (see `damage`)."""
         d = self.run_dir(experiment, run_id)
-        if (d / DONE).exists():
-            raise FileExistsError(f"run {experiment}/{run_id} is already finished; delete {d} to redo it")
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-        atomic_write(d / "config.json", (json.dumps(json.loads(config_json), indent=1, sort_keys=True) + "\n").encode())
-        write_json(d / "meta.json", meta)
-        return RunWriter(d)
+        return (d / DONE).exists() and self.damage(experiment, run_id) is None
 
-    def update_result(self, experiment: str, run_id: str, key: str, values: dict[str, Any]) -> None:
-        """Merge `values` into result.json[key] (e.g. measures computed after training), atomically."""
-        path = self.run_dir(experiment, run_id) / "result.json"
-        result = read_json(path)
-        result.setdefault(key, {}).update(values)
-        write_json(path, result)
+    def damage(self, experiment: str, run_id: str) -> Damage | None:
+        """None if the finished run is intact, else what is wrong (cached while its files are unchanged)."""
+        d = self.run_dir(experiment, run_id)
+        key = integrity.stamp(d)
+        hit = self._checked.get(d)
+        if hit is None or hit[0] != key:
+            hit = self._checked[d] = (key, integrity.check(d))
+        return hit[1]
+
+    # ---- claims and writing --------------------------------------------------------------------------------
+
+    def claim(self, experiment: str, run_id: str, heartbeat: bool = True) -> claims.Lease:
+        """Claim a run (raises claims.Busy if a live worker holds it); release it with `.release()` or `with`."""
+        return claims.acquire(claims.lease_path(self.root, experiment, run_id), self.lease_timeout, heartbeat)
+
+    def holder(self, experiment: str, run_id: str) -> claims.Holder | None:
+        return claims.holder_of(self.root, experiment, run_id)
+
+    def start(self, config_json: str, experiment: str, run_id: str, meta: dict[str, Any],
+              lease: claims.Lease | None = None) -> RunWriter:
+        """The folder for a run we hold the lease of (claimed here if `lease` is None). A folder with a resume
+        state of this same config is continued (`writer.resumed`); any other unfinished one is wiped."""
+        owns = lease is None
+        lease = self.claim(experiment, run_id) if owns else lease
+        try:
+            lease.check()
+            d = self.run_dir(experiment, run_id)
+            if (d / DONE).exists() and self.damage(experiment, run_id) is None:
+                raise FileExistsError(f"run {experiment}/{run_id} is already finished; delete {d} to redo it")
+            config_text = json.dumps(json.loads(config_json), indent=1, sort_keys=True) + "\n"
+            rows, resumed = self._resumable(d, config_text)
+            if resumed is None:
+                if d.exists():
+                    shutil.rmtree(d)
+                d.mkdir(parents=True)
+                atomic_write(d / "config.json", config_text.encode())
+            else:
+                (d / ERROR).unlink(missing_ok=True)
+                meta = {**meta, "resumed_at_row": rows}
+            write_json(d / "meta.json", meta)
+            return RunWriter(d, lease, owns, rows, resumed)
+        except BaseException:
+            if owns:
+                lease.release()
+            raise
+
+    def _resumable(self, d: Path, config_text: str) -> tuple[int, Any]:
+        """(rows, state) of a resume file left in `d` for this config, its metrics cut back to `rows`; else (0, None)."""
+        try:
+            if (d / DONE).exists() or (d / "config.json").read_text() != config_text:
+                return 0, None
+            import torch
+
+            saved = torch.load(d / RESUME, map_location="cpu", weights_only=False)  # our own file, not foreign
+            lines = (d / "metrics.jsonl").read_bytes().split(b"\n")
+        except (OSError, RuntimeError, EOFError, ValueError):
+            return 0, None
+        rows = int(saved["rows"])
+        if len(lines) <= rows:  # fewer complete rows than the resume state saw: not consistent, start afresh
+            return 0, None
+        atomic_write(d / "metrics.jsonl", b"".join(x + b"\n" for x in lines[:rows]))
+        return rows, saved["state"]
+
+    def load_resume(self, experiment: str, run_id: str) -> Any:
+        """The object of the run's last `save_resume` (None if it has none), without touching the folder."""
+        path = self.run_dir(experiment, run_id) / RESUME
+        if not path.exists():
+            return None
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=False)["state"]
+
+    def update_result(self, experiment: str, run_id: str, key: str, values: dict[str, Any],
+                      lease: claims.Lease | None = None) -> None:
+        """Merge `values` into a finished run's result.json[key] (e.g. measures computed after training) and
+        renew its manifest, holding its lease (claimed here if `lease` is None)."""
+        owns = lease is None
+        lease = self.claim(experiment, run_id) if owns else lease
+        try:
+            if (damage := self.damage(experiment, run_id)) is not None:
+                raise ValueError(f"run {experiment}/{run_id} is damaged ({damage}); `genlab run` redoes it")
+            d = self.run_dir(experiment, run_id)
+            result = read_json(d / "result.json")
+            result.setdefault(key, {}).update(values)
+            lease.check()
+            write_json(d / "result.json", result)
+            write_done(d)
+        finally:
+            if owns:
+                lease.release()
+
+    def state(self, experiment: str, run_id: str) -> RunState:
+        """done (intact) | running (a live claim) | stale (a dead claim) | damaged | failed | pending."""
+        d = self.run_dir(experiment, run_id)
+        finished = (d / DONE).exists()
+        damage = self.damage(experiment, run_id) if finished else None
+        if finished and damage is None:
+            return RunState("done")
+        holder, epoch = self.holder(experiment, run_id), _last_epoch(d)
+        if holder is not None:
+            stale = claims.is_stale(holder, self.lease_timeout)
+            return RunState("stale" if stale else "running", holder.describe(), holder, epoch)
+        if damage is not None:
+            return RunState("damaged", str(damage))
+        if (d / ERROR).exists():
+            try:
+                err = read_json(d / ERROR)["error"]
+            except (OSError, ValueError, KeyError):
+                err = "error.json unreadable"
+            return RunState("failed", err, None, epoch)
+        return RunState("pending", "" if epoch is None else f"interrupted after epoch {epoch}", None, epoch)
 
     # ---- queries -------------------------------------------------------------------------------------------
 
@@ -139,11 +330,19 @@ class Store:
                       if p.is_dir() and not p.name.startswith(".") and (not done_only or (p / DONE).exists()))
 
     def _select(self, experiment: str, run_ids: Iterable[str] | None) -> list[str]:
+        """Finished runs (of `run_ids`, if given) that are intact; each damaged one is skipped with a warning."""
         if experiment not in self.experiments():
             known = ", ".join(self.experiments()) or "none"
             raise KeyError(f"no experiment {experiment!r} in store {self.root} (present: {known})")
         done = self.run_ids(experiment)
-        return done if run_ids is None else [r for r in run_ids if r in set(done)]
+        chosen = done if run_ids is None else [r for r in run_ids if r in set(done)]
+        intact = []
+        for rid in chosen:
+            if (damage := self.damage(experiment, rid)) is None:
+                intact.append(rid)
+            else:
+                self.warn(experiment, rid, damage)
+        return intact
 
     def config(self, experiment: str, run_id: str) -> dict[str, Any]:
         return read_json(self.run_dir(experiment, run_id) / "config.json")
@@ -181,6 +380,17 @@ class Store:
         if "history" in query:
             con.register("history", self.history(experiment, run_ids))
         return con.execute(query).df()
+
+
+def _last_epoch(folder: Path) -> int | None:
+    """The epoch of the last complete row of a run's metrics.jsonl (None if it has none)."""
+    try:
+        with open(folder / "metrics.jsonl", "rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - 65536, 0))
+            lines = f.read().split(b"\n")[:-1]  # the part after the last newline may be half-written
+        return int(json.loads(lines[-1])["epoch"]) if lines else None
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -35,7 +35,11 @@ def _fail(msg: str) -> None:
 def _store(root: Optional[Path]):
     from genlab.store import Store
 
-    return Store(root)
+    def warn(experiment: str, run_id: str, damage) -> None:  # one line per damaged run a query leaves out
+        console.print(f"[yellow]warning: skipping damaged run {experiment}/{run_id}: {damage}[/]", highlight=False,
+                      soft_wrap=True)
+
+    return Store(root, warn=warn)
 
 
 def _profile(p: str) -> str | None:
@@ -60,37 +64,45 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         threads: int = typer.Option(1, "--threads", help="torch CPU threads per process. Small nets run fastest "
                                     "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
-        cluster: Optional[str] = typer.Option(None, help="Submit through submitit instead: slurm (or local, "
-                                              "debug to try it). Needs genlab[slurm] and a shared --store."),
+        cluster: Optional[str] = typer.Option(None, help="ray (genlab[ray]; --address), or submit through submitit:"
+                                              " slurm (or local, debug to try it; genlab[slurm]). A shared --store."),
+        address: Optional[str] = typer.Option(None, help="Ray: the cluster to join (default: start a local one)."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs that failed before."),
         partition: Optional[str] = typer.Option(None, help="Slurm partition."),
         gpus: int = typer.Option(0, help="Slurm: GPUs per run."),
         time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes.")):
-    """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
-    from genlab.executors import pending
+    """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
+    another worker holds left to it (see `genlab status`)."""
+    from genlab.cli.store_cmds import plan_line
+    from genlab.executors import pending, plan
 
     exps = [_load(s, profile) for s in specs]  # check every spec before training anything
     st = _store(store)
     jobs = []
     for exp in exps:
-        todo = pending(exp, st)
-        console.print(f"[bold]{exp.name}[/] profile={exp.profile or 'none'}: {len(exp.runs)} runs, "
-                      f"{len(exp.runs) - len(todo)} done, {len(todo)} to run → {st.root / exp.name}")
+        states = plan(exp, st)
+        todo = pending(exp, st, retry_failed, states)
+        console.print(plan_line(exp, st, states, retry_failed), highlight=False, soft_wrap=True)
         if dry_run:
-            ids = {j.run.run_id for j in todo}
             for r in exp.runs:
-                out.print(f"  {r.run_id}  {'pending' if r.run_id in ids else 'done':8s} {_label(r.point)}",
-                          highlight=False)
+                out.print(f"  {r.run_id}  {states[r.run_id]:8s} {_label(r.point)}", highlight=False)
         jobs += todo
     if jobs and not dry_run:
-        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min))
+        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
+                                                address))
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
-                  "Fix the cause and run again: finished runs are kept.")
+                  "Fix the cause and run again with --retry-failed: finished runs are kept.")
 
 
 def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
-              time_min: int):
+              time_min: int, address: str | None = None):
     """(jobs, progress, on_done) -> None for the executor the options ask for."""
+    if cluster == "ray":
+        from genlab.executors.ray import RayOptions, run_ray
+
+        ropts = RayOptions(address=address, cpus=max(threads, 1), gpus=gpus)
+        return lambda jobs, progress, on_done: run_ray(jobs, st, options=ropts, device=device, on_done=on_done)
     if cluster is not None:
         from genlab.executors.slurm import SlurmOptions, run_slurm
 
@@ -133,7 +145,10 @@ def _execute(jobs, st, launch) -> int:
             if (task := epoch_tasks.pop(job.run.run_id, None)) is not None:
                 bar.remove_task(task)
             bar.advance(overall)
-            if err:
+            if res is not None and res.get("status") == "skipped":
+                console.print(f"[dim]run {job.run.run_id} ({names[job.run.run_id]}): {res['state']} elsewhere, "
+                              f"skipped {res['detail']}[/]", highlight=False)
+            elif err:
                 failures += 1
                 console.print(f"[red]run {job.run.run_id} ({names[job.run.run_id]}) failed:[/]\n{err}",
                               highlight=False)
@@ -170,19 +185,6 @@ def _summary(rows) -> None:
                       _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
                       _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
         console.print(t)
-
-
-@app.command("ls")
-def ls(store: Optional[Path] = StoreOpt):
-    """List the experiments in the store, with finished and unfinished run counts."""
-    st = _store(store)
-    t = Table(title=f"store {st.root}")
-    for c in ("experiment", "finished", "unfinished"):
-        t.add_column(c)
-    for e in st.experiments():
-        done, every = len(st.run_ids(e)), len(st.run_ids(e, done_only=False))
-        t.add_row(e, str(done), str(every - done))
-    out.print(t)
 
 
 def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile: str, history: bool):
@@ -286,7 +288,7 @@ def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), pr
     st = _store(store)
     for s in specs:
         exp = _load(s, profile)
-        missing = [r for r in exp.run_ids if not st.is_done(exp.name, r)]
+        missing = [r for r in exp.run_ids if not st.has_done(exp.name, r)]  # damaged ones: skipped, warned
         if missing:
             raise UserError(f"{s}: {len(missing)} of {len(exp.runs)} runs are not finished; "
                             f"run `genlab run {s} --profile {exp.profile or 'none'}` first")
@@ -307,7 +309,7 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
     """Compute measures on an experiment's stored final checkpoints and add them to its results."""
     from rich.progress import Progress
 
-    from genlab.measures.commands import measure_experiment
+    from genlab.executors.measure import measure_experiment
 
     st = _store(store)
     ids = _load(spec, profile).run_ids if spec else None
@@ -315,12 +317,15 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
     with Progress(console=console) as bar:
         task = bar.add_task(f"{experiment}: measures", total=None)
         values = measure_experiment(st, experiment, names, device=device, run_ids=ids, max_samples=max_samples,
-                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n))
+                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
+                                    on_skip=lambda rid, why: console.print(f"[yellow]skipped {experiment}/{rid}: "
+                                                                           f"{why}[/]", highlight=False))
     out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment}; "
               f"see `genlab results {experiment}`")
 
 
 from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
+from genlab.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers ls, status, verify)
 
 app.add_typer(_datasets_app, name="datasets")
 
@@ -337,7 +342,7 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
     sections = []
     for s in specs:
         exp = _load(s, profile)
-        done = [r for r in exp.run_ids if st.is_done(exp.name, r)]
+        done = [r for r in exp.run_ids if st.has_done(exp.name, r)]  # damaged ones: skipped, warned
         if not done:
             raise UserError(f"{s}: no finished runs; run `genlab run {s} --profile {exp.profile or 'none'}` first")
         if len(done) < len(exp.runs):
