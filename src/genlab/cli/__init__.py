@@ -146,8 +146,8 @@ def _execute(jobs, st, launch) -> int:
                 bar.remove_task(task)
             bar.advance(overall)
             if res is not None and res.get("status") == "skipped":
-                console.print(f"[dim]run {job.run.run_id} ({names[job.run.run_id]}): {res['state']} elsewhere, "
-                              f"skipped {res['detail']}[/]", highlight=False)
+                console.print(f"[dim]run {job.run.run_id} ({names[job.run.run_id]}) skipped: {res['state']}"
+                              f"{' ' + res['detail'] if res['detail'] else ''}[/]", highlight=False)
             elif err:
                 failures += 1
                 console.print(f"[red]run {job.run.run_id} ({names[job.run.run_id]}) failed:[/]\n{err}",
@@ -157,6 +157,8 @@ def _execute(jobs, st, launch) -> int:
 
         launch(jobs, progress, on_done)
     _summary(rows)
+    console.print(f"{len(rows)} runs trained here, {len(jobs) - len(rows) - failures} skipped (finished, running or "
+                  f"failed elsewhere), {failures} failed", highlight=False, soft_wrap=True)
     return failures
 
 
