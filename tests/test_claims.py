@@ -112,7 +112,8 @@ def test_heartbeat_renews_and_a_taken_over_holder_stops_writing(tmp_path):
     with pytest.raises(LeaseLost):
         writer.finish({})
     assert not (st.run_dir("e", "r") / "DONE").exists()
-    writer.close()  # releasing a lost lease leaves the taker's lease alone
+    writer.fail(RuntimeError("boom"))  # a lost holder writes no error.json into the taker's run ...
+    assert not (st.run_dir("e", "r") / "error.json").exists()  # ... and releasing leaves the taker's lease alone
     assert json.loads(path.read_text())["token"] == taker.token
     taker.release()
 

@@ -86,7 +86,8 @@ def write_done(folder: Path) -> None:
 
 class RunWriter:
     """Writes one run's files while holding its lease. Created by `Store.start`; `finish` writes result.json,
-    then DONE; `fail` keeps the error. Every write first checks the lease is still ours (else LeaseLost).
+    then DONE; `fail` keeps the error. Every write first checks the lease is still ours (else LeaseLost): per
+    epoch from the heartbeat's flag, before resume states, DONE and error.json by reading the lease back.
     `resumed` is the object of the last `save_resume` of an earlier holder (None for a fresh run)."""
 
     def __init__(self, path: Path, lease: claims.Lease, owns_lease: bool, rows: int = 0, resumed: Any = None):
@@ -108,12 +109,12 @@ class RunWriter:
         """Atomically store `obj` (any torch.save-able object: weights, optimizer, RNG states, …) as the point
         to resume from, with the number of metrics rows logged so far: a resumed run's metrics.jsonl is cut
         back to them, so rows logged after this call are logged again, once."""
-        self.lease.check()
+        self._confirm()
         self._metrics.flush()
         atomic_write(self.path / RESUME, _torch_bytes({"rows": self.rows, "state": obj}))
 
     def finish(self, result: dict[str, Any]) -> None:
-        self.lease.check()
+        self._confirm()
         self._metrics.close()
         write_json(self.path / "result.json", result)
         for name in integrity.TRANSIENT:
@@ -124,7 +125,7 @@ class RunWriter:
     def fail(self, error: BaseException) -> None:
         """Keep the error and its traceback in the folder (error.json; `genlab status` shows it), then let go."""
         self._metrics.close()
-        if not self.lease.lost:
+        if self.lease.renew():  # still ours (read back from the lease file): the folder is ours to write
             write_json(self.path / ERROR, {"error": f"{type(error).__name__}: {error}",
                                            "traceback": "".join(traceback.format_exception(error)),
                                            "host": claims.socket.gethostname(), "pid": os.getpid(),
@@ -134,6 +135,12 @@ class RunWriter:
     def close(self) -> None:
         self._metrics.close()
         self._release()
+
+    def _confirm(self) -> None:
+        """Read the lease back (and renew it) before a write that matters: a flag set by the heartbeat thread
+        could be up to one interval late."""
+        self.lease.renew()
+        self.lease.check()
 
     def _release(self) -> None:
         if self._owns:
