@@ -85,18 +85,25 @@ def _alive(pid: int) -> bool:
 def test_killing_the_parent_stops_its_workers(write_spec, tmp_path):
     path = write_spec(SWEEP.format(epochs=400))
     store = tmp_path / "store"
-    proc = _genlab(path, store, "-j", "2")
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(store.glob("shared/*/metrics.jsonl"))) < 2:
-        time.sleep(0.1)
-    workers = _children(proc.pid)
-    assert len(workers) >= 2, "the workers did not start"
-    os.kill(proc.pid, signal.SIGKILL)  # the parent only, as `kill PID` of a user would
-    proc.communicate()
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    assert not [w for w in workers if _alive(w)], "workers outlived their parent"
-    stamps = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}
-    time.sleep(1.0)
-    assert {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()} == stamps  # nothing writes on
+    proc = subprocess.Popen([sys.executable, "-m", "genlab", "run", str(path), "--profile", "none", "--store",
+                             str(store), "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(store.glob("shared/*/metrics.jsonl"))) < 2:
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, "the workers did not start"
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only, as `kill PID` of a user would
+        proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)], "workers outlived their parent"
+        stamps = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}
+        time.sleep(1.0)
+        assert {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()} == stamps  # nothing writes on
+    finally:  # a failing check leaves no orphans behind
+        for pid in [proc.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
