@@ -15,23 +15,25 @@ ray = pytest.importorskip("ray", reason="the ray extra (CI installs it: .ci/run)
 
 
 def test_ray_local_cluster_matches_the_local_executor(write_spec, tmp_path):
-    from genlab.executors.ray import RayOptions, run_ray
+    from typer.testing import CliRunner
 
-    exp = spec.load(write_spec(TINY.replace("[0.01, 0.1]", "[0.01, 0.1, 0.3]")), profile=None)
+    from genlab.cli import app
+
+    path = write_spec(TINY.replace("[0.01, 0.1]", "[0.01, 0.1, 0.3]"))
+    exp = spec.load(path, profile=None)
     local, remote = Store(tmp_path / "local"), Store(tmp_path / "ray")
     run_local(pending(exp, local), local)
-    jobs = pending(exp, remote)
-    run_local(jobs[:1], remote)  # one run finished by another worker: the Ray task for it skips it
-    reports = []
+    held = remote.claim("tiny", exp.runs[0].run_id)  # another worker holds one run: its Ray task skips it
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        run_ray(jobs, remote, options=RayOptions(cpus=1), device="cpu",
-                on_done=lambda job, res, err: reports.append((job.run.run_id, res, err)))
+        r = CliRunner().invoke(app, ["run", str(path), "--profile", "none", "--store", str(remote.root),
+                                     "--cluster", "ray", "--device", "cpu"])
     finally:
         ray.shutdown()
-    assert not [err for _, _, err in reports if err], reports
-    states = sorted(res["status"] for _, res, _ in reports)
-    assert states == ["completed", "completed", "skipped"]
+        held.release()
+    assert r.exit_code == 0, r.output
+    assert "2 runs trained here, 1 skipped" in r.output and f"{exp.runs[0].run_id} (tiny init.std=0.01 seed=0) skipped: running" in r.output
+    run_local(pending(exp, remote), remote)  # the other worker's run, finished here
     a, b = (s.history("tiny").sort_values(["run_id", "epoch"]).reset_index(drop=True) for s in (local, remote))
     cols = [c for c in a.columns if c != "epoch_s"]
     pd.testing.assert_frame_equal(a[cols], b[cols])  # the same numbers, bit for bit
