@@ -184,6 +184,9 @@ class RecordSpec(Frozen):
     measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
     measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
     measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
+    # save a resume state (weights, optimizer, every RNG, history) every k epochs; 0: whenever RESUME_SECONDS
+    # of training passed since the last one (long runs resume mid-way; short ones never pay for it)
+    resume_every: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _check_measures(self):
@@ -257,7 +260,8 @@ class RunConfig(Frozen):
 
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
-OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}}
+OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {},
+                                 "record.resume_every": 0}
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,

@@ -2,10 +2,11 @@
 
 `pending(exp, store)` is the resume rule: a finished intact run is skipped; a damaged, interrupted or stale one
 is (re)done; a failed one only with `retry_failed`; one a live worker holds is left to it. Executors ask
-`dispatch` for the next job when a worker is free, so a run another worker finished or claimed meanwhile is
-skipped, and one whose worker died meanwhile is taken over. Each run is claimed by whoever trains it
-(`local.run_one`), so local pools, Slurm tasks and Ray tasks can share a store. Executors report progress
-through `(run_id, epochs_done, epochs_total)` and each job through `on_done(job, result | None, traceback |
+`dispatch_units` for the next unit (a run, or an ensemble group) when a worker is free, so a run another worker
+finished or claimed meanwhile is skipped, and one whose worker died meanwhile is taken over. Each run is claimed
+by whoever trains it (`local.run_one`, `ensemble.run_group`), so local pools, Slurm tasks and Ray tasks can
+share a store. Executors report progress through `(run_id, row, epochs_total)`, with each row the store's
+writer logs (epoch, train_loss, test_loss, ...), and each job through `on_done(job, result | None, traceback |
 None)`; a job another worker took has `result["status"] == "skipped"`. A run that fails leaves the others going.
 """
 
@@ -17,7 +18,8 @@ from typing import Any, Callable, Iterator
 from genlab.spec import Experiment, PlannedRun
 from genlab.store import Store
 
-RunProgress = Callable[[str, int, int], None]  # (run_id, epochs done, epochs total)
+RunProgress = Callable[[str, dict, int], None]  # (run_id, an epoch's logged row, epochs total)
+PROGRESS_KEYS = ("epoch", "event", "train_loss", "test_loss", "train_error", "test_error")  # sent across processes
 TODO = ("pending", "damaged", "stale")  # states a run is (re)done from; "failed" too with retry_failed
 
 
@@ -33,7 +35,7 @@ OnDone = Callable[[Job, "dict | None", "str | None"], None]
 
 def experiment_meta(exp: Experiment) -> dict[str, Any]:
     return {"experiment": exp.name, "profile": exp.profile, "spec_path": str(exp.path) if exp.path else None,
-            "spec_text": exp.text}
+            "spec_text": exp.text, **({"sets": exp.sets} if exp.sets else {})}  # --set overrides, when any
 
 
 def to_do(kind: str, retry_failed: bool) -> bool:
@@ -58,12 +60,16 @@ def skipped(kind: str, detail: str = "") -> dict[str, Any]:
     return {"status": "skipped", "state": kind, "detail": detail}
 
 
-def dispatch(jobs: list[Job], store: Store, on_done: OnDone | None = None) -> Iterator[Job]:
-    """The jobs still to do, each checked again just before it is handed out (when a worker is free); the
-    others are reported to `on_done` as skipped."""
-    for job in jobs:
-        state = store.state(job.run.config.experiment, job.run.run_id)
-        if to_do(state.kind, job.retry_failed):
-            yield job
-        elif on_done:
-            on_done(job, skipped(state.kind, state.detail), None)
+def dispatch_units(units: list[list[Job]], store: Store, on_done: OnDone | None = None) -> Iterator[list[Job]]:
+    """The units (runs or ensemble groups) still to do, each job checked again just before its unit is handed
+    out (when a worker is free); the others are reported to `on_done` as skipped."""
+    for unit in units:
+        todo = []
+        for job in unit:
+            state = store.state(job.run.config.experiment, job.run.run_id)
+            if to_do(state.kind, job.retry_failed):
+                todo.append(job)
+            elif on_done:
+                on_done(job, skipped(state.kind, state.detail), None)
+        if todo:
+            yield todo

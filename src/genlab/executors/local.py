@@ -7,13 +7,12 @@ import platform
 import subprocess
 import sys
 import time
-import traceback
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from genlab.claims import Busy, LeaseLost
-from genlab.executors import Job, OnDone, RunProgress, dispatch, skipped
+from genlab.claims import Busy, Lease, LeaseLost
+from genlab.executors import Job, OnDone, RunProgress, dispatch_units, skipped
 from genlab.spec import PlannedRun
 from genlab.store import ERROR, Store
 
@@ -35,6 +34,23 @@ def provenance() -> dict[str, Any]:
             "python": sys.version.split()[0], "host": platform.node()}
 
 
+def claim_to_train(store: Store, experiment: str, run_id: str, retry_failed: bool
+                   ) -> tuple[Lease | None, dict[str, Any] | None]:
+    """(our lease, None) if this worker should train the run now; else (None, the `skipped` result saying why:
+    another worker holds it, it is finished, or it failed before and `retry_failed` is off)."""
+    try:
+        lease = store.claim(experiment, run_id)
+    except Busy as e:
+        return None, skipped("running", e.holder.describe())
+    if store.is_done(experiment, run_id):  # checked again under the lease: finished meanwhile?
+        lease.release()
+        return None, skipped("done")
+    if (store.run_dir(experiment, run_id) / ERROR).exists() and not retry_failed:
+        lease.release()
+        return None, skipped("failed", "failed before; --retry-failed redoes it")
+    return lease, None
+
+
 def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: str = "cpu",
             progress: RunProgress | None = None, retry_failed: bool = False) -> dict[str, Any]:
     """Claim `run`, train it and write it to the store; returns its result summary, or a `skipped` result when
@@ -44,22 +60,23 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
 
     store = Store(store_root)
     cfg = run.config
+    lease, skip = claim_to_train(store, cfg.experiment, run.run_id, retry_failed)
+    if lease is None:
+        return skip
     try:
-        lease = store.claim(cfg.experiment, run.run_id)
-    except Busy as e:
-        return skipped("running", e.holder.describe())
-    try:
-        if store.is_done(cfg.experiment, run.run_id):  # checked again under the lease: finished meanwhile?
-            return skipped("done")
-        if (store.run_dir(cfg.experiment, run.run_id) / ERROR).exists() and not retry_failed:
-            return skipped("failed", "failed before; --retry-failed redoes it")
         meta = {**exp_meta, "point": run.point, "device": device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "pid": os.getpid(), **provenance()}
         writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta, lease=lease)
         t0 = time.perf_counter()
+
+        def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
+            writer.log(row)
+            if progress:
+                progress(run.run_id, row, cfg.train.epochs)
+
         try:
-            out = train(cfg, device=device, log=writer.log, save=writer.save_state,
-                        progress=(lambda e, n: progress(run.run_id, e, n)) if progress else None)
+            out = train(cfg, device=device, log=log, save=writer.save_state, save_resume=writer.save_resume,
+                        resumed=writer.resumed)  # continue from the last resume state a killed holder left
             result = summary(out, cfg, time.perf_counter() - t0)
             writer.finish(result)
         except Exception as e:
@@ -76,15 +93,12 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
 
 
 def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
-              on_done: OnDone | None = None) -> None:
-    """Run each job here, one after another, each re-checked when its turn comes; an exception in one is
-    reported and the rest go on."""
-    for job in dispatch(jobs, store, on_done):
-        try:
-            res, err = run_one(job.run, job.meta, str(store.root), device, progress, job.retry_failed), None
-        except KeyboardInterrupt:
-            raise
-        except Exception:
-            res, err = None, traceback.format_exc()
-        if on_done:
-            on_done(job, res, err)
+              on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Run each job here, one unit after another (groups of up to `ensemble` runs train as one ensemble), each
+    checked again against the store when its turn comes; an exception in one is reported and the rest go on."""
+    from genlab.executors.ensemble import plan, run_unit
+
+    for unit in dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done):
+        for job, res, err in run_unit(unit, str(store.root), device, progress):
+            if on_done:
+                on_done(job, res, err)

@@ -1,8 +1,8 @@
 """Run planned runs in a pool of worker processes (one torch thread each), for sweeps on a multi-core CPU.
 
-At most `workers` jobs are in flight; the next is chosen (and checked again against the store) only when one
-finishes, so runs another process finished or claimed meanwhile are skipped. Workers die with this process
-(lifeline.py): killing `genlab run` stops them.
+At most `workers` units (a run, or an ensemble group) are in flight; the next is chosen (and its runs checked
+again against the store) only when one finishes, so runs another process finished or claimed meanwhile are
+skipped. Workers die with this process (lifeline.py): killing `genlab run` stops them.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
-import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any
 
-from genlab.executors import Job, OnDone, RunProgress, dispatch
-from genlab.executors.local import run_one
-from genlab.spec import PlannedRun
+from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress, dispatch_units
+from genlab.executors.ensemble import plan, run_unit
 from genlab.store import Store
 
 _progress_q = None  # the worker's end of the progress queue (set by _init_worker)
@@ -33,39 +30,37 @@ def _init_worker(threads: int, parent_pid: int, q) -> None:
     torch.set_num_threads(threads)
 
 
-def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str,
-          retry_failed: bool) -> tuple[dict | None, str | None]:
-    try:
-        report = lambda rid, e, n: _progress_q.put((rid, e, n))  # noqa: E731
-        return run_one(run, meta, root, device, report, retry_failed), None
-    except Exception:
-        return None, traceback.format_exc()
+def _work(unit: list[Job], root: str, device: str) -> list[tuple[dict | None, str | None]]:
+    def send(rid: str, row: dict, n: int) -> None:  # the few fields a display needs, not the whole row
+        _progress_q.put((rid, {k: row[k] for k in PROGRESS_KEYS if k in row}, n))
+
+    return [(res, err) for _, res, err in run_unit(unit, root, device, send)]
 
 
 def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu",
-             progress: RunProgress | None = None, on_done: OnDone | None = None, threads: int = 1) -> None:
-    """Run jobs in `workers` processes with `threads` torch threads each; progress and results come back
-    to this process as they happen."""
+             progress: RunProgress | None = None, on_done: OnDone | None = None, threads: int = 1,
+             ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Run jobs in `workers` processes with `threads` torch threads each (groups of up to `ensemble` runs as
+    one ensemble each); progress and results come back to this process as they happen."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     q = ctx.Queue()  # a plain queue (no Manager process that could outlive us)
-    todo = dispatch(jobs, store, on_done)
+    todo = dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, os.getpid(), q)) as pool:
-        running: dict[Future, Job] = {}
+        running: dict[Future, list[Job]] = {}
 
         def fill() -> None:
-            while len(running) < workers and (job := next(todo, None)) is not None:
-                running[pool.submit(_work, job.run, job.meta, str(store.root), device, job.retry_failed)] = job
+            while len(running) < workers and (unit := next(todo, None)) is not None:
+                running[pool.submit(_work, unit, str(store.root), device)] = unit
 
         fill()
         while running:
             done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(q, progress)
             for f in done:
-                job = running.pop(f)
-                res, err = f.result()
-                if on_done:
-                    on_done(job, res, err)
+                for job, (res, err) in zip(running.pop(f), f.result()):
+                    if on_done:
+                        on_done(job, res, err)
             fill()
         _drain(q, progress)
     q.close()
@@ -74,8 +69,8 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
 def _drain(q, progress: RunProgress | None) -> None:
     while True:
         try:
-            rid, e, n = q.get_nowait()
+            rid, row, n = q.get_nowait()
         except queue.Empty:
             return
         if progress:
-            progress(rid, e, n)
+            progress(rid, row, n)

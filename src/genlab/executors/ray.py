@@ -1,17 +1,15 @@
-"""Run jobs as Ray tasks (`genlab run SPEC --cluster ray [--address HOST:PORT]`): one task per run, with its
-CPUs and GPUs, scheduled by Ray on whatever nodes the cluster has.
+"""Run jobs as Ray tasks (`genlab run SPEC --cluster ray [--address HOST:PORT]`): one task per unit (a run, or
+an ensemble group: executors/ensemble.py), with its CPUs and GPUs, scheduled by Ray on the cluster's nodes.
 
-Needs the `ray` extra (`pip install 'genlab[ray]'`), imported only here. Each task calls `run_one` on its node,
-which claims the run in the store (genlab.claims) before it trains: the store must be a file system every
+Needs the `ray` extra (`pip install 'genlab[ray]'`), imported only here. Each task calls `run_unit` on its node,
+which claims each run in the store (genlab.claims) before it trains: the store must be a file system every
 node sees, and a Ray run, a Slurm array and local pools can share it. Without `address` a local Ray cluster
 is started for the command (and stopped after); with one, the tasks join that cluster.
 """
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
-from typing import Any
 
 from genlab.executors import Job, OnDone
 from genlab.store import Store
@@ -25,23 +23,22 @@ class RayOptions:
     num_cpus: int | None = None  # a local cluster's CPUs (default: the machine's)
 
 
-def _task(run, meta: dict[str, Any], root: str, device: str, retry_failed: bool,
-          threads: int) -> tuple[dict | None, str | None]:
-    """What each Ray task runs: one run, its failure as a traceback string (as the pool executor)."""
+def _task(unit: list[Job], root: str, device: str, threads: int) -> list[tuple[dict | None, str | None]]:
+    """What each Ray task runs: one unit, each run's failure as a traceback string (as the pool executor)."""
     import torch
 
-    from genlab.executors.local import run_one
+    from genlab.executors.ensemble import run_unit
 
     torch.set_num_threads(threads)
-    try:
-        return run_one(run, meta, root, device, None, retry_failed), None
-    except Exception:
-        return None, traceback.format_exc()
+    return [(res, err) for _, res, err in run_unit(unit, root, device)]
 
 
 def run_ray(jobs: list[Job], store: Store, *, options: RayOptions = RayOptions(), device: str = "auto",
-            on_done: OnDone | None = None) -> None:
-    """Submit one Ray task per job, then report each as it finishes (failures with their traceback)."""
+            on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Submit one Ray task per unit (groups of up to `ensemble` runs train as one ensemble), then report each
+    run as its task finishes (failures with their traceback)."""
+    from genlab.executors.ensemble import plan
+
     try:
         import ray
     except ImportError:
@@ -53,17 +50,19 @@ def run_ray(jobs: list[Job], store: Store, *, options: RayOptions = RayOptions()
     try:
         task = ray.remote(num_cpus=options.cpus, num_gpus=options.gpus, max_retries=0)(_task)
         root, threads = str(store.root.resolve()), max(int(options.cpus), 1)
-        waiting = {task.remote(j.run, j.meta, root, device, j.retry_failed, threads): j for j in jobs}
+        units = plan(jobs, ensemble[0], auto=ensemble[1], device=device)
+        waiting = {task.remote(u, root, device, threads): u for u in units}
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1)
             for ref in ready:
-                job = waiting.pop(ref)
+                unit = waiting.pop(ref)
                 try:
-                    res, err = ray.get(ref)
+                    outs = ray.get(ref)
                 except Exception as e:  # the task's worker died (killed, out of memory): Ray's error says how
-                    res, err = None, f"{type(e).__name__}: {e}"
-                if on_done:
-                    on_done(job, res, err)
+                    outs = [(None, f"{type(e).__name__}: {e}")] * len(unit)
+                for job, (res, err) in zip(unit, outs):
+                    if on_done:
+                        on_done(job, res, err)
     finally:
         if started:
             ray.shutdown()

@@ -1,0 +1,174 @@
+"""Ensembles as an executor: group a sweep's runs that can train as one stacked computation, and write each
+member to the store as the solo run of its config (same run id, files and meaning).
+
+Runs group when they share the model (architecture and options), the data set apart from its labels
+(corruption, seed of the label draw), batch sizes, loss and optimizer family, and train plainly (no
+[constraint], no dropout). `--ensemble auto` groups up to `K_AUTO` members (fewer where memory says so);
+`--ensemble K` caps groups at K; `--ensemble off` trains every run alone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any, Callable
+
+from genlab.executors import Job, RunProgress
+from genlab.spec import RunConfig
+from genlab.store import Store
+
+K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains little and memory grows
+# On a CPU only fully connected nets gain from stacking (benchmarks/bench_ensemble.py: linear 31×, 16 MLPs
+# 3.1×; convnet3, conv4 with BN and resnet20 0.9-1.0×: a CPU conv is already compute-bound), so `auto`
+# stacks the others only on a GPU; an explicit K stacks any family.
+CPU_FAMILIES = ("linear", "mlp")
+LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
+Result = tuple[Job, "dict | None", "str | None"]
+
+
+def group_key(cfg: RunConfig) -> str | None:
+    """Runs with the same key can share an ensemble; None: this run trains alone."""
+    if cfg.constraint.name != "none" or any(float(v or 0) > 0 for k, v in cfg.model.options.items()
+                                            if "dropout" in k and isinstance(v, (int, float))):
+        return None
+    data = {k: v for k, v in cfg.data.options.items() if k not in LABEL_OPTIONS}
+    t = cfg.train
+    return json.dumps([cfg.data.name, data, cfg.model.model_dump(mode="json"), t.batch_size, t.eval_batch_size,
+                       t.loss, cfg.optim.name], sort_keys=True)
+
+
+def parse_ensemble(value: str) -> tuple[int, bool]:
+    """`auto` → (K_AUTO, True), `off` → (1, False), an integer K ≥ 1 → (K, False); else a clear error."""
+    if value == "auto":
+        return K_AUTO, True
+    if value == "off":
+        return 1, False
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(f"--ensemble takes auto, off or a positive integer, got {value!r}")
+    return k, False
+
+
+def plan(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu") -> list[list[Job]]:
+    """Jobs → units: groups of at most k_max jobs with one key, in the jobs' order; singletons for the rest.
+    `auto`: on a CPU device only CPU_FAMILIES are grouped (where stacking measured faster)."""
+    groups: dict[str, list[list[Job]]] = {}
+    units: list[list[Job]] = []
+    for job in jobs:
+        cfg = job.run.config
+        cpu_skip = auto and not device.startswith("cuda") and cfg.model.name not in CPU_FAMILIES
+        key = group_key(cfg) if k_max > 1 and not cpu_skip else None
+        if key is None:
+            units.append([job])
+            continue
+        bucket = groups.setdefault(key, [])
+        if not bucket or len(bucket[-1]) >= k_max:
+            bucket.append([])
+            units.append(bucket[-1])
+        bucket[-1].append(job)
+    return units
+
+
+def run_unit(unit: list[Job], store_root: str, device: str = "cpu", progress: RunProgress | None = None
+             ) -> list[Result]:
+    """Train a unit (one job solo, several as an ensemble) into the store; one (job, result, error) each."""
+    from genlab.executors.local import run_one
+
+    if len(unit) == 1:
+        job = unit[0]
+        try:
+            return [(job, run_one(job.run, job.meta, store_root, device, progress, job.retry_failed), None)]
+        except KeyboardInterrupt:
+            raise
+        except Exception:
+            return [(job, None, traceback.format_exc())]
+    return run_group(unit, store_root, device, progress)
+
+
+def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: RunProgress | None = None
+              ) -> list[Result]:
+    """Claim each member (one another worker holds, finished, or failed before is skipped), then train the
+    claimed ones as one ensemble (members resumed at different epochs: one ensemble per epoch); each member's
+    run folder is written (DONE last) when it stops."""
+    from genlab.executors.local import claim_to_train, provenance
+
+    store = Store(store_root)
+    results: dict[int, Result] = {}
+    leases, writers = {}, {}
+    for i, job in enumerate(jobs):
+        lease, skip = claim_to_train(store, job.run.config.experiment, job.run.run_id, job.retry_failed)
+        if lease is None:
+            results[i] = (job, skip, None)
+        else:
+            leases[i] = lease
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    try:
+        for i, lease in leases.items():
+            cfg = jobs[i].run.config
+            meta = {**jobs[i].meta, "point": jobs[i].run.point, "device": device, "started": started,
+                    "ensemble": {"size": len(leases), "members": [jobs[k].run.run_id for k in leases]},
+                    **provenance()}
+            try:
+                writers[i] = store.start(cfg.canonical_json(), cfg.experiment, jobs[i].run.run_id, meta, lease=lease)
+            except Exception:
+                results[i] = (jobs[i], None, traceback.format_exc())
+        by_epoch: dict[int, list[int]] = {}  # the trainer starts all members at one epoch
+        for i, w in writers.items():
+            by_epoch.setdefault(w.resumed["epoch"] if w.resumed else 0, []).append(i)
+        for idx in by_epoch.values():
+            results.update(_train(jobs, idx, writers, device, progress))
+    finally:
+        for lease in leases.values():
+            lease.release()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress: RunProgress | None
+           ) -> dict[int, Result]:
+    """Train members `idx` (claimed, their writers open) as one ensemble; {i: (job, result, error)}."""
+    from genlab.train.ensemble import train_ensemble
+    from genlab.train.state import summary
+
+    t0 = time.perf_counter()
+    results: dict[int, Result] = {}
+
+    def on_finish(k: int, outcome) -> None:
+        i = idx[k]
+        res = summary(outcome, jobs[i].run.config, time.perf_counter() - t0)
+        writers[i].finish(res)
+        results[i] = (jobs[i], res, None)
+
+    def logger(i: int) -> Callable[[dict], None]:  # progress is read off the rows the store receives
+        def log(row: dict) -> None:
+            writers[i].log(row)
+            if progress:
+                progress(jobs[i].run.run_id, row, jobs[i].run.config.train.epochs)
+        return log
+
+    try:
+        train_ensemble([jobs[i].run.config for i in idx], device=device, logs=[logger(i) for i in idx],
+                       saves=[writers[i].save_state for i in idx], on_finish=on_finish,
+                       save_resumes=[writers[i].save_resume for i in idx], resumed=[writers[i].resumed for i in idx])
+    except KeyboardInterrupt:
+        for i in idx:
+            if i not in results:
+                writers[i].close()  # no DONE, no error: the next `genlab run` resumes or redoes it
+        raise
+    except Exception as e:
+        err = traceback.format_exc()
+        for i in idx:
+            if i not in results:
+                writers[i].fail(e)  # error.json in each unfinished member's folder
+                results[i] = (jobs[i], None, err)
+    return results
+
+
+def describe(units: list[list[Job]]) -> dict[str, Any]:
+    """How a plan trains: {'runs', 'ensembles', 'largest', 'solo'} for the CLI's first line."""
+    sizes = [len(u) for u in units]
+    return {"runs": sum(sizes), "ensembles": sum(s > 1 for s in sizes), "largest": max(sizes, default=0),
+            "solo": sum(s == 1 for s in sizes)}
