@@ -123,8 +123,7 @@ save_init = true
 """
 
 
-@pytest.mark.skipif("resume_every" not in __import__("genlab.spec", fromlist=["RecordSpec"]).RecordSpec.model_fields,
-                    reason="needs the training loop's resume states (record.resume_every)")
+@pytest.mark.slow  # 21 process starts: ~6 min on 2 busy cores
 def test_a_run_sigkilled_20_times_resumes_to_the_uninterrupted_numbers(write_spec, tmp_path):
     import random
 
