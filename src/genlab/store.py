@@ -203,6 +203,10 @@ class Store:
         return sorted(p.name for p in d.iterdir()
                       if p.is_dir() and not p.name.startswith(".") and (not done_only or (p / DONE).exists()))
 
+    def finished(self, experiment: str, run_ids: Iterable[str] | None = None) -> list[str]:
+        """The finished, intact runs (of `run_ids`, if given); each damaged one is skipped with a warning."""
+        return self._select(experiment, run_ids)
+
     def _select(self, experiment: str, run_ids: Iterable[str] | None) -> list[str]:
         """Finished runs (of `run_ids`, if given) that are intact; each damaged one is skipped with a warning."""
         if experiment not in self.experiments():
