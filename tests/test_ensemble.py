@@ -194,3 +194,20 @@ def test_resume_from_a_snapshot_is_bit_identical(ensemble):
         assert strip(a.history) == strip(b.history) and b.epochs_run == a.epochs_run == 4
         for n, t in a.model.state_dict().items():
             assert torch.equal(t, b.model.state_dict()[n]), n
+
+
+def test_memory_cap_splits_an_ensemble(monkeypatch):
+    """An ensemble larger than the memory allows trains as smaller ones, with the same numbers."""
+    import genlab.train.ensemble as ens
+
+    cfgs = [config(seed=s) for s in range(3)]
+    whole = train_ensemble(cfgs)
+    one = ens.member_bytes(ens.new_member(cfgs[0], torch.device("cpu")))
+    assert one > 4 * sum(p.numel() for p in ens.new_member(cfgs[0], torch.device("cpu")).model.parameters()) * 4
+    monkeypatch.setattr(ens, "free_bytes", lambda dev: int(2.5 * one / ens.MEMORY_SHARE))  # room for 2
+    seen = []
+    monkeypatch.setattr(ens, "Stacked", lambda part, _S=ens.Stacked: seen.append(len(part)) or _S(part))
+    split = train_ensemble(cfgs)
+    assert seen == [2, 1]
+    for a, b in zip(whole, split):
+        assert a.history[-1]["train_loss"] == pytest.approx(b.history[-1]["train_loss"], rel=1e-6)

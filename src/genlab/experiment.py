@@ -26,7 +26,8 @@ else:  # pragma: no cover
 
 
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
-EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile")
+EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
+                   "default_profile")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Experiment:
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
+    chapter: str = ""  # the seed's chapter or section, e.g. "ch. 3 — linear networks" (the report groups by it)
 
     @property
     def run_ids(self) -> list[str]:
@@ -194,7 +196,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=tuple(raw.get("figures", [])),
                       findings=tuple(raw.get("findings", [])), sweep_fields=sweep_fields,
-                      text=text, sets=dict(sets or {}))
+                      text=text, sets=dict(sets or {}), chapter=str(raw.get("chapter", "")))
 
 
 def default_profile(raw: dict) -> str | None:

@@ -122,9 +122,9 @@ class InitSpec(_Registered):
 
 
 class OptimSpec(Frozen):
-    name: Literal["sgd", "adam"] = "sgd"
+    name: Literal["sgd", "adam", "manhattan"] = "sgd"  # manhattan: w ← w − lr·sign(g) (Liao et al. 2016)
     lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd and manhattan
     nesterov: bool = False  # sgd only
     weight_decay: float = Field(0.0, ge=0)  # L2 coefficient λ added to the gradient (λ·w)
     betas: tuple[float, float] = (0.9, 0.999)  # adam only
@@ -157,6 +157,8 @@ class TrainSpec(Frozen):
     stop_at_zero_error: bool = False  # stop once the training error is 0 (000 ch. 4)
     stop_below_loss: float | None = None  # stop once the training loss is below this (004)
     eval_batch_size: int = Field(1000, ge=1)
+    rule: str = "backprop"  # a registered learning rule (genlab.train.rules): backprop, feedback_alignment, ...
+    rule_options: dict[str, Any] = {}  # its keyword options, e.g. {scale = "none"} for sign_symmetry
 
     @model_validator(mode="after")
     def _check_loss(self):
@@ -168,12 +170,37 @@ class TrainSpec(Frozen):
             raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "loss"})
         return self
 
+    @model_validator(mode="after")
+    def _check_rule(self):
+        from genlab.registry import options_model
+        from genlab.train.rules import get_rule
+
+        try:
+            fn = get_rule(self.rule)
+        except KeyError as e:
+            raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "rule"})
+        try:
+            checked = options_model(fn, self.rule).model_validate(self.rule_options)
+        except pydantic.ValidationError as e:
+            err = e.errors()[0]
+            msg = "unknown option (known: " + (", ".join(_option_names(fn)) or "none") + ")" \
+                if err["type"] == "extra_forbidden" else err["msg"]
+            raise PydanticCustomError("bad_option", "{msg} (got {value})", {
+                "msg": msg, "value": repr(err.get("input")),
+                "sub_loc": ".".join(["rule_options", *map(str, err["loc"])])})
+        self.rule_options.clear()
+        self.rule_options.update(checked.model_dump(mode="json"))  # resolved: every option, for the hash
+        return self
+
 
 class EventsSpec(Frozen):
     """Things done to the weights during training, at the end of an epoch (after its steps, before its eval)."""
 
     perturb_epochs: list[int] = []  # add N(0, perturb_std²) to every weight and bias at these epochs
     perturb_std: float = Field(0.0, ge=0)  # a standard deviation, not a variance
+    # per_seed: the noise comes from the seed's perturb stream, so runs that differ only in perturb_std get
+    # the same direction scaled; per_run: each run draws its own (seeded by seed and run id)
+    perturb_draw: Literal["per_seed", "per_run"] = "per_seed"
     cosine_ref_epoch: int | None = None  # save the weights at this epoch; record cos(w, w_ref) from then on
 
 
@@ -260,8 +287,8 @@ class RunConfig(Frozen):
 
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
-OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {},
-                                 "record.resume_every": 0}
+OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
+                                "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed"}
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,

@@ -221,9 +221,10 @@ def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile
 
 @app.command()
 def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, inits, losses, measures, "
-                                                            "figures or findings (default: all)"),
+                                                            "figures, findings or rules (default: all)"),
              name: Optional[str] = typer.Argument(None, help="One entry: print its whole docstring.")):
-    """List what is registered (the names a spec may use), with the summary of each docstring (verbatim)."""
+    """List what is registered (the names a spec may use): where each comes from (module and distribution,
+    plugins included) and the summary of its docstring (verbatim)."""
     import importlib
     import inspect
 
@@ -232,22 +233,25 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
     kinds = {"datasets": ("genlab.data", "_DATASETS"), "models": ("genlab.models", "_MODELS"),
              "inits": ("genlab.models.init", "_INITS"), "losses": ("genlab.losses", "_LOSSES"),
              "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
-             "findings": ("genlab.findings", "_FINDINGS")}
+             "findings": ("genlab.findings", "_FINDINGS"), "rules": ("genlab.train.rules", "_RULES")}
     if kind is not None and kind not in kinds:
         raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}")
     if name is not None:  # the whole docstring, as written (plain print: no markup, no wrapping)
         module, attr = kinds[kind]
         print(f"{kind} {name}\n\n{inspect.getdoc(getattr(importlib.import_module(module), attr).get(name)) or ''}")
         return
+    for module, _ in kinds.values():  # every built-in entry first, so plugins are told apart by their origin
+        importlib.import_module(module)
     for k in [kind] if kind else kinds:
         module, attr = kinds[k]
         reg = getattr(importlib.import_module(module), attr)
         t = Table(title=k, show_header=False, pad_edge=False)
         t.add_column("name", no_wrap=True)
+        t.add_column("from", no_wrap=True, style="dim")
         t.add_column("what", overflow="fold")
         for entry in reg.names():
             summary = " ".join((reg.get(entry).__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
-            t.add_row(Text(entry), Text(summary))  # Text: docstrings are shown as written, never as rich markup
+            t.add_row(Text(entry), Text(reg.origin(entry)), Text(summary))  # Text: shown as written, never markup
         out.print(t)
 
 

@@ -2,7 +2,7 @@
 member to the store as the solo run of its config (same run id, files and meaning).
 
 Runs group when they share the model (architecture and options), the data set apart from its labels
-(corruption, seed of the label draw), batch sizes, loss and optimizer family, and train plainly (no
+(corruption, seed of the label draw), batch sizes, loss, optimizer family and learning rule, and train plainly (no
 [constraint], no dropout). `--ensemble auto` groups up to `K_AUTO` members (fewer where memory says so);
 `--ensemble K` caps groups at K; `--ensemble off` trains every run alone.
 """
@@ -35,7 +35,7 @@ def group_key(cfg: RunConfig) -> str | None:
     data = {k: v for k, v in cfg.data.options.items() if k not in LABEL_OPTIONS}
     t = cfg.train
     return json.dumps([cfg.data.name, data, cfg.model.model_dump(mode="json"), t.batch_size, t.eval_batch_size,
-                       t.loss, cfg.optim.name], sort_keys=True)
+                       t.loss, cfg.optim.name, t.rule, t.rule_options], sort_keys=True)
 
 
 def parse_ensemble(value: str) -> tuple[int, bool]:

@@ -28,6 +28,7 @@ from genlab.spec import RunConfig
 from genlab.train.evaluate import finish as finish_metrics, splits
 from genlab.train.loop import fit, new_member
 from genlab.train.optim import Stacked as StackedOptim
+from genlab.train.rules import rule_of
 from genlab.train.setup import resolve_device
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 
@@ -114,7 +115,7 @@ class Stacked:
     def __init__(self, members: list[Member]):
         self.members = list(members)
         self.base = copy.deepcopy(members[0].model)  # the architecture; its own tensors are never used
-        self.mlp = is_mlp(self.base)
+        self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
         self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
             type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear)))
         self.params = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
@@ -259,6 +260,42 @@ def share_data(members: list[Member]) -> None:
                          extra_tests=ex)
 
 
+MEMORY_SHARE = 0.5  # of the device's free memory an ensemble may plan to use
+
+
+def member_bytes(m: Member) -> int:
+    """Memory one member needs while training, bytes: weights, gradient and two optimizer buffers, plus every
+    layer's output on one batch, kept for the backward pass (counted by a forward pass with hooks)."""
+    n_out = [0]
+    hooks = [mod.register_forward_hook(lambda _m, _i, o: n_out.__setitem__(0, n_out[0] + o.numel()))
+             for mod in m.model.modules() if not list(mod.children())]
+    bs = min(m.config.train.batch_size, m.data.n_train)
+    was = m.model.training
+    try:
+        with torch.no_grad():
+            m.model.eval()  # no BatchNorm statistics are touched
+            m.model(m.data.inputs(m.data.x_train[:bs]))
+    finally:
+        m.model.train(was)
+        for h in hooks:
+            h.remove()
+    weights = sum(p.numel() * p.element_size() for p in m.model.parameters())
+    return 4 * weights + 2 * 4 * n_out[0]
+
+
+def free_bytes(dev: torch.device) -> int:
+    if dev.type == "cuda":
+        return torch.cuda.mem_get_info(dev)[0]
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_cap(members: list[Member], dev: torch.device) -> int:
+    """The most members that fit in MEMORY_SHARE of the device's free memory (at least 1)."""
+    return max(1, int(MEMORY_SHARE * free_bytes(dev) // max(member_bytes(members[0]), 1)))
+
+
 def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[Log | None] | None = None,
                    saves: list[Save | None] | None = None, progress: list[Progress | None] | None = None,
                    on_finish: Callable[[int, Outcome], None] | None = None,
@@ -276,5 +313,13 @@ def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[
         why = ensemble_blocker(m.model, m.config)
         if why:
             raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} cannot join an ensemble: {why}")
+    rules = {(m.config.train.rule, repr(sorted(m.config.train.rule_options.items()))) for m in members}
+    if len(rules) > 1:  # the stacked forward is members[0]'s architecture, its rule included
+        raise ValueError(f"an ensemble's members must share train.rule and its options, got {sorted(rules)}")
     share_data(members)
-    return fit(members, Stacked(members), on_finish)
+    cap = memory_cap(members, dev)  # too many for the device's memory: ensembles of `cap`, one after another
+    outcomes: list[Outcome] = []
+    for lo in range(0, K, cap):
+        part = members[lo:lo + cap]
+        outcomes += fit(part, Stacked(part), (lambda i, o, lo=lo: on_finish(lo + i, o)) if on_finish else None)
+    return outcomes

@@ -14,7 +14,43 @@ import torch
 from genlab.spec import OptimSpec, ScheduleSpec
 
 
+class Manhattan(torch.optim.Optimizer):
+    """Batch Manhattan (Liao, Leibo & Poggio 2016, "How important is weight symmetry in backpropagation?"):
+    each weight moves by lr in the direction of the *sign* of its batch gradient, so only the gradient's
+    signs matter (what sign-symmetric and random feedback get right more easily than magnitudes).
+
+        v ← μ·v + sign(g) + λ·w        (μ = momentum, λ = weight_decay: L2 shrinkage outside the sign)
+        w ← w − lr·v
+
+    With μ = λ = 0 every weight moves by exactly ±lr (0 where g = 0) per step.
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else torch.enable_grad()(closure)()
+        for group in self.param_groups:
+            mu, wd = group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                v = torch.sign(p.grad)
+                if wd:
+                    v = v.add(p, alpha=wd)
+                if mu:
+                    buf = self.state[p].get("momentum_buffer")
+                    v = v if buf is None else buf.mul_(mu).add_(v)
+                    self.state[p]["momentum_buffer"] = v
+                p.add_(v, alpha=-group["lr"])
+        return loss
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], spec: OptimSpec) -> torch.optim.Optimizer:
+    if spec.name == "manhattan":
+        return Manhattan(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     if spec.name == "sgd":
         return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov,
                                weight_decay=spec.weight_decay)
@@ -51,7 +87,7 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 
 
 class Stacked:
-    """torch.optim.SGD / torch.optim.Adam, the same arithmetic, on stacked (K, ...) parameters whose members
+    """torch.optim.SGD / torch.optim.Adam / `Manhattan`, the same arithmetic, on stacked (K, ...) parameters whose members
     each have their own hyperparameters (lr, momentum, nesterov, weight decay, betas, eps).
 
     `step(params, grads, lr)` updates the params in place; lr is (K,) for this step. `keep(idx)` keeps the
@@ -86,6 +122,16 @@ class Stacked:
         self.t += 1
         for i, (p, g) in enumerate(zip(params, grads)):
             b = lambda v: self._b(v, p)  # noqa: E731
+            if self.name == "manhattan":  # as `Manhattan`: v ← μ·v + sign(g) + λ·w; w ← w − lr·v
+                s = torch.sign(g) + b(self.wd) * p if self.any_wd else torch.sign(g)
+                if self.any_momentum:
+                    if self.bufs[i] is None:
+                        self.bufs[i] = s.clone()
+                    else:
+                        self.bufs[i].mul_(b(self.momentum)).add_(s)
+                    s = self.bufs[i]
+                p.sub_(b(lr) * s)
+                continue
             d = g + b(self.wd) * p if self.any_wd else g  # L2: λ·w added to the gradient, as torch.optim does
             if self.name == "sgd" and not self.any_momentum:
                 p.addcmul_(b(-lr), d)  # p − lr·d, one kernel (the same rounding: −x is exact)
