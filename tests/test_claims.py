@@ -140,3 +140,24 @@ def test_every_file_of_a_run_has_one_mode(tmp_path, write_spec):
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files}
     assert {"metrics.jsonl", "config.json", "final.pt", "DONE"} <= set(modes)
     assert set(modes.values()) == {FILE_MODE}, modes
+
+
+def test_a_run_held_elsewhere_is_checked_again_when_the_others_are_done(tmp_path, write_spec):
+    from genlab import spec
+    from genlab.executors import pending
+    from genlab.executors.local import run_local
+
+    exp = spec.load(write_spec(), profile=None)
+    st = Store(tmp_path)
+    first, second = exp.runs
+    other = st.claim("tiny", first.run_id, heartbeat=False)  # another worker has the first run ...
+    reports = []
+
+    def on_done(job, res, err):
+        reports.append((job.run.run_id, res["status"]))
+        if job.run.run_id == second.run_id:
+            other.release()  # ... and lets go of it (finished elsewhere would be skipped; died: taken over)
+
+    run_local(pending(exp, st), st, on_done=on_done, ensemble=(1, False))
+    assert reports == [(second.run_id, "completed"), (first.run_id, "completed")]
+    assert st.is_done("tiny", first.run_id)

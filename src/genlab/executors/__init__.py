@@ -62,14 +62,23 @@ def skipped(kind: str, detail: str = "") -> dict[str, Any]:
 
 def dispatch_units(units: list[list[Job]], store: Store, on_done: OnDone | None = None) -> Iterator[list[Job]]:
     """The units (runs or ensemble groups) still to do, each job checked again just before its unit is handed
-    out (when a worker is free); the others are reported to `on_done` as skipped."""
+    out (when a worker is free); runs another worker held then are checked once more at the end (it may have
+    finished or died since); the others are reported to `on_done` as skipped."""
+    deferred: list[Job] = []
+
+    def check(job: Job, last: bool) -> bool:
+        state = store.state(job.run.config.experiment, job.run.run_id)
+        if to_do(state.kind, job.retry_failed):
+            return True
+        if state.kind == "running" and not last:
+            deferred.append(job)
+        elif on_done:
+            on_done(job, skipped(state.kind, state.detail), None)
+        return False
+
     for unit in units:
-        todo = []
-        for job in unit:
-            state = store.state(job.run.config.experiment, job.run.run_id)
-            if to_do(state.kind, job.retry_failed):
-                todo.append(job)
-            elif on_done:
-                on_done(job, skipped(state.kind, state.detail), None)
-        if todo:
+        if todo := [job for job in unit if check(job, last=False)]:
             yield todo
+    for job in deferred:
+        if check(job, last=True):
+            yield [job]
