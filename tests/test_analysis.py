@@ -181,3 +181,17 @@ def test_analyze_table_is_sorted_by_pgdl_and_names_every_form():
     d = a.to_dict()
     assert {"cmi_pgdl_x100", "cmi_k0", "cmi_k1", "cmi_k2", "psi", "tau", "sign_max"} <= set(d["columns"])
     assert "psi[optim.lr]" in a.table.columns and "psi[optim.lr]" not in a.main().columns
+
+
+def test_measure_vs_gap_figure_has_a_panel_per_axis_and_every_kept_run():
+    from genlab.figures import draw
+
+    df = with_measures(grid())
+    df.loc[0, "stop_reason"] = "max_epochs"  # left out of the figure too
+    fig = draw({"name": "measure_vs_gap", "measure": "mu_gap"}, None, df)
+    assert [ax.get_title() for ax in fig.axes] == list(AXES)
+    lr = fig.axes[0]
+    assert [len(c.get_offsets()) for c in lr.collections] == [8, 8, 7]  # lr 0.01, 0.03, 0.1; run 0 (lr 0.1) excluded
+    x, y = np.concatenate([c.get_offsets() for c in lr.collections]).T
+    assert np.allclose(x, y)  # μ = gap: every point on the diagonal
+    assert "τ = 1.000 over 23 runs (1 excluded)" in fig._suptitle.get_text()
