@@ -89,6 +89,10 @@ def section_html(s: Section) -> str:
             parts.append(f"<p class='no'>figure {html.escape(entry.get('file', ''))} cannot be drawn: "
                          f"{html.escape(str(err))}</p>")
     parts.append(_findings_html(s))
+    if getattr(e, "analysis", None) is not None:  # [analysis]: the measure ranking (genlab.analysis)
+        from genlab.analysis.html import analysis_html
+
+        parts.append(analysis_html(s.results, e.analysis))
     if not s.results.empty:
         parts.append("<h3>Final results</h3>" + summary_table(s).to_html(index=False, border=0))
     return "\n".join(parts)

@@ -50,6 +50,7 @@ COLUMNS = {
     "sign_envs": "environments with a gap difference beyond test-set noise",
     "sign_envs_noise": "environments left out: every gap difference within noise",
 }
+ORDER = ("kendall_tau", "granulated_psi", "cmi_pgdl", "cmi_jiang", "sign_error")  # the table's column order
 SORT_BY = "cmi_pgdl_x100"  # the ranking's order: PGDL's score, as the competition ranked its entries
 
 
@@ -96,7 +97,8 @@ def analyze(results: pd.DataFrame, measures: list[str] | None = None, gap: str |
         if not measures:
             raise ValueError("no measure columns in the results; record some (record.measures) or name "
                              "result columns with --measures")
-    fns = [(name, get_statistic(name)) for name in (statistics or list_statistics())]
+    names = statistics or [n for n in ORDER if n in _STATISTICS] + [n for n in list_statistics() if n not in ORDER]
+    fns = [(name, get_statistic(name)) for name in names]
     rows = []
     for m in measures:
         s = sample(sw, m)

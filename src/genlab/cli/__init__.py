@@ -323,6 +323,7 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
 from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
 
 app.add_typer(_datasets_app, name="datasets")
+from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
 
 
 @app.command()
