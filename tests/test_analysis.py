@@ -195,3 +195,11 @@ def test_measure_vs_gap_figure_has_a_panel_per_axis_and_every_kept_run():
     x, y = np.concatenate([c.get_offsets() for c in lr.collections]).T
     assert np.allclose(x, y)  # μ = gap: every point on the diagonal
     assert "τ = 1.000 over 23 runs (1 excluded)" in fig._suptitle.get_text()
+
+
+def test_an_axis_some_runs_lack_is_a_level_of_its_own():
+    df = grid()
+    df["model.dropout"] = [0.1 if i % 2 else float("nan") for i in range(len(df))]  # pooled experiments
+    sw = sweep(df)
+    assert "model.dropout" in sw.axes and sw.levels["model.dropout"] == [0.1, "none"]
+    assert sorted(set(sw.codes[:, sw.axes.index("model.dropout")])) == [0, 1]

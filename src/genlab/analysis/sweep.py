@@ -84,6 +84,9 @@ def stop_reason_missed(row: pd.Series) -> str | None:
 
 
 def _hashable(v):
+    """A value usable as a dict key: lists as tuples, missing (None, NaN: a key one run lacks) as "none"."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "none"
     return tuple(v) if isinstance(v, list) else v
 
 
