@@ -50,6 +50,7 @@ def test_deterministic_build(name):
 # (name, options, input shape, count, where the count comes from)
 COUNTS = [
     ("mlp_uniform", {"width": 32, "depth": 2, "dropout": 0.5}, (1, 8, 8), 3_466, "64·32+32 + 32·32+32 + 32·10+10"),
+    ("nin", {"depth": 2, "width": 8}, CIFAR, 1_302, "blocks (3·9·8+8) + (8·9·8+8) + 4(8·8+8) + 6·16 BN; 8·10+10 + 20 BN"),
     ("convnet3", {"width": 64}, CIFAR, 148_160, "000 §4: 64·5·5·3 + 64·5·5·64 + 64·8·8·10"),
     ("convnet3", {"width": 32}, CIFAR, 48_480, "000 figs. 4-2..4-4 (same formula, width 32)"),
     ("conv4", {"width": 4}, CIFAR, 6_666, "003 §3.2: p = 6666"),
