@@ -203,3 +203,12 @@ def test_an_axis_some_runs_lack_is_a_level_of_its_own():
     sw = sweep(df)
     assert "model.dropout" in sw.axes and sw.levels["model.dropout"] == [0.1, "none"]
     assert sorted(set(sw.codes[:, sw.axes.index("model.dropout")])) == [0, 1]
+
+
+def test_a_measure_with_several_columns_expands_to_all_of_them():
+    df = grid().assign(**{"flat.sigma": 1.0, "flat.bound": 2.0})
+    df["flat.sigma"] = df["noise_measure"]
+    a = analyze(df, measures=["flat"], statistics=["kendall_tau"])
+    assert sorted(a.table["measure"]) == ["flat.bound", "flat.sigma"]
+    with pytest.raises(ValueError, match="measure 'nope' is not a column"):
+        analyze(df, measures=["nope"])

@@ -97,6 +97,7 @@ def analyze(results: pd.DataFrame, measures: list[str] | None = None, gap: str |
         if not measures:
             raise ValueError("no measure columns in the results; record some (record.measures) or name "
                              "result columns with --measures")
+    measures = [c for m in measures for c in _expand(sw.runs, m)]
     names = statistics or [n for n in ORDER if n in _STATISTICS] + [n for n in list_statistics() if n not in ORDER]
     fns = [(name, get_statistic(name)) for name in names]
     rows = []
@@ -111,6 +112,14 @@ def analyze(results: pd.DataFrame, measures: list[str] | None = None, gap: str |
     if SORT_BY in table.columns:
         table = table.sort_values(SORT_BY, ascending=False, na_position="last", kind="stable")
     return Analysis(table.reset_index(drop=True), sw)
+
+
+def _expand(runs: pd.DataFrame, name: str) -> list[str]:
+    """A column as itself; a measure that wrote several (`pacbayes_flatness` → `pacbayes_flatness.sigma`, …)
+    as all of them; anything else as itself (`sample` then names the columns there are)."""
+    if name in runs.columns:
+        return [name]
+    return [c for c in runs.columns if c.startswith(name + ".")] or [name]
 
 
 def _with_n_test(sw, n_test: int):
