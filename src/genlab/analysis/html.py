@@ -55,6 +55,10 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
              "<details><summary>what each column is</summary><ul>"
              + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in COLUMNS.items()
                        if k in a.main().columns) + "</ul></details>"]
+    detail = [c for c in a.table.columns if c.startswith(("psi[", "cmi_k1[", "sign_mean["))]
+    if detail:  # ψ per axis is Jiang et al.'s per-hyperparameter column; cmi_k1[a]: conditioned on a alone
+        parts.append("<details><summary>per axis: ψ, CMI given that axis, mean sign-error</summary>"
+                     + ranking_html(a.table[["measure", *detail]], {}) + "</details>")
     for m in a.table["measure"][:spec.figure_measures]:
         try:
             fig = draw({"name": "measure_vs_gap", "measure": m, "gap": spec.gap, "axes": spec.axes}, None, results)
