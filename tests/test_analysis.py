@@ -212,3 +212,10 @@ def test_a_measure_with_several_columns_expands_to_all_of_them():
     assert sorted(a.table["measure"]) == ["flat.bound", "flat.sigma"]
     with pytest.raises(ValueError, match="measure 'nope' is not a column"):
         analyze(df, measures=["nope"])
+
+
+def test_config_roots_are_the_run_config_fields():
+    from genlab.analysis.sweep import CONFIG_ROOTS, NOT_AXES
+    from genlab.experiment import RUN_FIELDS
+
+    assert set(CONFIG_ROOTS) | set(NOT_AXES) == {"experiment", *RUN_FIELDS}

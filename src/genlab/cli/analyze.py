@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from genlab.cli import StoreOpt, UserError, _store, app, console, out
+from genlab.cli.output import human_table
 
 FORMATS = ("table", "csv", "json")
 
@@ -50,7 +49,7 @@ def analyze(experiments: list[str] = typer.Argument(..., help="Experiments in th
     elif fmt == "json":
         typer.echo(json.dumps(a.to_dict(), indent=1))
     else:
-        out.print(ranking_table(a.main(), ", ".join(experiments)))
+        human_table(a.main(), out, title=f"{', '.join(experiments)}: measures ranked by PGDL's CMI")
         sw = a.sweep
         excluded = ", ".join(f"{n} {why}" for why, n in sw.excluded.items()) or "none"
         console.print(f"{len(sw.runs)} runs; excluded: {excluded}; gap = {sw.gap_text}; axes: "
@@ -58,18 +57,3 @@ def analyze(experiments: list[str] = typer.Argument(..., help="Experiments in th
         for c in a.main().columns:
             if c in COLUMNS:
                 console.print(f"  [bold]{c}[/]: {COLUMNS[c]}", highlight=False)
-
-
-def ranking_table(df, title: str) -> Table:
-    t = Table(title=f"{title}: measures ranked by PGDL's CMI", pad_edge=False)
-    for c in df.columns:
-        t.add_column(c, justify="left" if c == "measure" else "right", no_wrap=c == "measure")
-    for row in df.itertuples(index=False):
-        t.add_row(*(_cell(v) for v in row))
-    return t
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return "—" if math.isnan(v) else f"{v:.3g}"
-    return str(v)
