@@ -99,3 +99,22 @@ def test_versus_draws_mean_and_std_over_seeds():
     line = fig.axes[0].get_lines()[0]
     assert list(line.get_xdata()) == [0.01, 0.1]
     assert line.get_ydata() == pytest.approx([0.9, 1.5])  # mean of 2·[.1,.2,.3]+.5 and 2·[.4,.5,.6]+.5
+
+
+def test_titles_are_filled_from_the_runs_drawn_and_losses_named_by_their_config():
+    from genlab.figures.style import fill_title
+
+    h = synthetic_history().assign(**{"train.loss": "exp", "data.name": "digits", "optim.lr": 1e-3,
+                                      "events.perturb_epochs": [(3, 30)] * len(synthetic_history())})
+    fig = draw({"name": "curves", "hue": "init.std", "title": "lr {optim.lr} on {data.name}, events at "
+                "{events.perturb_epochs}"}, h, None)
+    assert fig._suptitle.get_text() == "lr 0.001 on digits (8×8), events at 3/30"
+    assert fig.axes[0].get_ylabel() == "exponential loss exp(−y·f)"  # not "nats": the loss of these runs
+    one = draw({"name": "scatter", "x": "train_loss", "y": "test_loss", "where": "`init.std` == 0.1",
+                "title": "σ {init.std}"}, None, synthetic_results())
+    assert one.axes[0].get_title() == "σ 0.1"  # the runs drawn, not every run of the table
+    assert fill_title("{init.std} and {0} {a b}", h) == "0.01, 0.1 and {0} {a b}"  # column names only, no format()
+    with pytest.raises(ValueError, match="not a column"):  # a name is looked up as a column, never as an attribute
+        fill_title("{x.__class__}", h)
+    with pytest.raises(ValueError, match=r"title field \{optim.momentum\} is not a column"):
+        fill_title("{optim.momentum}", h)

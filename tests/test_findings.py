@@ -1,79 +1,225 @@
-"""Findings: exact values on hand-made tables, agreement rules, and a walk over the registry."""
+"""Findings: every kind fed constructed tables on both sides of its line (the verdict flips), exact values on
+hand-made tables, and errors that name what is wrong."""
+
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from genlab.findings import evaluate, linear_fit, list_findings
+from genlab.findings import Finding, at_least, at_most, evaluate, linear_fit, list_findings, within
 
-from test_figures import synthetic_history
-
-
-def runs_table() -> pd.DataFrame:
-    x = np.arange(1.0, 9.0)
-    return pd.DataFrame({"run_id": [f"r{i}" for i in range(8)], "x": x, "y": 2.0 * x + 1.0,
-                         "noisy": 1.0 * x + np.array([0.1, -0.1] * 4), "g": ["a", "b"] * 4,
-                         "m": [1.0, 3.0, 1.2, 3.2, 0.8, 2.8, 1.0, 3.0]})
+RNG = np.random.default_rng(0)
+NOISE = RNG.standard_normal(12)  # fixed noise, shared by the constructed tables
 
 
-OPTIONS = {
-    "slope": {"x": "x", "y": "y", "target": 2.0},
-    "correlation": {"x": "x", "y": "y"},
-    "compare": {"metric": "m", "by": "g", "low": "a", "high": "b"},
-    "value": {"metric": "m", "at_least": 0.0},
-    "recovery": {"metric": "train_loss"},
-    "dominates": {"metric": "train_loss", "by": "seed", "low": 0, "high": 1, "over": "init.std", "table": "history"},
+def runs(**cols) -> pd.DataFrame:
+    n = len(next(iter(cols.values())))
+    return pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "seed": np.arange(n) % 3, **cols})
+
+
+def slope_case(a: float, b: float, noise: float) -> tuple[None, pd.DataFrame]:
+    x = np.arange(1.0, 13.0)
+    return None, runs(x=x, y=a * x + b + noise * NOISE)
+
+
+def correlation_case(direction: float, noise: float) -> tuple[None, pd.DataFrame]:
+    x = np.arange(12.0)
+    return None, runs(x=x, y=direction * x + noise * NOISE)
+
+
+def compare_case(diff: float, noise: float) -> tuple[None, pd.DataFrame]:
+    g = np.array(["a", "b"] * 6)
+    return None, runs(g=g, m=np.where(g == "b", diff, 0.0) + noise * NOISE)
+
+
+def value_case(mean: float, noise: float) -> tuple[None, pd.DataFrame]:
+    return None, runs(m=mean + noise * NOISE)
+
+
+def dominates_case(diff: float, noise: float) -> tuple[None, pd.DataFrame]:
+    size = np.repeat([100, 200, 400], 4)
+    label = np.tile([0.0, 0.0, 1.0, 1.0], 3)  # two seeds per (size, label)
+    return None, runs(**{"data.n_train": size, "data.corrupt_prob": label,
+                         "cap": 5.0 + diff * label + noise * NOISE})
+
+
+def recovery_history(end_ratio: float, jump: float, noise: float) -> pd.DataFrame:
+    """A control run (std 0) and two perturbed runs per seed (std 0.5, 1), 20 epochs, a perturbation at 5.
+    Losses fall as 0.5 + 1/(epoch+1)²; a perturbed run jumps by `jump` at epoch 5 and ends at `end_ratio` × the
+    control; `noise` is epoch-to-epoch jitter (relative)."""
+    out = []
+    for seed in (0, 1):
+        for std in (0.0, 0.5, 1.0):
+            rid = f"s{seed}-{std}"
+            for e in range(21):
+                base = (0.5 + 1.0 / (e + 1) ** 2) * (1 + noise * NOISE[e % 12] * (1 if std else -1))
+                scale = 1.0 if std == 0 or e < 5 else 1 + (end_ratio - 1) * min(1.0, (e - 5) / 5)
+                out.append({"run_id": rid, "seed": seed, "events.perturb_std": std, "epoch": e,
+                            "event": None, "train_loss": base * scale})
+                if std and e == 5:
+                    out.append({"run_id": rid, "seed": seed, "events.perturb_std": std, "epoch": e,
+                                "event": "perturb", "train_loss": base * scale + jump})
+    return pd.DataFrame(out)
+
+
+# per kind: (options, tables on the claim's side, on the other side, straddling the line)
+SIDES = {
+    "slope": ({"x": "x", "y": "y", "target": 1.0, "tolerance": 0.1, "intercept": "positive"},
+              slope_case(1.0, 0.5, 0.05), slope_case(1.5, 0.5, 0.05), slope_case(1.1, 0.5, 1.0)),
+    "correlation": ({"x": "x", "y": "y", "sign": 1},
+                    correlation_case(1.0, 0.1), correlation_case(-1.0, 0.1), correlation_case(0.0, 1.0)),
+    "compare": ({"metric": "m", "by": "g", "low": "a", "high": "b"},
+                compare_case(1.0, 0.1), compare_case(-1.0, 0.1), compare_case(0.0, 1.0)),
+    "value": ({"metric": "m", "target": 1.0, "tolerance": 0.2},
+              value_case(1.0, 0.05), value_case(2.0, 0.05), value_case(1.2, 0.5)),
+    "recovery": ({"metric": "train_loss", "tolerance": 0.1},
+                 (recovery_history(1.0, 1.0, 0.01), None), (recovery_history(1.5, 1.0, 0.01), None),
+                 (recovery_history(1.1, 1.0, 0.3), None)),
+    "dominates": ({"metric": "cap", "by": "data.corrupt_prob", "low": 0.0, "high": 1.0, "over": "data.n_train"},
+                  dominates_case(2.0, 0.01), dominates_case(-2.0, 0.01), dominates_case(0.0, 1.0)),
 }
 
 
+def verdict(name: str, tables, **extra) -> Finding:
+    return evaluate({"name": name, "claim": "c", **SIDES[name][0], **extra}, *tables)[1]
+
+
 @pytest.mark.parametrize("name", list_findings())
-def test_every_finding_evaluates(name):
-    assert name in OPTIONS, f"add options for new finding {name!r} to this test"
-    claim, f = evaluate({"name": name, "claim": "c", **OPTIONS[name]}, synthetic_history(), runs_table())
-    assert claim == "c" and np.isfinite(f.value) and (f.error >= 0 or np.isnan(f.error)) and f.text
+def test_every_finding_kind_flips_its_verdict_across_its_line(name):
+    assert name in SIDES, f"add constructed tables for the new finding {name!r} to SIDES"
+    _, yes, no, between = SIDES[name]
+    f, g, h = verdict(name, yes), verdict(name, no), verdict(name, between)
+    assert (f.verdict, g.verdict, h.verdict) == ("agrees", "differs", "inconclusive"), (f.text, g.text, h.text)
+    assert f.agrees is True and g.agrees is False and h.agrees is None
+    for x in (f, g, h):  # every finding says what would make it fail, and what it tested
+        assert x.fails_if.startswith("differs if") and x.expect and x.checks and np.isfinite(x.value), x
 
 
-def test_slope_is_exact_on_a_line_and_judged_against_its_target():
-    _, f = evaluate({"name": "slope", "x": "x", "y": "y", "target": 2.0}, None, runs_table())
-    assert f.value == pytest.approx(2.0) and f.error == pytest.approx(0.0, abs=1e-12) and f.agrees
-    _, g = evaluate({"name": "slope", "x": "x", "y": "y", "target": 1.0, "tolerance": 0.5}, None, runs_table())
-    assert g.agrees is False
-    a, se, b, _ = linear_fit(np.arange(1.0, 9.0), runs_table()["noisy"].to_numpy())
-    x = np.arange(1.0, 9.0)  # the textbook standard error of the slope
-    resid = runs_table()["noisy"].to_numpy() - (a * x + b)
+@pytest.mark.parametrize("name", ["correlation", "compare", "dominates"])
+def test_paper_no_reverses_the_verdict(name):
+    _, yes, no, between = SIDES[name]
+    assert verdict(name, yes, paper="no").verdict == "differs"
+    assert verdict(name, no, paper="no").verdict == "agrees"
+    assert verdict(name, between, paper="no").verdict == "inconclusive"
+    assert verdict(name, yes, paper="no").expect.startswith("not: ")
+    with pytest.raises(ValueError, match="paper"):
+        verdict(name, yes, paper="maybe")
+
+
+def test_the_interval_rules():
+    assert at_least("", 1.0, 0.4, 0.0).verdict == "agrees"  # 1 − 0.8 ≥ 0
+    assert at_least("", 1.0, 0.6, 0.0).verdict == "inconclusive"  # the interval spans 0
+    assert at_least("", -1.0, 0.4, 0.0).verdict == "differs"
+    assert at_least("", 0.0, 0.0, 0.0, strict=True).verdict == "differs"  # exactly on the line: not above it
+    assert at_most("", 0.0, math.nan, 0.0).verdict == "agrees"  # no error bar: judged on the value
+    assert within("", 1.0, 0.04, 0.9, 1.1).verdict == "agrees"
+    assert within("", 1.0, 0.06, 0.9, 1.1).verdict == "inconclusive"
+    assert within("", 1.223, 0.062, 0.9, 1.1).verdict == "inconclusive"  # 000: ResNet slope 1.223 ± 0.062
+    assert within("", 1.25, 0.06, 0.9, 1.1).verdict == "differs"
+
+
+def test_slope_band_is_fixed_and_the_intercept_sign_is_checked():
+    f = verdict("slope", slope_case(1.0, -0.5, 0.05))  # slope 1 but a negative offset
+    assert [c.verdict for c in f.checks] == ["agrees", "differs"] and f.verdict == "differs"
+    assert f.checks[1].value == pytest.approx(-0.5, abs=0.1)
+    noisy = verdict("slope", slope_case(1.3, 0.5, 3.0))  # noise never widens the band into agreement
+    assert noisy.verdict in ("inconclusive", "differs")
+
+
+def test_require_leaves_runs_out_of_the_fit_and_lists_them():
+    _, res = slope_case(1.0, 0.5, 0.0)
+    res = res.assign(train_error=0.0, **{"init.std": np.arange(12) / 10})
+    res.loc[11, ["y", "train_error"]] = [-50.0, 0.5]  # an outlier that never fitted its training set
+    f = verdict("slope", (None, res), require="train_error == 0")
+    assert f.value == pytest.approx(1.0) and f.verdict == "agrees"
+    assert "left out 1 of 12 runs not meeting train_error == 0: init.std=1.1" in f.text and "train_error 0.5" in f.text
+    assert verdict("slope", (None, res)).verdict != "agrees"  # with it, the fit is pulled off the line
+
+
+def test_compare_change_from_the_start_ignores_a_gap_present_at_initialization():
+    rows = []
+    for i, (g, start) in enumerate([("a", 1.0), ("b", 1.1)] * 3):  # b starts 0.1 higher, falls just as much
+        for e in (0, 1):
+            rows.append({"run_id": f"r{i}", "g": g, "epoch": e, "event": None,
+                         "loss": start - 0.5 * e + 0.01 * NOISE[i]})
+    h = pd.DataFrame(rows)
+    level = evaluate({"name": "compare", "metric": "loss", "by": "g", "low": "a", "high": "b", "table": "history",
+                      "where": "epoch == 1"}, h, None)[1]
+    change = evaluate({"name": "compare", "metric": "loss", "by": "g", "low": "a", "high": "b", "table": "history",
+                       "where": "epoch == 1", "change_from": 0}, h, None)[1]
+    assert level.verdict == "agrees" and level.value == pytest.approx(0.1, abs=0.03)
+    assert change.value == pytest.approx(0.0, abs=1e-9) and change.verdict == "differs"  # exactly 0 is not > 0
+    one = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None,
+                   compare_case(1.0, 0.1)[1].iloc[:2])[1]
+    assert one.verdict == "inconclusive" and "add seeds" in one.text and math.isnan(one.error)
+
+
+def test_recovery_needs_a_control_and_a_jump():
+    h = recovery_history(1.0, 1.0, 0.01)
+    with pytest.raises(ValueError, match="needs an unperturbed control run: add events.perturb_std = 0.0"):
+        evaluate({"name": "recovery"}, h[h["events.perturb_std"] > 0], None)
+    flat = verdict("recovery", (recovery_history(1.0, -0.1, 0.01), None))  # the "perturbation" lowered the loss
+    assert [c.verdict for c in flat.checks][-1] == "differs" and flat.verdict == "differs"
+    ok = verdict("recovery", (h, None))
+    assert ok.value == pytest.approx(1.0, abs=0.02) and len(ok.checks) == 5  # 4 perturbed runs + the jump
+
+
+def test_correlation_sign_zero_is_no_correlation_within_a_band():
+    assert verdict("correlation", correlation_case(1.0, 0.1), sign=0).verdict == "differs"
+    x = np.arange(40.0)
+    flat = runs(x=x, y=np.tile([0.0, 1.0], 20))  # τ ≈ 0, tight with 40 runs
+    assert verdict("correlation", (None, flat), sign=0, band=0.3).verdict == "agrees"
+    with pytest.raises(ValueError, match="sign must be"):
+        verdict("correlation", (None, flat), sign=2)
+
+
+def test_exact_numbers_on_hand_made_tables():
+    x = np.arange(1.0, 9.0)
+    noisy = x + np.array([0.1, -0.1] * 4)
+    a, se, b, _ = linear_fit(x, noisy)
+    resid = noisy - (a * x + b)  # the textbook standard error of the slope
     assert se == pytest.approx(np.sqrt(resid @ resid / 6 / ((x - x.mean()) ** 2).sum()))
-
-
-def test_compare_value_correlation():
-    _, c = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, runs_table())
-    assert c.value == pytest.approx(2.0) and c.agrees
+    df = runs(g=["a", "b"] * 4, m=[1.0, 3.0, 1.2, 3.2, 0.8, 2.8, 1.0, 3.0])
+    c = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, df)[1]
     sd = np.std([1.0, 1.2, 0.8, 1.0], ddof=1)  # the same spread in both groups
-    assert c.error == pytest.approx(np.sqrt(2 * sd**2 / 4))
-    _, v = evaluate({"name": "value", "metric": "m", "where": "g == 'a'", "target": 1.0}, None, runs_table())
-    assert v.value == pytest.approx(1.0) and v.agrees
-    _, k = evaluate({"name": "correlation", "x": "x", "y": "y", "sign": -1}, None, runs_table())
-    assert k.value == pytest.approx(1.0) and k.agrees is False
-
-
-def test_recovery_ratio_from_history():
-    _, r = evaluate({"name": "recovery", "metric": "train_loss"}, synthetic_history(), None)
-    # per run: final loss (at epoch 3) over the loss just before the perturbation at epoch 2
-    expect = np.mean([(1 / 4 + s) / (1 / 3 + s) for s in (0, 1) for _ in (0, 1)])
-    assert r.value == pytest.approx(expect) and r.agrees
+    assert c.value == pytest.approx(2.0) and c.error == pytest.approx(np.sqrt(2 * sd**2 / 4))
+    v = evaluate({"name": "value", "metric": "m", "where": "run_id == 'r0'", "at_most": 1.0}, None, df)[1]
+    assert v.value == 1.0 and math.isnan(v.error) and "±" not in v.text and v.verdict == "agrees"
+    assert evaluate({"name": "value", "metric": "m"}, None, df)[1].verdict is None  # no line: not judged
 
 
 def test_errors_name_what_is_wrong():
+    df = compare_case(1.0, 0.1)[1]
     with pytest.raises(ValueError, match="'nope' is not a column"):
-        evaluate({"name": "value", "metric": "nope"}, None, runs_table())
+        evaluate({"name": "value", "metric": "nope"}, None, df)
     with pytest.raises(ValueError, match="no finished run with g = 'z'"):
-        evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "z"}, None, runs_table())
+        evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "z"}, None, df)
     with pytest.raises(ValueError, match="option colour"):
-        evaluate({"name": "value", "metric": "m", "colour": 1}, None, runs_table())
+        evaluate({"name": "value", "metric": "m", "colour": 1}, None, df)
 
 
-def test_one_run_per_group_has_no_error_estimate():
-    one = runs_table().iloc[:2]  # g = a and g = b, one run each
-    _, c = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, one)
-    assert c.value == pytest.approx(2.0) and np.isnan(c.error) and c.agrees and "no error estimate" in c.text
-    _, v = evaluate({"name": "value", "metric": "m", "where": "run_id == 'r0'"}, None, runs_table())
-    assert np.isnan(v.error) and "±" not in v.text
+def test_a_precondition_no_run_meets_is_inconclusive_and_says_why():
+    _, res = slope_case(1.0, 0.5, 0.0)
+    f = verdict("slope", (None, res.assign(train_error=0.01)), require="train_error == 0")
+    assert f.verdict == "inconclusive" and math.isnan(f.value) and "0 runs meet train_error == 0, 3 needed" in f.text
+    with pytest.raises(ValueError, match="needs at least 3 runs"):  # no precondition: too few runs is an error
+        verdict("slope", (None, res.iloc[:2]))
+
+
+def test_value_of_every_run_is_judged_on_the_worst_run():
+    df = runs(m=[0.0] * 11 + [0.001])  # one run of 12 misses a single training point
+    mean = evaluate({"name": "value", "metric": "m", "at_most": 0.0}, None, df)[1]
+    worst = evaluate({"name": "value", "metric": "m", "at_most": 0.0, "stat": "max"}, None, df)[1]
+    assert mean.verdict == "inconclusive"  # the mean's interval spans 0
+    assert worst.verdict == "differs" and worst.value == 0.001 and math.isnan(worst.error) and "max m" in worst.text
+    assert evaluate({"name": "value", "metric": "m", "at_least": 0.0, "stat": "min"}, None, df)[1].verdict == "agrees"
+
+
+def test_value_at_the_best_sweep_value_is_chosen_on_training_loss_not_test():
+    df = runs(**{"optim.lr": [0.01, 0.01, 0.1, 0.1, 1.0, 1.0], "train_loss": [0.5, 0.7, 0.01, 0.03, np.nan, np.nan],
+                 "test_error": [0.01, 0.01, 0.2, 0.3, np.nan, np.nan], "status": ["completed"] * 4 + ["diverged"] * 2})
+    f = evaluate({"name": "value", "metric": "test_error", "best_over": "optim.lr"}, None, df)[1]
+    assert f.value == pytest.approx(0.25) and "at optim.lr=0.1 (lowest mean train_loss of 0.01: 0.6, 0.1: 0.02)" in f.text
+    with pytest.raises(ValueError, match="2 of 2 selected runs diverged"):
+        evaluate({"name": "value", "metric": "test_error", "where": "`optim.lr` == 1.0"}, None, df)

@@ -183,3 +183,19 @@ def test_normalized_margins_equal_their_closed_forms():
     m = margins(net(x).detach(), y)
     assert out["output_normalized_margin_q5"] == pytest.approx(gamma_margin(m, 0.05) / float(net(x[:1]).norm()))
     assert out["margin_q5"] == pytest.approx(float(m.sort().values[1]))  # ⌈0.05·40⌉ = 2nd smallest
+
+
+def test_ch4_figures_leave_out_what_the_caption_excludes_and_list_it():
+    res = ch4_results()
+    res.loc[0, "train_error"] = 0.574  # std 0.001 never reached zero training error
+    res.loc[1, "normalized_margin_q5"] = -0.002  # a negative margin: 1/margin < 0 has no place on a log axis
+    fig = draw({"name": "ch4_points", "x": "inverse_margin", "y": "test_error", "log_x": True,
+                "require": "train_error == 0"}, None, res)
+    (left_out, unplotted) = fig.genlab_notes
+    assert left_out.startswith("Left out 1 of 6 runs not meeting train_error == 0: init.std=0.001")
+    assert "train_error 0.574" in left_out
+    assert unplotted.startswith("Not drawn: 1 of 5 runs") and "init.std=0.01" in unplotted
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 5  # 4 runs + the RL star; 1 unplottable
+    assert any(t.get_text().startswith("Left out 1 of 6") for t in fig.texts)  # written under the axes too
+    clean = draw({"name": "ch4_losses", "require": "train_error == 0"}, None, ch4_results())
+    assert not getattr(clean, "genlab_notes", [])  # nothing left out: nothing said

@@ -127,3 +127,16 @@ def test_schedules():
 def test_lr_schedule_reaches_the_optimizer():
     out = train(config(train={"epochs": 4}, schedule={"name": "piecewise", "milestones": [2], "factors": [1, 0.1]}))
     assert [r["lr"] for r in out.history[1:]] == pytest.approx([0.5, 0.5, 0.05, 0.05])  # after 2 epochs, as MultiStepLR
+
+
+def test_per_run_perturbation_draws_differ_across_a_std_sweep_and_repeat():
+    from genlab.train.setup import build
+
+    def noise(std: float, draw: str) -> torch.Tensor:
+        cfg = config(events={"perturb_epochs": [1], "perturb_std": std, "perturb_draw": draw})
+        return torch.randn(20, generator=build(cfg, torch.device("cpu"))[3]["perturb"])
+
+    assert torch.equal(noise(0.1, "per_seed"), noise(1.0, "per_seed"))  # one direction, scaled by std
+    assert not torch.allclose(noise(0.1, "per_run"), noise(1.0, "per_run"))  # each run its own
+    assert torch.equal(noise(0.5, "per_run"), noise(0.5, "per_run"))  # and the same again for the same run
+    assert "perturb_draw" not in config().canonical_json()  # the default keeps old run ids

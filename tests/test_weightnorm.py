@@ -149,3 +149,15 @@ def test_trainer_lagrange_pulls_the_norms_to_one_and_grows_lambda():
     free = train(config())  # ... where plain SGD leaves them off 1
     assert float((layer_norms(free.model).detach() - 1).abs().max()) > 5 * rows[-1]["norm_dev"]
     assert rows[-1]["train_error"] < 0.7 and free.history[-1]["train_error"] < 0.7
+
+
+def test_overflowed_weights_end_the_run_as_diverged_not_as_a_zero_norm_error():
+    hook = Hook(ConstraintSpec(name="project", rho=True))
+    net = hook.wrap(random_net("mlp", (6,), widths=[7, 5], bias=False))
+    with torch.no_grad():
+        weight_layers(net)[1].weight[0, 0] = float("inf")  # what one step at a huge lr can leave behind
+    row = hook.end_epoch(net)  # no projection of an infinite layer, and no "all-zero weights" error
+    assert not math.isfinite(row["norm_dev"]) and "log_rho" not in row
+    out = train(config({"name": "project", "rho": True}, epochs=5).model_copy(
+        update={"optim": config().optim.model_copy(update={"lr": 1e8})}))
+    assert out.status == "diverged" and out.stop_reason == "non_finite_loss" and out.epochs_run < 5

@@ -26,8 +26,8 @@ else:  # pragma: no cover
 
 
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
-EXPERIMENT_KEYS = ("name", "description", "seeds", "sweep", "profiles", "figures", "findings", "default_profile",
-                   "analysis")
+EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
+                   "default_profile", "analysis")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Experiment:
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
+    chapter: str = ""  # the seed's chapter or section, e.g. "ch. 3 — linear networks" (the report groups by it)
 
     @property
     def run_ids(self) -> list[str]:
@@ -196,7 +197,8 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=tuple(raw.get("figures", [])),
                       findings=tuple(raw.get("findings", [])), sweep_fields=sweep_fields,
-                      text=text, sets=dict(sets or {}), analysis=_analysis(raw, where))
+                      text=text, sets=dict(sets or {}), chapter=str(raw.get("chapter", "")),
+                      analysis=_analysis(raw, where))
 
 
 def _analysis(raw: dict, where: str) -> dict[str, Any] | None:

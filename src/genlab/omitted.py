@@ -17,6 +17,7 @@ OMIT_DEFAULT_JSON: dict[str, Any] = {
     "train.rule": "backprop",
     "train.rule_options": {},
     "record.resume_every": 0,
+    "events.perturb_draw": "per_seed",
 }
 
 

@@ -1,5 +1,8 @@
-"""The report: one self-contained HTML page with, per experiment, its figures (inlined PNG), its findings
-beside the seed's claims (and whether they agree), and a table of final results per sweep point.
+"""The report: one self-contained HTML page that opens with a verdict table (every seed claim, our number ±
+its error, agrees / differs / inconclusive, a link), then one section per experiment, grouped by seed and
+chapter in the seeds' order, each saying which profile and data set produced it: its figures (inlined PNG,
+click to enlarge, captions listing what they leave out), its findings with their checks and what would make
+them fail, and a table of final results per sweep point.
 
 It reads the store through the query API only; it never trains.
 """
@@ -9,21 +12,36 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+import re
 import time
 from dataclasses import dataclass
 
 import pandas as pd
 
 from genlab.figures import draw
-from genlab.findings import evaluate
+from genlab.figures.style import column_text
+from genlab.findings import Finding, evaluate
 from genlab.spec import Experiment
 
 FINAL_METRICS = ("n_params", "epochs_run", "train_loss", "test_loss", "train_error", "test_error", "val_error")
-CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f4f4f4}img{max-width:100%;margin:.5em 0}.yes{color:#176f2c;font-weight:600}
-.no{color:#b3261e;font-weight:600}.na{color:#777}.meta{color:#666;font-size:12px}pre{white-space:pre-wrap}"""
+SEED_TITLES = {"000": "000 — thesis: linear networks, normalized losses, weight normalization",
+               "002": "002 — the role of tweaks in deep learning", "003": "003 — HW0: capacity, robustness, "
+               "random labels, regression", "004": "004 — generalization ideas: capacity measures",
+               "other": "across the seeds — which measure predicts generalization (experiments/analysis)"}
+VERDICT_CLASS = {"agrees": "yes", "differs": "no", "inconclusive": "maybe", None: "na"}
+CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1400px;margin:1.5em auto;padding:0 1.2em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:2px solid #888;padding-bottom:.2em;margin-top:2.2em}
+h3.chapter{color:#555;margin-top:1.6em}h3.exp{border-bottom:1px solid #ccc;padding-bottom:.15em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.8em 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
+vertical-align:top}th{background:#f4f4f4}.yes{color:#176f2c;font-weight:600}.no{color:#b3261e;font-weight:600}
+.maybe{color:#8a5a00;font-weight:600}.na{color:#777}.meta{color:#555;font-size:12.5px}.top{float:right;font-size:12px}
+figure{display:inline-block;margin:.6em 1em .6em 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%;cursor:zoom-in;border:1px solid #eee}figcaption{font-size:12px;color:#444;max-width:900px}
+img.big{position:fixed;inset:0;width:100vw;height:100vh;max-width:none;object-fit:contain;background:#fffe;
+cursor:zoom-out;z-index:9;border:0}ul.checks{margin:0;padding-left:1.1em}.fails{color:#666;font-size:12px}
+table.verdicts td:nth-child(3){max-width:460px}table.verdicts td:nth-child(4){max-width:300px}"""
+ZOOM = "this.classList.toggle('big')"  # click: the figure fills the window; click again: back
 
 
 @dataclass(frozen=True)
@@ -31,6 +49,35 @@ class Section:
     exp: Experiment
     history: pd.DataFrame
     results: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One `[[findings]]` entry of a section, evaluated: its Finding, or the reason it cannot be computed."""
+
+    exp: Experiment
+    index: int
+    entry: dict
+    finding: Finding | None
+    error: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.exp.name}-finding-{self.index}"
+
+
+def seed_of(exp: Experiment) -> str:
+    """The seed document a spec belongs to: its folder under experiments/ (e.g. "000"), else "other"."""
+    parent = exp.path.parent.name if exp.path is not None else ""
+    return parent if re.fullmatch(r"\d{3}", parent) else "other"
+
+
+def order_key(s: Section) -> tuple:
+    """Seeds in order, chapters by their first number (ch. 3 < ch. 4 < ch. 5; §3.1 < §3.2), then names
+    in natural order (fig3_2 < fig3_10)."""
+    num = re.search(r"\d+(?:\.\d+)?", s.exp.chapter)
+    natural = [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s.exp.name)]
+    return seed_of(s.exp), float(num.group()) if num else math.inf, s.exp.chapter, natural
 
 
 def png_b64(fig) -> str:
@@ -57,52 +104,128 @@ def summary_table(s: Section) -> pd.DataFrame:
     return out
 
 
-def _findings_html(s: Section) -> str:
-    entries = getattr(s.exp, "findings", ())
-    if not entries:
+def judge(s: Section) -> list[Judged]:
+    out = []
+    for i, entry in enumerate(getattr(s.exp, "findings", ())):
+        try:
+            out.append(Judged(s.exp, i, entry, evaluate(entry, s.history, s.results)[1]))
+        except ValueError as e:  # a finding that cannot be computed is shown, not hidden
+            out.append(Judged(s.exp, i, entry, None, str(e)))
+    return out
+
+
+def _e(v) -> str:
+    return html.escape(str(v))
+
+
+def verdict_html(f: Finding | None) -> str:
+    v = f.verdict if f is not None else None
+    return f"<span class='{VERDICT_CLASS.get(v, 'na')}'>{_e(v or 'not judged')}</span>"
+
+
+def number(f: Finding | None) -> str:
+    if f is None or math.isnan(f.value):
+        return "—"
+    return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if not math.isnan(f.error) else " (no error bar)")
+
+
+def figure_ref(j: Judged) -> str:
+    """The figure a finding reads: its `figure` key, else the spec's only figure, else the spec's name."""
+    files = [e.get("file", e["name"]) for e in j.exp.figures]
+    name = j.entry.get("figure") or (files[0] if len(files) == 1 else "")
+    return f"<a href='#fig-{_e(j.exp.name)}-{_e(name)}'>{_e(name)}</a>" if name else _e(j.exp.name)
+
+
+def verdict_table(judged: list[Judged]) -> str:
+    counts = {v: sum((j.finding.verdict if j.finding else None) == v for j in judged)
+              for v in ("agrees", "differs", "inconclusive", None)}
+    head = ", ".join(f"{n} {v or 'not judged / cannot compute'}" for v, n in counts.items() if n)
+    rows = "".join(
+        f"<tr><td>{_e(seed_of(j.exp))}</td><td>{figure_ref(j)}</td><td>{_e(j.entry.get('claim', ''))}</td>"
+        f"<td class='meta'>{_e(j.finding.expect if j.finding else j.error)}</td>"
+        f"<td>{_e(number(j.finding))}</td><td>{verdict_html(j.finding)}</td>"
+        f"<td><a href='#{_e(j.anchor)}'>details</a></td></tr>" for j in judged)
+    return (f"<h2 id='verdicts'>Verdicts: the seeds' claims and ours</h2><p class='meta'>{len(judged)} claims: "
+            f"{_e(head)}. Each verdict compares a number's ±2 standard-error interval with the claim's line; "
+            "inconclusive when the interval spans it.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
+            "<th>claim</th><th>tested here</th><th>number ± error</th><th>verdict</th><th></th></tr>" + rows + "</table>")
+
+
+def findings_html(judged: list[Judged]) -> str:
+    if not judged:
         return ""
     rows = []
-    for entry in entries:
-        try:
-            claim, f = evaluate(entry, s.history, s.results)
-            mark = {True: '<span class="yes">agrees</span>', False: '<span class="no">differs</span>',
-                    None: '<span class="na">—</span>'}[f.agrees]
-            rows.append(f"<tr><td>{html.escape(claim)}</td><td>{html.escape(f.text)}</td><td>{mark}</td></tr>")
-        except ValueError as e:  # a finding that cannot be computed is shown, not hidden
-            rows.append(f"<tr><td>{html.escape(entry.get('claim', ''))}</td><td class='no'>cannot compute: "
-                        f"{html.escape(str(e))}</td><td class='na'>—</td></tr>")
-    return ("<h3>Findings: the seed's and ours</h3><table><tr><th>seed reported</th><th>here</th><th></th></tr>"
+    for j in judged:
+        f = j.finding
+        if f is None:
+            here = f"<span class='no'>cannot compute: {_e(j.error)}</span>"
+        else:
+            checks = "".join(f"<li>{_e(c.what)}: {_e(number(Finding(c.value, c.error, None, '')))} → "
+                             f"<span class='{VERDICT_CLASS[c.verdict]}'>{_e(c.verdict)}</span></li>" for c in f.checks)
+            here = (_e(f.text) + (f"<ul class='checks'>{checks}</ul>" if checks else "")
+                    + (f"<div class='fails'>what would make it fail: {_e(f.fails_if)}</div>" if f.fails_if else ""))
+        rows.append(f"<tr id='{_e(j.anchor)}'><td>{_e(j.entry.get('claim', ''))}</td><td>{here}</td>"
+                    f"<td>{verdict_html(f)}</td></tr>")
+    return ("<h4>Findings: the seed's and ours</h4><table><tr><th>seed reported</th><th>here</th><th>verdict</th></tr>"
             + "".join(rows) + "</table>")
 
 
-def section_html(s: Section) -> str:
+def provenance(s: Section) -> str:
+    """Which profile, data set and model produced a section (from the configs of its finished runs)."""
+    df = s.results
+    parts = [f"profile <b>{_e(s.exp.profile)}</b>"]
+    for col, word in (("data.name", "data"), ("data.n_train", "training points"), ("model.name", "model")):
+        if col in df.columns and len(df):
+            parts.append(f"{word} <b>{_e(column_text(df, col))}</b>")
+    parts.append(f"{len(df)} finished runs · spec {_e(s.exp.path)}")
+    return "<p class='meta'>" + " · ".join(parts) + "</p>"
+
+
+def figure_html(s: Section, entry: dict) -> str:
+    name = entry.get("file", entry["name"])
+    try:
+        fig = draw(entry, s.history, s.results)
+    except ValueError as err:
+        return f"<p class='no'>figure {_e(name)} cannot be drawn: {_e(err)}</p>"
+    notes = " ".join(getattr(fig, "genlab_notes", []))
+    return (f"<figure id='fig-{_e(s.exp.name)}-{_e(name)}'><img alt='{_e(name)}' onclick=\"{ZOOM}\" "
+            f"src='data:image/png;base64,{png_b64(fig)}'><figcaption><b>{_e(name)}</b>"
+            f"{(' — ' + _e(notes)) if notes else ''}</figcaption></figure>")
+
+
+def section_html(s: Section, judged: list[Judged]) -> str:
     e = s.exp
-    parts = [f"<h2 id='{html.escape(e.name)}'>{html.escape(e.name)}</h2>",
-             f"<p>{html.escape(e.description)}</p>",
-             f"<p class='meta'>profile {html.escape(str(e.profile))} · {len(s.results)} finished runs · spec "
-             f"{html.escape(str(e.path))}</p>"]
-    for entry in e.figures:
-        try:
-            parts.append(f"<img alt='{html.escape(entry.get('file', entry['name']))}' "
-                         f"src='data:image/png;base64,{png_b64(draw(entry, s.history, s.results))}'>")
-        except ValueError as err:
-            parts.append(f"<p class='no'>figure {html.escape(entry.get('file', ''))} cannot be drawn: "
-                         f"{html.escape(str(err))}</p>")
-    parts.append(_findings_html(s))
+    parts = [f"<h3 class='exp' id='{_e(e.name)}'>{_e(e.name)}<a class='top' href='#top'>↑ top</a></h3>",
+             f"<p>{_e(e.description)}</p>", provenance(s)]
+    parts += [figure_html(s, entry) for entry in e.figures]
+    parts.append(findings_html(judged))
     if getattr(e, "analysis", None) is not None:  # [analysis]: the measure ranking (genlab.analysis)
         from genlab.analysis.html import analysis_html
 
         parts.append(analysis_html(s.results, e.analysis))
     if not s.results.empty:
-        parts.append("<h3>Final results</h3>" + summary_table(s).to_html(index=False, border=0))
+        parts.append("<h4>Final results</h4>" + summary_table(s).to_html(index=False, border=0))
     return "\n".join(parts)
 
 
 def render(sections: list[Section], title: str = "genlab report") -> str:
-    toc = "".join(f"<li><a href='#{html.escape(s.exp.name)}'>{html.escape(s.exp.name)}</a> — "
-                  f"{html.escape(s.exp.description)}</li>" for s in sections)
-    body = "\n".join(section_html(s) for s in sections)
+    sections = sorted(sections, key=order_key)
+    judged = {s.exp.name: judge(s) for s in sections}
+    toc, body, seed, chapter = [], [], None, None
+    for s in sections:
+        if seed_of(s.exp) != seed:
+            seed, chapter = seed_of(s.exp), None
+            body.append(f"<h2 id='seed-{_e(seed)}'>{_e(SEED_TITLES.get(seed, seed))}</h2>")
+            toc.append(f"<li><b>{_e(SEED_TITLES.get(seed, seed))}</b></li>")
+        if s.exp.chapter != chapter:
+            chapter = s.exp.chapter
+            body.append(f"<h3 class='chapter'>{_e(seed)} {_e(chapter)}</h3>" if chapter else "")
+        toc.append(f"<li style='margin-left:1.2em'><a href='#{_e(s.exp.name)}'>{_e(s.exp.name)}</a> — "
+                   f"{_e(s.exp.description)}</li>")
+        body.append(section_html(s, judged[s.exp.name]))
     stamp = time.strftime("%Y-%m-%d %H:%M")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p class='meta'>written {stamp} by genlab</p><ul>{toc}</ul>{body}</body></html>")
+    every = [j for s in sections for j in judged[s.exp.name]]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
+            f"<style>{CSS}</style></head><body><h1 id='top'>{_e(title)}</h1>"
+            f"<p class='meta'>written {stamp} by genlab · click a figure to enlarge it</p>"
+            f"{verdict_table(every)}<h2>Contents</h2><ul>{''.join(toc)}</ul>{''.join(body)}</body></html>")

@@ -198,6 +198,9 @@ class EventsSpec(Frozen):
 
     perturb_epochs: list[int] = []  # add N(0, perturb_std²) to every weight and bias at these epochs
     perturb_std: float = Field(0.0, ge=0)  # a standard deviation, not a variance
+    # per_seed: the noise comes from the seed's perturb stream, so runs that differ only in perturb_std get
+    # the same direction scaled; per_run: each run draws its own (seeded by seed and run id)
+    perturb_draw: Literal["per_seed", "per_run"] = "per_seed"
     cosine_ref_epoch: int | None = None  # save the weights at this epoch; record cos(w, w_ref) from then on
 
 
@@ -285,9 +288,7 @@ class RunConfig(Frozen):
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
-                                "train.rule_options": {}, "record.resume_every": 0}
-
-
+                                "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed"}
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,

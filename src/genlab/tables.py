@@ -146,3 +146,30 @@ def where(df: pd.DataFrame, text: str | None) -> pd.DataFrame:
         require(df, [col], f"where {text!r}: column")
         mask &= _compare(df[col], op, value).fillna(False).astype(bool)
     return df[mask]
+
+
+def split(df: pd.DataFrame, require: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows meeting `require`, rows that do not): a claim's precondition (e.g. "train_error == 0"), whose
+    failures are left out of a fit or a figure and listed (`describe_rows`), never dropped silently."""
+    if not require:
+        return df, df.iloc[:0]
+    kept = select(df, require)
+    return kept, df.loc[~df.index.isin(kept.index)]
+
+
+def varying(df: pd.DataFrame, limit: int = 3) -> list[str]:
+    """The config columns (dotted names) whose values differ between rows: what tells runs apart."""
+    cols = [c for c in df.columns if "." in str(c) and df[c].astype(str).nunique(dropna=False) > 1]
+    return cols[:limit]
+
+
+def describe_rows(rows: pd.DataFrame, among: pd.DataFrame, show: tuple[str, ...] = ()) -> str:
+    """One short label per row, e.g. "init.std=0.0032 (train_error 0.574)": the config columns that vary
+    in `among` (the rows considered), then the `show` columns in brackets; rows joined by "; "."""
+    keys = varying(among) or ["run_id"]
+    labels = []
+    for _, r in rows.iterrows():
+        head = ", ".join(f"{k}={fmt(r[k])}" for k in keys if k in r.index and not missing(r[k]))
+        extra = ", ".join(f"{c} {fmt(r[c])}" for c in show if c in r.index and not missing(r[c]))
+        labels.append(head + (f" ({extra})" if extra else ""))
+    return "; ".join(labels)

@@ -45,10 +45,10 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
     try:
         a = analyze(results, **spec.options())
     except ValueError as e:
-        return f"<h3>Which measure predicts the gap</h3><p class='no'>cannot analyze: {html.escape(str(e))}</p>"
+        return f"<h4>Which measure predicts the gap</h4><p class='no'>cannot analyze: {html.escape(str(e))}</p>"
     sw = a.sweep
     excluded = ", ".join(f"{n} ({why})" for why, n in sw.excluded.items()) or "none"
-    parts = ["<h3>Which measure predicts the gap</h3>",
+    parts = ["<h4>Which measure predicts the gap</h4>",
              f"<p class='meta'>gap = {html.escape(sw.gap_text)} · {len(sw.runs)} runs analyzed, excluded: "
              f"{html.escape(excluded)} · axes: {html.escape(', '.join(f'{x} ({len(sw.levels[x])})' for x in sw.axes))}"
              " · click a header to sort</p>", SORT_JS, ranking_html(a.main(), COLUMNS),

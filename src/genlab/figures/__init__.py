@@ -3,7 +3,9 @@
 A figure function is `fn(history: DataFrame, results: DataFrame, *, options...) -> matplotlib Figure`, where
 `history` has one row per (run, epoch) and `results` one row per run (see `Store.history` / `Store.results`).
 A spec lists the figures to draw in `[[figures]]` tables: `name` (the registered function), `file` (the
-output name, without extension) and the function's options.
+output name, without extension) and the function's options. A `title` may name config columns in braces,
+"ConvNet3 on {data.name}, lr {optim.lr}": they are filled from the runs drawn (`style.fill_title`), so a
+small and a full profile are both labelled truthfully.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from genlab.figures.style import fill_title
 from genlab.registry import Registry, call_entry
 
 FigureFn = Callable[..., Any]
@@ -23,8 +26,23 @@ FORMATS = ("png", "pdf")
 
 
 def draw(entry: dict[str, Any], history, results):
-    """Draw one `[[figures]]` entry; its options are checked against the function's signature."""
+    """Draw one `[[figures]]` entry; its options are checked against the function's signature, its title
+    filled from the configs of the runs it selects."""
+    if isinstance(entry.get("title"), str) and "{" in entry["title"]:
+        entry = {**entry, "title": fill_title(entry["title"], drawn_runs(entry, history, results))}
     return call_entry(_FIGURES, entry, history, results, ignore=("file",))
+
+
+def drawn_runs(entry: dict[str, Any], history, results):
+    """The rows a figure entry draws from, for its title: results (else history) filtered by its `where`."""
+    from genlab.tables import select
+
+    df = results if results is not None and len(results) else history
+    where = entry.get("where")
+    try:
+        return select(df, where) if isinstance(where, str) else df
+    except ValueError:  # a `where` on history-only columns (epoch): the title reads every run
+        return df
 
 
 def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> list[Path]:

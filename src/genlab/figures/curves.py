@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
-from genlab.figures.style import finish_axes
+from genlab.figures.style import finish_axes, loss_label
 
 UNITS = {"loss": "loss (nats)", "error": "error rate", "accuracy": "accuracy", "cosine": "cos θ to reference"}
 STYLES = {"train": "-", "test": "--", "val": ":"}
@@ -18,9 +18,11 @@ def with_accuracy(history: pd.DataFrame) -> pd.DataFrame:
     return history.assign(**extra)
 
 
-def ylabel(metrics: list[str]) -> str:
+def ylabel(metrics: list[str], history: pd.DataFrame | None = None) -> str:
+    """Units of a panel's metrics; a loss is named by `train.loss` of the runs drawn (exp is not in nats)."""
     kinds = {m.rsplit("_", 1)[-1] for m in metrics}
-    return " / ".join(UNITS.get(k, k) for k in sorted(kinds))
+    units = {**UNITS, "loss": loss_label(history)} if history is not None and "train.loss" in history else UNITS
+    return " / ".join(units.get(k, k) for k in sorted(kinds))
 
 
 def mean_std(history: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
@@ -75,7 +77,7 @@ def curves(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[list[st
         if mark_events and "event" in h.columns:
             for e in sorted(h.loc[h["event"].notna(), "epoch"].unique()):
                 ax.axvline(e, color="0.6", lw=0.8, ls=":", zorder=0)
-        finish_axes(ax, xlabel="epoch", ylabel=ylabel(metrics), log_y=log_y)
+        finish_axes(ax, xlabel="epoch", ylabel=ylabel(metrics, h), log_y=log_y)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -19,8 +19,9 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
-from genlab.tables import numeric, select
+from genlab.tables import describe_rows, numeric, select, split
 from genlab.figures.curves import curves, with_accuracy
+from genlab.figures.style import note
 from genlab.findings import linear_fit
 
 RL_WHERE = "`data.corrupt_prob` == 1.0"  # 000's RL point: every train and test label random
@@ -87,6 +88,22 @@ def _points(ax, df: pd.DataFrame, x: str, y: str, *, hue: str | None, rl: str | 
     return xs, ys, is_rl, mappable
 
 
+def runs_drawn(df: pd.DataFrame, require: str | None) -> tuple[pd.DataFrame, str]:
+    """(the runs meeting the caption's promise `require`, e.g. "train_error == 0"; a note listing the others)."""
+    kept, dropped = split(df, require)
+    return kept.reset_index(drop=True), (f"Left out {len(dropped)} of {len(df)} runs not meeting {require}: "
+                                         f"{describe_rows(dropped, df, ('train_error',))}." if len(dropped) else "")
+
+
+def unplotted(df: pd.DataFrame, xs: np.ndarray, ys: np.ndarray, log_x: bool, log_y: bool, x: str, y: str) -> str:
+    """A note listing the runs whose point cannot be drawn: a non-finite value, or ≤ 0 on a log axis."""
+    bad = ~np.isfinite(xs) | ~np.isfinite(ys) | ((xs <= 0) if log_x else False) | ((ys <= 0) if log_y else False)
+    if not bad.any():
+        return ""
+    why = "non-finite" + (f", or {x} ≤ 0 on a log axis" if log_x else "") + (f", or {y} ≤ 0 on a log axis" if log_y else "")
+    return f"Not drawn: {int(bad.sum())} of {len(df)} runs ({why}): {describe_rows(df[bad], df, (x, y))}."
+
+
 def slope_one_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Least squares y = x + b with the slope held at 1: b = mean(y − x), ± its standard error (ddof=1)."""
     d = y - x
@@ -111,7 +128,7 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
                                                 "fit": "slope_one"}],
                hue: str | None = "init.std", rl: str | None = RL_WHERE, fit_rl: bool = True, zoom: bool = False,
                annotate: str | None = None, labels: dict[str, str] = {}, title: str = "",
-               where: str | None = None) -> Figure:
+               require: str | None = None, where: str | None = None) -> Figure:
     """Test loss against training loss, one panel per {x, y[, fit]} pair (000 Figs. 4-1, 4-2, 4-3, 4-6).
 
     Args:
@@ -122,11 +139,15 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
       fit_rl: include the RL runs in the fit (Fig. 4-6: the RL point lies on the same line).
       zoom: limit the axes to the non-RL runs (Fig. 4-3, "zoomed in").
       annotate: a column written next to each point (the ResNet scale factors of Figs. 4-1, 4-10).
+      require: what the caption promises of every run drawn (e.g. "train_error == 0"); the others are left
+        out of the points and the fit, and listed under the axes.
     """
-    df = select(results, where).reset_index(drop=True)
+    df, left_out = runs_drawn(select(results, where).reset_index(drop=True), require)
     if df.empty:
-        raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
+        raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)" +
+                         (f"; {left_out}" if left_out else ""))
     fig = Figure(figsize=(5.6 * len(panels), 4.4))
+    notes = [left_out]
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, p in zip(axes, panels):
         if "x" not in p or "y" not in p:
@@ -150,9 +171,11 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
                 pad = 0.05 * (v.max() - v.min()) or 1e-3 * max(abs(v.max()), 1.0)
                 lim(v.min() - pad, v.max() + pad)
         _finish(fig, ax, p["x"], p["y"], labels, mappable, hue)
+        notes.append(unplotted(df, xs, ys, False, False, p["x"], p["y"]))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    note(fig, list(dict.fromkeys(notes)))
     return fig
 
 
@@ -160,7 +183,7 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
 def ch4_points(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue: str | None = "init.std",
                rl: str | None = RL_WHERE, annotate: str | None = None, log_x: bool = False, log_y: bool = False,
                line: bool = False, fit: bool = False, margin: str = "normalized_margin_q5", labels: dict[str, str] = {},
-               title: str = "", where: str | None = None) -> Figure:
+               title: str = "", require: str | None = None, where: str | None = None) -> Figure:
     """y against x, one point per run, RL runs as red stars (000 Figs. 4-4, 4-5, 4-7, 4-8, 4-9, 4-10, 4-11).
 
     x and y may be any results column or a derived one (`derived`): prod_frobenius, and inverse_margin
@@ -169,10 +192,13 @@ def ch4_points(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, 
     Args:
       line: join the non-RL points in x order, the mean over seeds at each x (Figs. 4-4, 4-5, 4-11).
       fit: the least-squares line over the non-RL runs (in log x when `log_x`), its slope in the legend.
+      require: what the caption promises of every run drawn (e.g. "train_error == 0" for "at zero training
+        error"); the others are left out and listed under the axes, as are points a log axis cannot show.
     """
-    df = select(derived(results, margin=margin), where).reset_index(drop=True)
+    df, left_out = runs_drawn(select(derived(results, margin=margin), where).reset_index(drop=True), require)
     if df.empty:
-        raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
+        raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)" +
+                         (f"; {left_out}" if left_out else ""))
     fig = Figure(figsize=(5.8, 4.4))
     ax = fig.subplots()
     xs, ys, is_rl, mappable = _points(ax, df, x, y, hue=hue, rl=rl, annotate=annotate, labels=labels)
@@ -192,6 +218,7 @@ def ch4_points(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, 
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    note(fig, [left_out, unplotted(df, xs, ys, log_x, log_y, x, y)])
     return fig
 
 

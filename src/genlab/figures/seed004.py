@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
-from genlab.figures.style import finish_axes
+from genlab.figures.style import finish_axes, note
+from genlab.tables import describe_rows
 
 PANEL_WIDTH = 3.3  # inches per panel; Fig. 1 has five side by side
 STYLES = ["-o", "--s", ":^", "-.v"]  # one per metric within a panel
@@ -71,9 +72,15 @@ def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, pan
     fig = Figure(figsize=(PANEL_WIDTH * len(panels), 3.4))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     groups = sorted(df[hue].dropna().unique()) if hue else [None]
+    notes = []
     for k, (ax, metrics) in enumerate(zip(axes, panels)):
         left_out = 0
         for j, m in enumerate(metrics):
+            v = pd.to_numeric(df[m], errors="coerce")
+            bad = v.notna() & ~np.isfinite(v.to_numpy(float))
+            if bad.any():
+                notes.append(f"{labels.get(m, m)}: {int(bad.sum())} run(s) not finite (vacuous), not drawn: "
+                             f"{describe_rows(df[bad], df)}.")
             for i, g in enumerate(groups):
                 agg, bad = mean_std_by(df[df[hue] == g] if hue else df, x, m)
                 left_out += bad
@@ -89,4 +96,5 @@ def capacity_panels(history: pd.DataFrame, results: pd.DataFrame, *, x: str, pan
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    note(fig, notes)
     return fig

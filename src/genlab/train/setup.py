@@ -34,6 +34,13 @@ def generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
     return out
 
 
+def run_generator(seed: int, run_id: str) -> torch.Generator:
+    """A CPU generator of perturbation noise for one run (events.perturb_draw = "per_run"): seeded by the
+    seed and the run id, so the runs of a perturb_std sweep draw different directions, reproducibly."""
+    ss = np.random.SeedSequence([seed, int(run_id, 16)])
+    return torch.Generator().manual_seed(int(ss.generate_state(1)[0]))
+
+
 def resolve_device(device: str) -> torch.device:
     """"cpu", "cuda", "cuda:N" or "auto" (cuda when torch sees one) → a torch.device, or a clear error."""
     if device == "auto":
@@ -48,6 +55,8 @@ def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, 
     data = build_dataset(config.data.name, **config.data.options).to(device)
     loss = get_loss(config.train.loss)
     gens = generators(config.seed, device)
+    if config.events.perturb_draw == "per_run":  # each run of a perturb_std sweep its own noise direction
+        gens["perturb"] = run_generator(config.seed, config.run_id)
     torch.manual_seed(config.seed)  # PyTorch's own default init draws from the global generator
     model = create_model(config.model.name, data.in_shape, loss.num_outputs(data.num_classes), **config.model.options)
     initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,

@@ -186,6 +186,8 @@ class Hook:
         with torch.no_grad():
             norms = layer_norms(model).double().cpu()
         row = {"norm_dev": float((norms - 1).abs().max())}
+        if not torch.isfinite(norms).all():  # the weights overflowed: the loss is not finite either, so the
+            return row                       # trainer ends the run as diverged (nothing to project)
         if self.spec.name == "project":
             project(model, absorb=True)
         log_rho = 0.0
