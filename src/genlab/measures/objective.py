@@ -71,6 +71,16 @@ def value_and_grad(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torc
     return total, grads
 
 
+@torch.no_grad()
+def value_of(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor, params: Params) -> float:
+    """L̂ at `params`, accumulated batch by batch exactly as `value_and_grad` does (the same float), no gradient."""
+    total = 0.0
+    for i in range(0, len(x), LOSS_BATCH):
+        xb, yb = x[i:i + LOSS_BATCH], y[i:i + LOSS_BATCH]
+        total += float(loss_fn(model, data, xb, yb)(params) * (len(xb) / len(x)))
+    return total
+
+
 def error_rate(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(B,) 1.0 where argmax ≠ label: the 0-1 loss."""
     return (out.argmax(dim=1) != y).to(out.dtype)
