@@ -184,6 +184,7 @@ class RecordSpec(Frozen):
     measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
     measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
     measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
+    measure_dtype: Literal["float32", "float64"] = "float32"  # precision of the measures' passes over the data
 
     @model_validator(mode="after")
     def _check_measures(self):
@@ -257,7 +258,8 @@ class RunConfig(Frozen):
 
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
-OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}}
+OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {},
+                                "record.measure_dtype": "float32"}
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,

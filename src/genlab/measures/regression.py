@@ -10,6 +10,8 @@ when it converges, converges to w⁺; started from w₀ ≠ 0 it keeps w₀'s nu
     measures = ["min_norm_gap", "design_spectrum"]
     measure_epochs = [1, 10, 100]          # ‖w − X⁺y‖ along the way
 
+Both measures compute in float64 whatever compute()'s dtype (the design's SVD, done once per compute call).
+
 References: 003 §4 (HW0, "Linear regression"); Marchenko & Pastur, "Distribution of eigenvalues for some
 sets of random matrices", Mat. Sbornik 1967; Hastie, Montanari, Rosset, Tibshirani, "Surprises in
 high-dimensional ridgeless least squares interpolation", 2019, https://arxiv.org/abs/1903.08560 (eq. 4).
@@ -17,13 +19,14 @@ high-dimensional ridgeless least squares interpolation", 2019, https://arxiv.org
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.measures import MeasureData, register_measure
+from genlab.measures import MeasureData, cached, register_measure
 
 
 def design(x: torch.Tensor) -> torch.Tensor:
@@ -63,10 +66,21 @@ def row_space(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return u[:, :r], s[:r], vh[:r].T
 
 
-def min_norm_solution(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """(p, K) w⁺ = X⁺ t, the least-squares solution of least Frobenius norm, for X (n, p) and t (n, K)."""
-    u, s, v = row_space(x)
+def min_norm_solution(x: torch.Tensor, t: torch.Tensor,
+                      svd: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """(p, K) w⁺ = X⁺ t, the least-squares solution of least Frobenius norm, for X (n, p) and t (n, K)
+    (`svd`: row_space(x) when already computed)."""
+    u, s, v = svd if svd is not None else row_space(x)
     return v @ ((u.T @ t) / s[:, None])
+
+
+def design64(data: MeasureData) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(the (n, p) float64 training design, its row_space SVD), computed once per compute call."""
+    def make():
+        x = design(data.x_train).double()
+        return x, row_space(x)
+
+    return cached(data, ("design64", data.x_train), make)
 
 
 @register_measure("min_norm_gap")
@@ -91,11 +105,11 @@ def min_norm_gap(model: nn.Module, data: MeasureData) -> dict[str, float]:
     "Understanding deep learning requires rethinking generalization", ICLR 2017, §5 (SGD from zero on a
     linear model finds the minimum-norm solution), https://arxiv.org/abs/1611.03530
     """
-    x, xt = design(data.x_train), design(data.x_test)
-    w = linear_map(model, data.x_train)  # (K, p)
+    (x, svd), xt = design64(data), design(data.x_test).double()
+    w = linear_map(copy.deepcopy(model).double(), data.x_train.double())  # (K, p)
     t, tt = targets(data.y_train, w.shape[0]).to(x.dtype), targets(data.y_test, w.shape[0]).to(x.dtype)
-    _, _, v = row_space(x)
-    w_plus = min_norm_solution(x, t)  # (p, K)
+    v = svd[2]
+    w_plus = min_norm_solution(x, t, svd)  # (p, K)
     min_norm = float(w_plus.norm())
     distance = float((w - w_plus.T).norm())
     return {"distance": distance, "relative": distance / min_norm if min_norm > 0 else float(distance > 0),
@@ -145,10 +159,10 @@ def design_spectrum(model: nn.Module, data: MeasureData) -> dict[str, float]:
     References: Marchenko & Pastur 1967; 003 §4.4 ("the eigenvalues of XᵀX indeed followed the
     Marchenko-Pastur distribution").
     """
-    x = design(data.x_train)
+    x, svd = design64(data)
     n, p = x.shape
     ev = gram_eigenvalues(x)
-    rank = row_space(x)[1].numel()
+    rank = svd[1].numel()
     nonzero = ev[p - rank:]
     sigma2 = float((x ** 2).mean())
     lo, hi = mp_edges(p / n, sigma2)
