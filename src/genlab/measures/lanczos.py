@@ -63,3 +63,4 @@ def lanczos_extreme(matvec: Callable[[torch.Tensor], torch.Tensor], start: torch
         betas.append(beta)
         basis.append(u / beta)
     return theta, steps
+
