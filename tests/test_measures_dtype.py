@@ -135,3 +135,15 @@ def test_dtype_choices_in_the_spec_and_entry_points():
     with pytest.raises(ValueError, match="float32"):
         parse_dtype("half")
     assert math.isfinite(compute(["margin_q5"], toy_net(), toy_data(toy_net()), dtype=torch.float32)["margin_q5"])
+
+
+def test_pacbayes_draws_batched_by_vmap_give_the_same_sigma(monkeypatch):
+    """The CUDA path (draws in vmap chunks) and the CPU path (one by one) find the same σ."""
+    from genlab.measures import pacbayes
+
+    net = toy_net()
+    data = toy_data(net)
+    loop = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data)
+    monkeypatch.setitem(pacbayes.DRAW_CHUNK, "cpu", 3)  # chunks of 3, 3, 2 of the 8 draws
+    chunked = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data)
+    assert chunked == loop

@@ -1,16 +1,19 @@
 """The Hessian of the training loss with respect to all trainable parameters, through Hessian-vector products.
 
-H v = d/dt ∇_w L̂(w + t v) at t = 0, forward-mode over reverse-mode (`jvp` of `grad`), batch by batch (L̂ is
-the mean training loss, or the mean over a fixed prefix of `max_samples` points), so H is never formed.
+H v = ∇_w (∇_w L̂(w) · v) by double backpropagation, batch by batch (L̂ is the mean training loss, or the mean
+over a fixed prefix of `max_samples` points), so H is never formed. The forward pass and the gradient's graph
+are kept between products when they fit (`RETAIN_BYTES`): each product is then one backward pass, ~25 % less.
 
 * Top eigenvalue: Lanczos with full reorthogonalization on v ↦ H v (lanczos.py) from a seeded Gaussian start,
   until the top Ritz pair's residual is below `rtol` relative, so some eigenvalue lies within rtol·|λ| of the
   value. It is the eigenvalue of largest magnitude (reported with its sign; at a minimum H is positive
   semi-definite and that is λ_max). Power iteration, used before, stops early and low when λ₂ is close to λ₁.
 * Trace: Hutchinson's estimator tr H = E[zᵀ H z] with Rademacher z (exact for a diagonal H), the mean over
-  `trace_samples` draws, with its standard error. The draws' products are computed together, by
-  `torch.func.vmap` over forward-over-reverse products (one shared forward pass; 2.5-3x faster than one by one
-  on a CPU for a ConvNet3), in chunks of `TRACE_CHUNK`.
+  `trace_samples` draws, with its standard error.
+
+Batching products was measured and is slower here (ConvNet3-32, 512 points, 1 CPU thread: 1.08 s per product
+through the kept graph one by one, 1.52 s batched with is_grads_batched, 1.4 s by vmap over forward-over-reverse
+products); block Lanczos with 4 products per step needed 2.6x the products for the same residual.
 
 Random draws are made in float64 on the CPU and cast, so a seed gives the same vectors in either dtype.
 
@@ -31,15 +34,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-from torch.func import grad, jvp, vmap
-
 from genlab.measures import MeasureData, register_measure
 from genlab.measures.lanczos import lanczos_extreme
+from genlab.measures.layers import run_with_hooks
 from genlab.measures.objective import Params, loss_fn, params_of, train_subset
 
 
-HVP_BATCH = 256  # points per pass: memory is one batch's graph (times TRACE_CHUNK), whatever max_samples
-TRACE_CHUNK = 10  # Hutchinson vectors whose products are batched in one vmap call
+HVP_BATCH = 256  # points per pass
+RETAIN_BYTES = 2 * 2 ** 30  # keep the forward and gradient graphs between products when they fit in this
+GRAPH_FACTOR = 6  # saved tensors per activation in a double-backward graph (an upper estimate)
 
 
 @dataclass(frozen=True)
@@ -68,37 +71,53 @@ class Flat:
 
 
 def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
-                   ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """V (k, P) ↦ (H v for each row v) (k, P), by vmap over forward-over-reverse products (jvp of grad), summed
-    over batches of `HVP_BATCH` points."""
+           ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v (P,) ↦ H v (P,) by reverse-over-reverse products, summed over batches of `HVP_BATCH` points.
+
+    When the batches' graphs fit in `RETAIN_BYTES` (estimated from the activations of one sample), the
+    forward pass and the first backward (∇L̂ with its graph) are made once and kept, and each product is one
+    backward through them; otherwise each product recomputes them batch by batch (memory of one batch).
+    """
     w = params_of(model)
     x, y = train_subset(data, max_samples)
-    fl = Flat(w)
-    flat_w = fl.flat(w)
+    wg = {k: t.detach().requires_grad_(True) for k, t in w.items()}
 
-    def hvp_batch(v: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        def mean_loss(u: torch.Tensor) -> torch.Tensor:
-            return loss_fn(model, data, xb, yb)(fl.params(u)) * (len(xb) / len(x))
-        return jvp(grad(mean_loss), (flat_w,), (v,))[1]
+    def batch_grads(i: int) -> torch.Tensor:  # (P,) ∇ of this batch's share of L̂, with its graph
+        xb, yb = x[i:i + HVP_BATCH], y[i:i + HVP_BATCH]
+        with torch.enable_grad():
+            value = loss_fn(model, data, xb, yb)(wg) * (len(xb) / len(x))
+            return torch.cat([g.reshape(-1) for g in torch.autograd.grad(value, list(wg.values()),
+                                                                          create_graph=True)])
 
-    def products(vs: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros_like(vs)
-        for i in range(0, len(x), HVP_BATCH):
-            xb, yb = x[i:i + HVP_BATCH], y[i:i + HVP_BATCH]
-            out += vmap(hvp_batch, in_dims=(0, None, None))(vs, xb, yb)
+    starts = range(0, len(x), HVP_BATCH)
+    kept = [batch_grads(i) for i in starts] if _graph_bytes(model, x) <= RETAIN_BYTES else None
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(v)
+        for j, i in enumerate(starts):
+            g = kept[j] if kept is not None else batch_grads(i)
+            with torch.enable_grad():
+                hv = torch.autograd.grad(g @ v, list(wg.values()), retain_graph=kept is not None)
+            out += torch.cat([t.reshape(-1) for t in hv])
         return out
 
-    return products
+    return hvp
 
 
-def top_eigenvalue(products: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, fl: Flat,
+def _graph_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """A generous estimate of the memory of the double-backward graphs over all of x: GRAPH_FACTOR times the
+    leaf modules' outputs on one sample, times the rows, times the element size."""
+    sizes: list[int] = []
+    run_with_hooks(model, x[:1], lambda m, i, out: sizes.append(out.numel() if torch.is_tensor(out) else 0))
+    return GRAPH_FACTOR * sum(sizes) * len(x) * x.element_size()
+
+
+def top_eigenvalue(hvp: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, fl: Flat,
                    cfg: HessianConfig) -> tuple[float, int]:
-    """(λ of largest |λ|, Lanczos steps used). One product per step: the steps are sequential (block Lanczos
-    with 4 batched products per step needed 2.6x the products for the same residual: no faster)."""
+    """(λ of largest |λ|, Lanczos steps used)."""
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     start = torch.cat([torch.randn(s, generator=gen, dtype=torch.float64).reshape(-1) for s in fl.shapes])
-    return lanczos_extreme(lambda v: products(v[None])[0], start.to(w), rtol=cfg.rtol, max_iter=cfg.iterations,
-                           which="magnitude")
+    return lanczos_extreme(hvp, start.to(w), rtol=cfg.rtol, max_iter=cfg.iterations, which="magnitude")
 
 
 def rademacher(fl: Flat, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
@@ -106,14 +125,14 @@ def rademacher(fl: Flat, gen: torch.Generator, like: torch.Tensor) -> torch.Tens
     return torch.cat([torch.randint(0, 2, s, generator=gen).reshape(-1) for s in fl.shapes]).to(like) * 2 - 1
 
 
-def hutchinson_trace(products: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, fl: Flat,
+def hutchinson_trace(hvp: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, fl: Flat,
                      cfg: HessianConfig) -> tuple[float, float]:
-    """(mean of zᵀHz over Rademacher z, its standard error); `products` maps (k, P) rows to their H-products."""
+    """(mean of zᵀHz over Rademacher z, its standard error)."""
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
-    values: list[float] = []
-    for i in range(0, cfg.trace_samples, TRACE_CHUNK):
-        z = torch.stack([rademacher(fl, gen, w) for _ in range(min(TRACE_CHUNK, cfg.trace_samples - i))])
-        values += (z * products(z)).sum(1).tolist()
+    values = []
+    for _ in range(cfg.trace_samples):
+        z = rademacher(fl, gen, w)
+        values.append(float(z @ hvp(z)))
     t = torch.tensor(values, dtype=torch.float64)
     sem = float(t.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
     return float(t.mean()), sem
@@ -132,7 +151,7 @@ def hessian(model: nn.Module, data: MeasureData, *, cfg: HessianConfig = Hessian
     """
     w = params_of(model)
     fl = Flat(w)
-    products = hvp_fn(model, data, cfg.max_samples)
-    lam, iters = top_eigenvalue(products, fl.flat(w), fl, cfg)
-    trace, sem = hutchinson_trace(products, fl.flat(w), fl, cfg)
+    hvp = hvp_fn(model, data, cfg.max_samples)
+    lam, iters = top_eigenvalue(hvp, fl.flat(w), fl, cfg)
+    trace, sem = hutchinson_trace(hvp, fl.flat(w), fl, cfg)
     return {"top_eigenvalue": lam, "eig_iterations": float(iters), "trace": trace, "trace_stderr": sem}
