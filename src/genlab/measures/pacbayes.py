@@ -119,21 +119,35 @@ def largest_sigma(deviation: Callable[[float], float], target: float, start: flo
     return largest_true(lambda s: deviation(s) <= target, start, depth, _no_crossing(start, target))
 
 
+Noise = Callable[[str, float], "torch.Tensor | float"]  # (parameter name, σ) → the standard deviation of u
+
+
 def flatness_sigma(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, magnitude: bool) -> float:
     """σ* (plain) or σ'* (magnitude-aware) of the module docstring."""
     w = params_of(model)
-    f = _objective(model, data, cfg)
-    base, z = float(f(w)), draws(w, cfg)
-    n_draws = len(next(iter(z.values())))
-    chunk = DRAW_CHUNK.get(next(iter(w.values())).device.type, 1)
-    batched = vmap(f) if chunk > 1 else lambda p: f({k: v[0] for k, v in p.items()})[None]
+    z = draws(w, cfg)
     eps2 = cfg.magnitude_eps ** 2
-    can_stop = cfg.quantity == "error"  # 0-1 losses are ≥ 0, so a running sum only grows
 
     def std(k: str, sigma: float) -> torch.Tensor | float:
         return torch.sqrt(sigma ** 2 * w[k] ** 2 + eps2) if magnitude else sigma
 
-    def within(sigma: float) -> bool:  # E_u L̂(w + u) − L̂(w) ≤ target, the mean over the draws
+    chunk = DRAW_CHUNK.get(next(iter(w.values())).device.type, 1)
+    if cfg.quantity == "error" and chunk == 1:
+        test = _error_test_by_rows(model, data, cfg, w, z, std)
+    else:
+        test = _mean_test(model, data, cfg, w, z, std, chunk)
+    return largest_true(test, cfg.sigma_start, cfg.search_depth, _no_crossing(cfg.sigma_start, cfg.target))
+
+
+def _mean_test(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, w: Params, z: Params, std: Noise,
+               chunk: int) -> Callable[[float], bool]:
+    """σ ↦ (E_u L̂(w + u) − L̂(w) ≤ target), the mean over the draws, `chunk` draws per vmap call."""
+    f = _objective(model, data, cfg)
+    batched = vmap(f) if chunk > 1 else lambda p: f({k: v[0] for k, v in p.items()})[None]
+    base, n_draws = float(f(w)), len(next(iter(z.values())))
+    can_stop = cfg.quantity == "error"  # 0-1 losses are ≥ 0, so a running sum only grows
+
+    def within(sigma: float) -> bool:
         total = 0.0
         for i in range(0, n_draws, chunk):
             values = batched({k: w[k] + std(k, sigma) * z[k][i:i + chunk] for k in w})
@@ -143,10 +157,18 @@ def flatness_sigma(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, mag
                 return False
         return total / n_draws - base <= cfg.target
 
-    x, y = train_subset(data, cfg.max_samples)
+    return within
 
-    def within_by_rows(sigma: float) -> bool:  # the same test for the 0-1 error, one draw at a time, which can
-        total = 0.0                            # also stop inside a draw: counts only grow with more rows
+
+def _error_test_by_rows(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, w: Params, z: Params,
+                        std: Noise) -> Callable[[float], bool]:
+    """`_mean_test` for the 0-1 error, one draw at a time and `EXIT_ROWS` rows at a time: error counts only
+    grow with more rows, so it stops as soon as the running mean is above the target (the same answer)."""
+    x, y = train_subset(data, cfg.max_samples)
+    base, n_draws = float(_objective(model, data, cfg)(w)), len(next(iter(z.values())))
+
+    def within(sigma: float) -> bool:
+        total = 0.0
         for d in range(n_draws):
             p = {k: w[k] + std(k, sigma) * z[k][d] for k in w}
             count = 0
@@ -154,11 +176,10 @@ def flatness_sigma(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, mag
                 count += error_count(model, p, x[i:i + EXIT_ROWS], y[i:i + EXIT_ROWS])
                 if (total + count / len(x)) / n_draws - base > cfg.target:
                     return False
-            total += count / len(x)  # = this draw's error rate, the float `within` adds
+            total += count / len(x)  # = this draw's error rate, the float `_mean_test` adds
         return total / n_draws - base <= cfg.target
 
-    test = within_by_rows if can_stop and chunk == 1 else within
-    return largest_true(test, cfg.sigma_start, cfg.search_depth, _no_crossing(cfg.sigma_start, cfg.target))
+    return within
 
 
 def _flat_diff(model: nn.Module, data: MeasureData, init: bool) -> torch.Tensor | None:
