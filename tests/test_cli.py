@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -18,12 +19,44 @@ def cli(*args, store):
     return runner.invoke(app, [*args, "--store", str(store)], catch_exceptions=True)
 
 
-def test_help_does_not_import_torch():
-    code = "import sys; from genlab.cli import app; sys.argv=['genlab','--help']\n" \
-           "try:\n app()\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "run" in r.stdout and "results" in r.stdout
+GENLAB = str(Path(sys.executable).parent / "genlab")  # the console script (`genlab = genlab.cli:main`)
+MAIN = """import sys
+from importlib.metadata import entry_points
+main = entry_points(group="console_scripts")["genlab"].load()  # what the console script calls
+sys.argv = ["genlab", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as e:
+    assert not e.code, e.code
+assert "torch" not in sys.modules, "torch imported"
+"""
+
+
+def imported(args, env=None):
+    """The modules `genlab ARGS` imports, run as the console script (python -X importtime lists them)."""
+    r = subprocess.run([GENLAB, *args], capture_output=True, text=True,
+                       env={**os.environ, **(env or {}), "PYTHONPROFILEIMPORTTIME": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r, {ln.rsplit("|", 1)[1].strip() for ln in r.stderr.splitlines() if ln.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ls"], ["results", "tiny", "--format", "csv"], ["results", "tiny"]])
+def test_console_script_starts_without_torch(args, tmp_path):
+    store = tmp_path / "runs"
+    d = store / "tiny" / "0123456789ab"  # a finished run folder, written by hand: no torch here either
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"experiment": "tiny", "seed": 0, "init": {"std": 0.1}}))
+    (d / "metrics.jsonl").write_text('{"epoch": 0, "train_loss": 0.5}\n')
+    (d / "result.json").write_text(json.dumps({"status": "completed", "final": {"train_loss": 0.5}}))
+    (d / "DONE").write_text("")
+    env = {"GENLAB_STORE": str(store)}
+    r, modules = imported(args, env)
+    assert "pandas" in modules or args == ["--help"]  # the import list is real: it sees what was imported
+    assert not {m for m in modules if m == "torch" or m.startswith("torch.")}, "torch imported"
+    if args == ["--help"]:
+        assert "run" in r.stdout and "results" in r.stdout and "plot" in r.stdout
+    r = subprocess.run([sys.executable, "-c", MAIN, *args], capture_output=True, text=True, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 def test_run_results_plot_figures(write_spec, tmp_path):
@@ -123,7 +156,8 @@ def test_same_numbers_in_process_and_in_worker_processes(write_spec, tmp_path):
 
     path = write_spec()
     for store, workers in ((tmp_path / "one", "1"), (tmp_path / "two", "2")):
-        assert cli("run", str(path), "--profile", "none", "-j", workers, store=store).exit_code == 0
+        r = cli("run", str(path), "--profile", "none", "-j", workers, store=store)
+        assert r.exit_code == 0 and "[2/2] tiny" in r.output  # a line per finished run, from either executor
     cols = ["run_id", "train_loss", "test_loss", "train_error", "test_error"]
     a = Store(tmp_path / "one").results("tiny")[cols].sort_values("run_id").reset_index(drop=True)
     b = Store(tmp_path / "two").results("tiny")[cols].sort_values("run_id").reset_index(drop=True)

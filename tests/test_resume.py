@@ -42,7 +42,8 @@ def _state(store: Store, exp):
 def test_sigkill_midway_then_rerun_finishes_each_run_once(write_spec, tmp_path, workers):
     path, st = write_spec(SPEC), Store(tmp_path / "store")
     exp = spec.load(path, profile=None)
-    cmd = [sys.executable, "-m", "genlab", "run", str(path), "--store", str(st.root), "-j", str(workers)]
+    cmd = [sys.executable, "-m", "genlab", "run", str(path), "--store", str(st.root), "-j", str(workers),
+           "--ensemble", "off"]  # runs finish one by one, so a kill can land between them
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until some runs are finished and another is midway

@@ -108,3 +108,14 @@ def test_fields_added_later_keep_old_run_ids_at_their_default(write_spec):
     with_opts = TINY.replace("[sweep]", '[record]\nmeasures = ["num_params"]\nmeasure_options = { num_params = {} }\n[sweep]')
     rec = json.loads(spec.load(write_spec(with_opts, "m.toml"), None).runs[0].config.canonical_json())["record"]
     assert rec["measure_options"] == {"num_params": {}}  # not the default: hashed
+
+
+def test_omitted_defaults_json_matches_the_configs():
+    """The store's torch-free copy of OMIT_DEFAULT (genlab.omitted) holds the configs' own defaults."""
+    from pydantic import BaseModel
+
+    from genlab.omitted import OMIT_DEFAULT_JSON
+    from genlab.spec import OMIT_DEFAULT
+
+    assert {k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v
+            for k, v in OMIT_DEFAULT.items()} == OMIT_DEFAULT_JSON

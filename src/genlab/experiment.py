@@ -16,6 +16,7 @@ from typing import Any
 
 import pydantic
 
+from genlab import overrides
 from genlab.spec import RunConfig, SpecError
 
 if sys.version_info >= (3, 11):
@@ -51,6 +52,7 @@ class Experiment:
     findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
+    sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
 
     @property
     def run_ids(self) -> list[str]:
@@ -122,9 +124,28 @@ def _format_validation(err: pydantic.ValidationError) -> tuple[str, str, Any]:
     return path, msg.removeprefix("Value error, "), value
 
 
+def _holds_list(raw: dict, key: str) -> bool:
+    """Whether the run field at dotted `key` holds a list: in the spec, else in the defaults (of the registry
+    entries the spec names: their options' defaults depend on the name only)."""
+    value = overrides.get_path(raw, key)
+    if value is overrides.MISSING:
+        names = {k: {"name": raw[k]["name"]} for k in ("data", "model", "init")
+                 if isinstance(raw.get(k), dict) and "name" in raw[k]}
+        try:
+            defaults = RunConfig.model_validate({**names, "experiment": "x"}).model_dump(mode="json")
+        except pydantic.ValidationError:
+            return False
+        value = overrides.get_path(defaults, key)
+    return isinstance(value, list)
+
+
 def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text: str = "",
-          path: Path | None = None) -> Experiment:
-    """Expand a spec dict (as read from TOML) under `profile` into an `Experiment` of planned runs."""
+          path: Path | None = None, sets: dict[str, Any] | None = None, name: str | None = None) -> Experiment:
+    """Expand a spec dict (as read from TOML) under `profile` into an `Experiment` of planned runs.
+
+    `sets` ({dotted key: value}, see genlab.overrides) apply after the profile; `name` renames the experiment
+    (its runs then get their own ids and folder, so variants never pool with the spec's runs).
+    """
     unknown = sorted(set(raw) - set(EXPERIMENT_KEYS) - set(RUN_FIELDS))
     if unknown:
         known = ", ".join(EXPERIMENT_KEYS + RUN_FIELDS)
@@ -138,6 +159,11 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         if bad:
             raise _fail(where, f"profiles.{profile}.{bad[0]}", "unknown field")
         raw = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, over)
+    if sets:
+        raw = overrides.apply(raw, sets, RUN_FIELDS, _holds_list)
+        where = f"{where} ({overrides.describe(sets)})"
+    if name is not None:
+        raw = {**raw, "name": name}
     name = raw.get("name")
     if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
         raise _fail(where, "name", "needs a name of letters, digits, '_', '-' or '.'", name)
@@ -168,7 +194,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=tuple(raw.get("figures", [])),
                       findings=tuple(raw.get("findings", [])), sweep_fields=sweep_fields,
-                      text=text)
+                      text=text, sets=dict(sets or {}))
 
 
 def default_profile(raw: dict) -> str | None:
@@ -178,8 +204,10 @@ def default_profile(raw: dict) -> str | None:
     return "small" if "small" in raw.get("profiles", {}) else None
 
 
-def load(path: str | Path, profile: str | None = "default") -> Experiment:
-    """Read a TOML spec and expand it under `profile` ("default": see `default_profile`; None: no profile)."""
+def load(path: str | Path, profile: str | None = "default", *, sets: dict[str, Any] | None = None,
+         name: str | None = None) -> Experiment:
+    """Read a TOML spec and expand it under `profile` ("default": see `default_profile`; None: no profile),
+    with the command line's `sets` overrides and `name` (see `parse`)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
@@ -190,4 +218,4 @@ def load(path: str | Path, profile: str | None = "default") -> Experiment:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
     if profile == "default":
         profile = default_profile(raw)
-    return parse(raw, where=str(path), profile=profile, text=text, path=path)
+    return parse(raw, where=str(path), profile=profile, text=text, path=path, sets=sets, name=name)

@@ -21,6 +21,8 @@ class Loss:
     per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (B, k), (B,) → (B,)
     errors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None  # → (B,) bool, or None (regression)
     num_outputs: Callable[[int | None], int]  # number of classes (None: regression) → model outputs
+    # ∂ per_sample_i / ∂ out_i, (B, k): lets the ensemble trainer's MLP path skip autograd (checked against it)
+    d_out: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean over the batch (a 0-d tensor)."""
@@ -53,7 +55,8 @@ def _need_classes(loss: str):
 def cross_entropy() -> Loss:
     """−log softmax(f)_y, in nats; one output per class."""
     return Loss("cross_entropy", lambda out, y: F.cross_entropy(out, y, reduction="none"), _argmax_errors,
-                _need_classes("cross_entropy"))
+                _need_classes("cross_entropy"),
+                lambda out, y: out.softmax(1) - F.one_hot(y, out.shape[1]).to(out.dtype))  # softmax − onehot
 
 
 def _signed(y: torch.Tensor) -> torch.Tensor:
@@ -70,7 +73,8 @@ def _binary_outputs(num_classes: int | None) -> int:
 def exp() -> Loss:
     """exp(−y·f) with y ∈ {−1, +1} (from labels {0, 1}) and one output f (000 §3.6). Error: y·f ≤ 0."""
     return Loss("exp", lambda out, y: torch.exp(-_signed(y) * out[:, 0]),
-                lambda out, y: _signed(y) * out[:, 0] <= 0, _binary_outputs)
+                lambda out, y: _signed(y) * out[:, 0] <= 0, _binary_outputs,
+                lambda out, y: (-_signed(y) * torch.exp(-_signed(y) * out[:, 0])).unsqueeze(1))  # −y·e^{−y f}
 
 
 def _mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -80,11 +84,16 @@ def _mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((out - target) ** 2).sum(dim=1)
 
 
+def _mse_d_out(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if y.dtype.is_floating_point:
+        return 2 * (out - y.unsqueeze(1).to(out.dtype))  # one output
+    return 2 * (out - F.one_hot(y, out.shape[1]).to(out.dtype))
+
+
 @register_loss("mse")
 def mse() -> Loss:
     """Squared error ‖f − t‖², summed over outputs, t = the target or the one-hot label. Error: argmax."""
-    return Loss("mse", _mse,
-                None, lambda num_classes: 1 if num_classes is None else num_classes)
+    return Loss("mse", _mse, None, lambda num_classes: 1 if num_classes is None else num_classes, _mse_d_out)
 
 
 def error_fn(loss: Loss, num_classes: int | None):

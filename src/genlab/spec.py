@@ -122,9 +122,9 @@ class InitSpec(_Registered):
 
 
 class OptimSpec(Frozen):
-    name: Literal["sgd", "adam"] = "sgd"
+    name: Literal["sgd", "adam", "manhattan"] = "sgd"  # manhattan: w ← w − lr·sign(g) (Liao et al. 2016)
     lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd and manhattan
     nesterov: bool = False  # sgd only
     weight_decay: float = Field(0.0, ge=0)  # L2 coefficient λ added to the gradient (λ·w)
     betas: tuple[float, float] = (0.9, 0.999)  # adam only
@@ -157,6 +157,8 @@ class TrainSpec(Frozen):
     stop_at_zero_error: bool = False  # stop once the training error is 0 (000 ch. 4)
     stop_below_loss: float | None = None  # stop once the training loss is below this (004)
     eval_batch_size: int = Field(1000, ge=1)
+    rule: str = "backprop"  # a registered learning rule (genlab.train.rules): backprop, feedback_alignment, ...
+    rule_options: dict[str, Any] = {}  # its keyword options, e.g. {scale = "none"} for sign_symmetry
 
     @model_validator(mode="after")
     def _check_loss(self):
@@ -166,6 +168,28 @@ class TrainSpec(Frozen):
             get_loss(self.loss)
         except KeyError as e:
             raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "loss"})
+        return self
+
+    @model_validator(mode="after")
+    def _check_rule(self):
+        from genlab.registry import options_model
+        from genlab.train.rules import get_rule
+
+        try:
+            fn = get_rule(self.rule)
+        except KeyError as e:
+            raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "rule"})
+        try:
+            checked = options_model(fn, self.rule).model_validate(self.rule_options)
+        except pydantic.ValidationError as e:
+            err = e.errors()[0]
+            msg = "unknown option (known: " + (", ".join(_option_names(fn)) or "none") + ")" \
+                if err["type"] == "extra_forbidden" else err["msg"]
+            raise PydanticCustomError("bad_option", "{msg} (got {value})", {
+                "msg": msg, "value": repr(err.get("input")),
+                "sub_loc": ".".join(["rule_options", *map(str, err["loc"])])})
+        self.rule_options.clear()
+        self.rule_options.update(checked.model_dump(mode="json"))  # resolved: every option, for the hash
         return self
 
 
@@ -185,6 +209,9 @@ class RecordSpec(Frozen):
     measure_epochs: list[int] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
     measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
     measure_dtype: Literal["float32", "float64"] = "float32"  # precision of the measures' passes over the data
+    # save a resume state (weights, optimizer, every RNG, history) every k epochs; 0: whenever RESUME_SECONDS
+    # of training passed since the last one (long runs resume mid-way; short ones never pay for it)
+    resume_every: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _check_measures(self):
@@ -258,8 +285,10 @@ class RunConfig(Frozen):
 
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
-OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {},
-                                "record.measure_dtype": "float32"}
+OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
+                                "train.rule_options": {}, "record.resume_every": 0, "record.measure_dtype": "float32"}
+
+
 
 
 # The experiment-level API (profiles, sweeps, loading) lives in genlab.experiment; it is reachable here too,

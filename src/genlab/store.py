@@ -26,6 +26,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from genlab.omitted import with_omitted_defaults  # old and new runs: the same config columns
+
 DONE = "DONE"
 
 
@@ -157,7 +159,7 @@ class Store:
             final, measures = res.pop("final", {}), res.pop("measures", {})
             facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
             per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
-            rows.append({"run_id": rid, **flatten(read_json(d / "config.json")), **res, **final, **measures,
+            rows.append({"run_id": rid, **flatten(with_omitted_defaults(read_json(d / "config.json"))), **res, **final, **measures,
                          **facts, **per_class})
         return pd.DataFrame(rows)
 
@@ -167,7 +169,7 @@ class Store:
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
             m = pd.read_json(d / "metrics.jsonl", lines=True, dtype=False)
-            cfg = flatten(read_json(d / "config.json"))
+            cfg = flatten(with_omitted_defaults(read_json(d / "config.json")))
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

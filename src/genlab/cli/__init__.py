@@ -21,6 +21,13 @@ out = Console()
 StoreOpt = typer.Option(None, "--store", envvar="GENLAB_STORE", help="Run store root (default ./runs).")
 ProfileOpt = typer.Option("default", "--profile", "-p",
                           help="Spec profile (default: the spec's `small` if it has one; 'none' for the base).")
+SetOpt = typer.Option([], "--set", metavar="KEY=VALUE",
+                      help="Override a field, after the profile (repeatable): optim.lr=0.05 (TOML value); a list "
+                           "sweeps it: optim.lr=[0.1,0.01]; seeds=[0,1]. A field holding a list: [[..],[..]] sweeps.")
+NameOpt = typer.Option(None, "--name", help="Another experiment name, so the variant's runs never pool with the "
+                                            "spec's (its runs get their own ids and folder).")
+WhereOpt = typer.Option(None, "--where", help="Keep the rows where EXPR holds: \"optim.lr == 0.01 and "
+                                              "model.name == 'mlp'\" (==, !=, <, <=, >, >=, in [..]; and).")
 
 
 class UserError(Exception):
@@ -32,20 +39,28 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
-def _store(root: Optional[Path]):
+def open_store(root: Optional[Path]):
     from genlab.store import Store
 
     return Store(root)
+
+
+_store = open_store
 
 
 def _profile(p: str) -> str | None:
     return None if p == "none" else p
 
 
-def _load(spec: Path, profile: str):
+def load_spec(spec: Path, profile: str, sets: list[str] = (), name: Optional[str] = None):
+    """The spec's experiment under `profile`, with `--set` overrides and `--name`."""
     from genlab import spec as spec_mod
+    from genlab.overrides import parse_sets
 
-    return spec_mod.load(spec, _profile(profile))
+    return spec_mod.load(spec, _profile(profile), sets=parse_sets(sets), name=name)
+
+
+_load = load_spec
 
 
 def _label(point: dict[str, Any]) -> str:
@@ -60,36 +75,53 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         threads: int = typer.Option(1, "--threads", help="torch CPU threads per process. Small nets run fastest "
                                     "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
+        sets: list[str] = SetOpt, name: Optional[str] = NameOpt,
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary; failures only."),
         cluster: Optional[str] = typer.Option(None, help="Submit through submitit instead: slurm (or local, "
                                               "debug to try it). Needs genlab[slurm] and a shared --store."),
         partition: Optional[str] = typer.Option(None, help="Slurm partition."),
         gpus: int = typer.Option(0, help="Slurm: GPUs per run."),
-        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes.")):
+        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
+        ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
+                                     "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
+                                     "group size K. Same numbers as solo runs, to float tolerance.")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
     from genlab.executors import pending
+    from genlab.executors.ensemble import parse_ensemble
 
-    exps = [_load(s, profile) for s in specs]  # check every spec before training anything
+    try:
+        grouping = parse_ensemble(ensemble)
+    except ValueError as e:
+        _fail(str(e))
+    if name is not None and len(specs) > 1:
+        raise UserError("--name renames one experiment; give one spec with it")
+    exps = [load_spec(s, profile, sets, name) for s in specs]  # check every spec before training anything
     st = _store(store)
     jobs = []
     for exp in exps:
         todo = pending(exp, st)
-        console.print(f"[bold]{exp.name}[/] profile={exp.profile or 'none'}: {len(exp.runs)} runs, "
-                      f"{len(exp.runs) - len(todo)} done, {len(todo)} to run → {st.root / exp.name}")
+        if sets and name is None and not quiet:
+            console.print(f"[yellow]note: --set without --name: these runs join {exp.name!r}'s, and its figures "
+                          "pool them; --name keeps a variant apart[/]")
+        if not quiet or dry_run:
+            console.print(f"[bold]{exp.name}[/] profile={exp.profile or 'none'}: {len(exp.runs)} runs, "
+                          f"{len(exp.runs) - len(todo)} done, {len(todo)} to run → {st.root / exp.name}")
         if dry_run:
             ids = {j.run.run_id for j in todo}
             for r in exp.runs:
                 out.print(f"  {r.run_id}  {'pending' if r.run_id in ids else 'done':8s} {_label(r.point)}",
-                          highlight=False)
+                          highlight=False, markup=False, soft_wrap=True)
         jobs += todo
     if jobs and not dry_run:
-        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min))
+        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
+                                                grouping), quiet)
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (tracebacks above); the others are stored. "
                   "Fix the cause and run again: finished runs are kept.")
 
 
 def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
-              time_min: int):
+              time_min: int, ensemble: tuple[int, bool] = (1, False)):
     """(jobs, progress, on_done) -> None for the executor the options ask for."""
     if cluster is not None:
         from genlab.executors.slurm import SlurmOptions, run_slurm
@@ -101,47 +133,39 @@ def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, 
         from genlab.executors.pool import run_pool
 
         return lambda jobs, progress, on_done: run_pool(jobs, st, workers=workers, device=device, progress=progress,
-                                                        on_done=on_done, threads=threads)
+                                                        on_done=on_done, threads=threads, ensemble=ensemble)
     from genlab.executors.local import run_local
 
     def local(jobs, progress, on_done):
         import torch
 
         torch.set_num_threads(threads)
-        run_local(jobs, st, device=device, progress=progress, on_done=on_done)
+        run_local(jobs, st, device=device, progress=progress, on_done=on_done, ensemble=ensemble)
 
     return local
 
 
-def _execute(jobs, st, launch) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _execute(jobs, st, launch, quiet: bool = False) -> int:
+    """Run `jobs` through `launch`, showing progress (genlab.cli.progress); returns the number that failed."""
+    from rich.text import Text
+
+    from genlab.cli.progress import make_display
 
     rows, failures = [], 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        overall = bar.add_task("runs", total=len(jobs))
-        epoch_tasks: dict[str, int] = {}
-        names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
-
-        def progress(rid: str, e: int, n: int) -> None:
-            if rid not in epoch_tasks:
-                epoch_tasks[rid] = bar.add_task(f"  {names[rid][:48]}", total=n)
-            bar.update(epoch_tasks[rid], completed=e)
-
+    names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
+    with make_display(names, console, quiet) as show:
         def on_done(job, res, err) -> None:
             nonlocal failures
-            if (task := epoch_tasks.pop(job.run.run_id, None)) is not None:
-                bar.remove_task(task)
-            bar.advance(overall)
+            show.done(job.run.run_id, res, err)
             if err:
                 failures += 1
-                console.print(f"[red]run {job.run.run_id} ({names[job.run.run_id]}) failed:[/]\n{err}",
-                              highlight=False)
+                console.print(Text(f"run {job.run.run_id} ({names[job.run.run_id]}) failed:\n{err}", style="red"))
             else:
                 rows.append((job.run, res))
 
-        launch(jobs, progress, on_done)
-    _summary(rows)
+        launch(jobs, show.progress, on_done)
+    if not quiet:
+        _summary(rows)
     return failures
 
 
@@ -193,106 +217,104 @@ def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile
 
 @app.command()
 def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, inits, losses, measures, "
-                                                            "figures or findings (default: all)")):
-    """List what is registered (the names a spec may use), with the summary of each docstring."""
+                                                            "figures, findings or rules (default: all)"),
+             name: Optional[str] = typer.Argument(None, help="One entry: print its whole docstring.")):
+    """List what is registered (the names a spec may use): where each comes from (module and distribution,
+    plugins included) and the summary of its docstring (verbatim)."""
     import importlib
+    import inspect
+
+    from rich.text import Text
 
     kinds = {"datasets": ("genlab.data", "_DATASETS"), "models": ("genlab.models", "_MODELS"),
              "inits": ("genlab.models.init", "_INITS"), "losses": ("genlab.losses", "_LOSSES"),
              "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
-             "findings": ("genlab.findings", "_FINDINGS")}
+             "findings": ("genlab.findings", "_FINDINGS"), "rules": ("genlab.train.rules", "_RULES")}
     if kind is not None and kind not in kinds:
         raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}")
+    if name is not None:  # the whole docstring, as written (plain print: no markup, no wrapping)
+        module, attr = kinds[kind]
+        print(f"{kind} {name}\n\n{inspect.getdoc(getattr(importlib.import_module(module), attr).get(name)) or ''}")
+        return
+    for module, _ in kinds.values():  # every built-in entry first, so plugins are told apart by their origin
+        importlib.import_module(module)
     for k in [kind] if kind else kinds:
         module, attr = kinds[k]
         reg = getattr(importlib.import_module(module), attr)
         t = Table(title=k, show_header=False, pad_edge=False)
         t.add_column("name", no_wrap=True)
+        t.add_column("from", no_wrap=True, style="dim")
         t.add_column("what", overflow="fold")
-        for name in reg.names():
-            summary = " ".join((reg.get(name).__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
-            t.add_row(name, summary)
+        for entry in reg.names():
+            summary = " ".join((reg.get(entry).__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
+            t.add_row(Text(entry), Text(reg.origin(entry)), Text(summary))  # Text: shown as written, never markup
         out.print(t)
 
 
+FormatOpt = typer.Option("table", "--format", "-f", help="table (fits the terminal), or csv, json, parquet: "
+                                                       "plain, never wrapped or cut.")
+OutOpt = typer.Option(None, "--out", "-o", help="Write csv/json/parquet to this file instead of stdout.")
+
+
 @app.command()
-def results(experiment: str, store: Optional[Path] = StoreOpt,
-            fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+def results(experiment: str, store: Optional[Path] = StoreOpt, fmt: str = FormatOpt,
+            out_file: Optional[Path] = OutOpt,
             columns: Optional[str] = typer.Option(None, help="Comma-separated columns to show."),
+            where: Optional[str] = WhereOpt,
             spec: Optional[Path] = typer.Option(None, help="Only the runs this spec (and --profile) expands to."),
             profile: str = ProfileOpt, history: bool = typer.Option(False, help="Per-epoch rows instead.")):
     """Print an experiment's results: one row per run (config columns, then metrics)."""
-    df = _table(experiment, store, spec, profile, history)
+    from genlab.cli.output import emit, results_view
+    from genlab.tables import where as filter_rows
+
+    df = filter_rows(_table(experiment, store, spec, profile, history), where)
     if columns:
         missing = [c for c in columns.split(",") if c not in df.columns]
         if missing:
             raise UserError(f"--columns: no column {missing[0]!r}; present: {', '.join(df.columns)}")
         df = df[columns.split(",")]
-    elif fmt == "table":  # hide config columns that are the same for every run
-        df = df[[c for c in df.columns if "." not in c or df[c].astype(str).nunique(dropna=False) > 1]]
-    if fmt == "csv":
-        out.print(df.to_csv(index=False), end="")
-    elif fmt == "json":
-        out.print(df.to_json(orient="records", indent=1), highlight=False)
-    elif fmt == "table":
-        t = Table(title=experiment)
-        for c in df.columns:
-            t.add_column(c)
-        for row in df.itertuples(index=False):
-            t.add_row(*(_fmt(v) for v in row))
-        out.print(t)
-    else:
-        raise UserError(f"--format must be table, csv or json, got {fmt!r}")
+    elif fmt == "table":  # varying config, then the main metrics; the same config for every run is hidden
+        df = results_view(df)
+    emit(df, fmt, out_file, out, title=experiment)
 
 
 @app.command()
 def sql(experiment: str, query: str = typer.Argument(..., help='e.g. \'SELECT "init.std", avg(test_loss) FROM '
                                                            'results GROUP BY 1\''),
-        store: Optional[Path] = StoreOpt):
+        store: Optional[Path] = StoreOpt, fmt: str = FormatOpt, out_file: Optional[Path] = OutOpt):
     """SQL over an experiment's tables `results` (per run) and `history` (per run and epoch), via DuckDB."""
     import duckdb
+
+    from genlab.cli.output import emit
 
     try:
         df = _store(store).sql(experiment, query)
     except duckdb.Error as e:
         raise UserError(f"SQL: {str(e).splitlines()[0]}") from None
-    out.print(df.to_string(index=False), highlight=False)
-
-
-@app.command()
-def plot(experiment: str, by: Optional[str] = typer.Option(None, "--by", help="Sweep field for colours, e.g. init.std."),
-         metrics: str = typer.Option("train_loss,test_loss", help="Comma-separated metrics, one panel."),
-         out_file: Path = typer.Option(None, "--out", help="Output file (default figures/<exp>_curves.png)."),
-         store: Optional[Path] = StoreOpt, log_y: bool = False):
-    """Draw learning curves of an experiment's runs, grouped by a sweep field."""
-    from genlab.figures import get_figure
-
-    st = _store(store)
-    fig = get_figure("curves")(st.history(experiment), st.results(experiment), panels=[metrics.split(",")],
-                               hue=by, title=experiment, log_y=log_y)
-    path = out_file or Path("figures") / f"{experiment}_curves.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    out.print(f"wrote {path}")
+    emit(df, fmt, out_file, out)
 
 
 @app.command()
 def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profile: str = ProfileOpt,
             store: Optional[Path] = StoreOpt,
-            out_dir: Path = typer.Option(Path("figures"), "--out", help="Folder for the figures.")):
+            out_dir: Path = typer.Option(Path("figures"), "--out", help="Folder for the figures."),
+            sets: list[str] = SetOpt, name: Optional[str] = NameOpt, where: Optional[str] = WhereOpt):
     """Draw the figures each SPEC lists, from its runs in the store (run it first)."""
     from genlab.figures import draw, save
+    from genlab.tables import where as filter_rows
 
     st = _store(store)
     for s in specs:
-        exp = _load(s, profile)
+        exp = load_spec(s, profile, sets, name)
         missing = [r for r in exp.run_ids if not st.is_done(exp.name, r)]
         if missing:
             raise UserError(f"{s}: {len(missing)} of {len(exp.runs)} runs are not finished; "
                             f"run `genlab run {s} --profile {exp.profile or 'none'}` first")
-        hist, res = st.history(exp.name, exp.run_ids), st.results(exp.name, exp.run_ids)
+        res = filter_rows(st.results(exp.name, exp.run_ids), where)  # --where selects runs
+        hist = st.history(exp.name, list(res["run_id"]))
         for i, entry in enumerate(exp.figures):
             stem = entry.get("file", f"{exp.name}_{i}")
+            stem = f"{name}_{stem}" if name is not None else stem  # a renamed variant never overwrites the spec's
             paths = save(draw(entry, hist, res), out_dir, stem)
             out.print(f"wrote {', '.join(map(str, paths))}")
 
@@ -325,20 +347,22 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
 from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
 
 app.add_typer(_datasets_app, name="datasets")
+from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
 
 
 @app.command()
 def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one report section each."),
            profile: str = ProfileOpt, store: Optional[Path] = StoreOpt,
            out_file: Path = typer.Option(Path("reports/report.html"), "--out", help="The HTML file to write."),
-           title: str = typer.Option("genlab report", help="Page title.")):
+           title: str = typer.Option("genlab report", help="Page title."),
+           sets: list[str] = SetOpt, name: Optional[str] = NameOpt):
     """Write one self-contained HTML page: each SPEC's figures, findings beside the seed's, and results."""
     from genlab.report import Section, render
 
     st = _store(store)
     sections = []
     for s in specs:
-        exp = _load(s, profile)
+        exp = load_spec(s, profile, sets, name)
         done = [r for r in exp.run_ids if st.is_done(exp.name, r)]
         if not done:
             raise UserError(f"{s}: no finished runs; run `genlab run {s} --profile {exp.profile or 'none'}` first")
@@ -352,11 +376,9 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
 
 
 def main() -> None:
-    from genlab.spec import SpecError
-
     try:
         app()
-    except (SpecError, UserError, KeyError, ValueError, FileNotFoundError) as e:
+    except (UserError, KeyError, ValueError, FileNotFoundError) as e:  # a SpecError is a ValueError
         if os.environ.get("GENLAB_DEBUG"):
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

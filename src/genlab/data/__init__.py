@@ -7,7 +7,9 @@ tensors (small sets live on the training device; batching is index slicing). Reg
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Callable
 
 import torch
@@ -69,8 +71,22 @@ class Dataset:
 
 
 def build_dataset(name: str, **options: Any) -> Dataset:
-    """Build the registered dataset `name` with its options (its `seed` option fixes every random choice)."""
-    return get_dataset_fn(name)(**options)
+    """Build the registered dataset `name` with its options (its `seed` option fixes every random choice).
+
+    The last few builds are cached in this process (a sweep's runs, an ensemble's members and the measure
+    command ask for the same data again and again; mnist1d takes seconds to generate). A Dataset is frozen and
+    its tensors are never written in place, so sharing one is safe.
+    """
+    try:
+        key = json.dumps(options, sort_keys=True)
+    except TypeError:  # options that are not plain JSON (a direct call from Python): no cache
+        return get_dataset_fn(name)(**options)
+    return _cached(name, key) if json.loads(key) == options else get_dataset_fn(name)(**options)
+
+
+@lru_cache(maxsize=4)
+def _cached(name: str, options_json: str) -> Dataset:
+    return get_dataset_fn(name)(**json.loads(options_json))
 
 
 from genlab.data import synthetic, vision, offline  # noqa: E402,F401  (registers entries)

@@ -2,7 +2,8 @@
 
 `pending(exp, store)` is the resume rule: a run whose folder has DONE is skipped; any other is (re)done.
 `local.run_local` runs jobs one after another in this process; `pool.run_pool` in worker processes. Both
-report progress through `(run_id, epochs_done, epochs_total)` and each finished job through
+report progress through `(run_id, row, epochs_total)`, with each row the store's writer logs (epoch,
+train_loss, test_loss, ...), and each finished job through
 `on_done(job, result | None, traceback | None)`: a run that fails leaves the others going.
 """
 
@@ -14,7 +15,8 @@ from typing import Any, Callable
 from genlab.spec import Experiment, PlannedRun
 from genlab.store import Store
 
-RunProgress = Callable[[str, int, int], None]  # (run_id, epochs done, epochs total)
+RunProgress = Callable[[str, dict, int], None]  # (run_id, an epoch's logged row, epochs total)
+PROGRESS_KEYS = ("epoch", "event", "train_loss", "test_loss", "train_error", "test_error")  # sent across processes
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ OnDone = Callable[[Job, "dict | None", "str | None"], None]
 
 def experiment_meta(exp: Experiment) -> dict[str, Any]:
     return {"experiment": exp.name, "profile": exp.profile, "spec_path": str(exp.path) if exp.path else None,
-            "spec_text": exp.text}
+            "spec_text": exp.text, **({"sets": exp.sets} if exp.sets else {})}  # --set overrides, when any
 
 
 def pending(exp: Experiment, store: Store) -> list[Job]:

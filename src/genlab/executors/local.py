@@ -6,7 +6,6 @@ import platform
 import subprocess
 import sys
 import time
-import traceback
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,14 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
             **provenance()}
     writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta)
     t0 = time.perf_counter()
+
+    def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
+        writer.log(row)
+        if progress:
+            progress(run.run_id, row, cfg.train.epochs)
+
     try:
-        out = train(cfg, device=device, log=writer.log, save=writer.save_state,
-                    progress=(lambda e, n: progress(run.run_id, e, n)) if progress else None)
+        out = train(cfg, device=device, log=log, save=writer.save_state)
     except BaseException:
         writer.close()  # no DONE: the next `genlab run` redoes it
         raise
@@ -56,14 +60,12 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
 
 
 def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
-              on_done: OnDone | None = None) -> None:
-    """Run each job here, one after another; an exception in one is reported and the rest go on."""
-    for job in jobs:
-        try:
-            res, err = run_one(job.run, job.meta, str(store.root), device, progress), None
-        except KeyboardInterrupt:
-            raise
-        except Exception:
-            res, err = None, traceback.format_exc()
-        if on_done:
-            on_done(job, res, err)
+              on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Run each job here, one unit after another (groups of up to `ensemble` runs train as one ensemble);
+    an exception in one is reported and the rest go on."""
+    from genlab.executors.ensemble import plan, run_unit
+
+    for unit in plan(jobs, ensemble[0], auto=ensemble[1], device=device):
+        for job, res, err in run_unit(unit, str(store.root), device, progress):
+            if on_done:
+                on_done(job, res, err)

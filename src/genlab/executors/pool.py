@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
-import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any
 
-from genlab.executors import Job, OnDone, RunProgress
-from genlab.executors.local import run_one
-from genlab.spec import PlannedRun
+from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress
+from genlab.executors.ensemble import plan, run_unit
 from genlab.store import Store
 
 
@@ -20,38 +17,39 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _work(run: PlannedRun, meta: dict[str, Any], root: str, device: str, q) -> tuple[dict | None, str | None]:
-    try:
-        return run_one(run, meta, root, device, lambda rid, e, n: q.put((rid, e, n))), None
-    except Exception:
-        return None, traceback.format_exc()
+def _work(unit: list[Job], root: str, device: str, q) -> list[tuple[dict | None, str | None]]:
+    def send(rid: str, row: dict, n: int) -> None:  # the few fields a display needs, not the whole row
+        q.put((rid, {k: row[k] for k in PROGRESS_KEYS if k in row}, n))
+
+    return [(res, err) for _, res, err in run_unit(unit, root, device, send)]
 
 
 def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu",
-             progress: RunProgress | None = None, on_done: OnDone | None = None, threads: int = 1) -> None:
-    """Run jobs in `workers` processes with `threads` torch threads each; progress and results come back
-    to this process as they happen."""
+             progress: RunProgress | None = None, on_done: OnDone | None = None, threads: int = 1,
+             ensemble: tuple[int, bool] = (1, False)) -> None:
+    """Run jobs in `workers` processes with `threads` torch threads each (groups of up to `ensemble` runs as
+    one ensemble each); progress and results come back to this process as they happen."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     with ctx.Manager() as manager:
         q = manager.Queue()
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {pool.submit(_work, j.run, j.meta, str(store.root), device, q): j for j in jobs}
+            futures = {pool.submit(_work, u, str(store.root), device, q): u for u in plan(jobs, ensemble[0], auto=ensemble[1], device=device)}
             todo = set(futures)
             while todo:
                 done, todo = wait(todo, timeout=0.2, return_when=FIRST_COMPLETED)
                 _drain(q, progress)
                 for f in done:
-                    res, err = f.result()
-                    if on_done:
-                        on_done(futures[f], res, err)
+                    for job, (res, err) in zip(futures[f], f.result()):
+                        if on_done:
+                            on_done(job, res, err)
             _drain(q, progress)
 
 
 def _drain(q, progress: RunProgress | None) -> None:
     while True:
         try:
-            rid, e, n = q.get_nowait()
+            rid, row, n = q.get_nowait()
         except queue.Empty:
             return
         if progress:
-            progress(rid, e, n)
+            progress(rid, row, n)

@@ -22,11 +22,12 @@ def _label(col: str, labels: dict[str, str]) -> str:
 def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue: str | None = None,
             fit: bool = False, identity: bool = False, log_x: bool = False, log_y: bool = False,
             fit_in_log: bool = False, labels: dict[str, str] = {}, title: str = "",
-            where: str | None = None) -> Figure:
+            where: str | None = None, fit_per_hue: bool = False) -> Figure:
     """y against x, one point per finished run, coloured by `hue`.
 
     Args:
       fit: draw the least-squares line (in log-log space when `fit_in_log`), its slope in the legend.
+      fit_per_hue: one line per `hue` group, in its colour (else one line through every point).
       identity: draw y = x (the slope-1 line of 000 Fig. 4-3).
       labels: axis labels with units per column, e.g. {"normalized_loss.test": "normalized test loss (nats)"}.
       where: a pandas query selecting runs.
@@ -36,22 +37,31 @@ def scatter(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, hue
     fig = Figure(figsize=(5.4, 4.2))
     ax = fig.subplots()
     groups = sorted(df[hue].dropna().unique()) if hue else [None]
+    ok = np.isfinite(xs) & np.isfinite(ys)
     for i, g in enumerate(groups):
         sel = (df[hue] == g).to_numpy() if hue else np.ones(len(df), bool)
         ax.scatter(xs[sel], ys[sel], s=22, color=f"C{i % 10}", label=f"{_label(hue, labels)}={g}" if hue else None)
-    ok = np.isfinite(xs) & np.isfinite(ys)
-    if fit and ok.sum() >= 3:
-        fx, fy = (np.log(xs[ok]), np.log(ys[ok])) if fit_in_log else (xs[ok], ys[ok])
-        a, se, b, _ = linear_fit(fx, fy)
-        grid = np.linspace(fx.min(), fx.max(), 100)
-        gx, gy = (np.exp(grid), np.exp(a * grid + b)) if fit_in_log else (grid, a * grid + b)
-        ax.plot(gx, gy, "k-", lw=1.2, label=f"fit: slope {a:.3g} ± {se:.2g}, intercept {b:.3g}")
+        if fit and fit_per_hue and hue:
+            _fit_line(ax, xs[sel & ok], ys[sel & ok], fit_in_log, f"C{i % 10}", f"{_label(hue, labels)}={g} ")
+    if fit and not (fit_per_hue and hue):
+        _fit_line(ax, xs[ok], ys[ok], fit_in_log, "k", "")
     if identity and ok.any():
         lo, hi = min(xs[ok].min(), ys[ok].min()), max(xs[ok].max(), ys[ok].max())
         ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1, label="y = x")
     finish_axes(ax, xlabel=_label(x, labels), ylabel=_label(y, labels), log_x=log_x, log_y=log_y, title=title)
     fig.tight_layout()
     return fig
+
+
+def _fit_line(ax, xs: np.ndarray, ys: np.ndarray, in_log: bool, color: str, name: str) -> None:
+    """The least-squares line through (xs, ys) (finite), when there are at least 3 points."""
+    if len(xs) < 3:
+        return
+    fx, fy = (np.log(xs), np.log(ys)) if in_log else (xs, ys)
+    a, se, b, _ = linear_fit(fx, fy)
+    grid = np.linspace(fx.min(), fx.max(), 100)
+    gx, gy = (np.exp(grid), np.exp(a * grid + b)) if in_log else (grid, a * grid + b)
+    ax.plot(gx, gy, "-", color=color, lw=1.2, label=f"{name}fit: slope {a:.3g} ± {se:.2g}, intercept {b:.3g}")
 
 
 @register_figure("versus")

@@ -187,12 +187,16 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
     fns = {name: get_measure(name) for name in names}
     if device is None:
         device = next(iter(model.parameters()), torch.empty(0)).device
-    net = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+    from genlab.train.rules import strip_rule
+
+    ruled = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+    net = strip_rule(copy.deepcopy(ruled))  # true gradients for every measure but those marked `sees_rule`
     data = replace(data.to(device, dtype), cache=Cache())  # a fresh cache: nothing shared across calls
     out: dict[str, float] = {}
     for name, fn in fns.items():
         try:
-            out.update(flatten_values(name, fn(net, data, **(options or {}).get(name, {}))))
+            m = ruled if getattr(fn, "sees_rule", False) else net
+            out.update(flatten_values(name, fn(m, data, **(options or {}).get(name, {}))))
         except ValueError as e:
             raise ValueError(f"measure {name!r}: {e}") from e
     return out
@@ -205,3 +209,4 @@ from genlab.measures import (  # noqa: E402,F401
 from genlab.measures import regression  # noqa: E402,F401  (003: min-norm least squares, design spectrum)
 from genlab.measures import normalized_margins  # noqa: E402,F401  (000 ch. 4: margins of the normalized net)
 from genlab.measures import capacity004  # noqa: E402,F401  (004: sharpness on a strided training subset)
+from genlab.measures import alignment  # noqa: E402,F401  (learning rules: update vs true gradient angle)

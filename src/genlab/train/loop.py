@@ -1,221 +1,194 @@
-"""The training loop: one `RunConfig` in, metrics per epoch and a result out.
+"""The epoch loop, shared by every trainer: `fit(members, stepper)`; and `train`, one solo run.
 
-    data → model → init → optimizer; epoch 0 = evaluation at initialization; then for each epoch:
-    steps over a seeded permutation → save reference → eval → perturb (→ eval again) → stop rules.
+    epoch 0 = evaluation at initialization; then for each epoch, for the members still running:
+    stepper.train_epoch (steps over each member's seeded permutation) → events.end_epoch (project, reference,
+    measures, evaluate, perturbation, checkpoint) → stopping.stop_rule → a stopped member is finished.
 
-With a [constraint] (000 ch. 5, train/weightnorm.py) the model is trained as ρ·f_V, the Lagrange penalty is
-added to each batch loss, λ is updated after each step, and the projection happens at the end of each epoch
-(before its evaluation); checkpoints and measures see the plain net with ρ folded into its output layer.
-
-An epoch with a perturbation has two rows in the history: the one before it and one with event="perturb".
-
-Everything random draws from generators derived from `config.seed`, so the same config gives the same
-numbers on the CPU. A non-finite loss ends the run as "diverged", with its history kept.
+A stepper holds how members are trained and evaluated: `Solo` here (one nn.Module and a torch optimizer,
+the [constraint] hooks), `ensemble.Stacked` (K members as one stacked computation). Everything random draws
+from generators derived from `config.seed`, so the same config gives the same numbers on the CPU. There is no
+host↔device sync inside an epoch: a non-finite loss is noticed at its end and ends the run as "diverged",
+with its history kept.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
-from genlab.data import Dataset, build_dataset
-from genlab.models import count_params, create_model
-from genlab.models.init import initialize
-from genlab.spec import RecordSpec, RunConfig
-from genlab.train.events import cosine, flat_params, perturb
-from genlab.losses import Loss, error_fn, get_loss
-from genlab.train.optim import build_optimizer, schedule_fn, set_lr
-from genlab.train.weightnorm import hook_for, plain
-
-Progress = Callable[[int, int], None]  # (epochs done, epochs total)
-STREAMS = ("init", "shuffle", "augment", "perturb")  # one independent generator each
-
-
-def generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
-    """Independent torch generators per purpose, from one seed (numpy's SeedSequence spawning)."""
-    kids = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    out = {}
-    for name, ss in zip(STREAMS, kids):
-        dev = device if name in ("shuffle", "augment") else torch.device("cpu")
-        out[name] = torch.Generator(device=dev).manual_seed(int(ss.generate_state(1)[0]))
-    return out
+from genlab.losses import Loss
+from genlab.spec import RunConfig
+from genlab.train.evaluate import evaluate_splits, measure, per_class
+from genlab.train.events import Evaluate, end_epoch
+from genlab.train.optim import build_optimizer, lr_fn, set_lr
+from genlab.train.setup import build, generators, resolve_device  # noqa: F401  (the trainer's public API)
+from genlab.train import resume
+from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume, summary  # noqa: F401
+from genlab.train.stopping import stop_rule
+from genlab.train.weightnorm import Hook, hook_for, plain
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
-    return torch.device(device)
+class Stepper(Protocol):
+    def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
+        """Train `members` (all running) for one epoch; per member: all losses finite, the last step's lr."""
+
+    def evaluate(self, members: list[Member]) -> list[dict[str, float]]:
+        """Per member: {split_loss, split_error} of its current weights."""
+
+    def drop(self, members: list[Member]) -> None:
+        """Stop training these members (they have stopped); the others go on."""
+
+    def optim_state(self, member: Member) -> dict:
+        """The optimizer state of one member (for its resume snapshot)."""
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, x: torch.Tensor, y: torch.Tensor, loss: Loss,
-             batch_size: int) -> dict[str, float]:
-    """Mean loss and error rate over (x, y), in eval mode."""
-    was_training = model.training
-    model.eval()
-    errs = error_fn(loss, data.num_classes)
-    total, wrong = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        out = model(data.inputs(x[i:i + batch_size]))
-        yb = y[i:i + batch_size]
-        total += float(loss.per_sample(out, yb).sum())
-        if errs is not None:
-            wrong += int(errs(out, yb).sum())
-    model.train(was_training)
-    n = max(len(x), 1)
-    return {"loss": total / n, "error": wrong / n if errs is not None else float("nan")}
-
-
-def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, Loss, dict[str, torch.Generator]]:
-    """Data, an initialized model and the loss for a config (also what measures use to rebuild a run)."""
-    data = build_dataset(config.data.name, **config.data.options).to(device)
-    loss = get_loss(config.train.loss)
-    gens = generators(config.seed, device)
-    torch.manual_seed(config.seed)  # PyTorch's own default init draws from the global generator
-    model = create_model(config.model.name, data.in_shape, loss.num_outputs(data.num_classes), **config.model.options)
-    initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,
-               scale=config.init.scale)
-    return data, model.to(device), loss, gens
-
-
-@dataclass
-class Outcome:
-    status: str  # "completed" | "diverged"
-    stop_reason: str  # "max_epochs" | "zero_train_error" | "train_loss_below" | "non_finite_loss"
-    epochs_run: int
-    history: list[dict[str, Any]]
-    model: nn.Module
-    measures: dict[str, float]  # record.measures on the final weights ({} if none or diverged)
-    per_class: dict[str, list[float]]  # split → (num_classes,) accuracies, NaN for absent classes
-    data_info: dict[str, Any]  # the data set's scalar facts (e.g. label_noise, n_corrupted)
-
-
-def train(config: RunConfig, *, device: str = "cpu", log: Callable[[dict], None] | None = None,
-          save: Callable[[str, dict], None] | None = None, progress: Progress | None = None) -> Outcome:
-    """Train one run. `log(row)` receives each epoch's metrics; `save(name, state_dict)` checkpoints."""
-    dev = resolve_device(device)
+def new_member(config: RunConfig, dev: torch.device, *, wrap: bool = True, log: Log | None = None,
+               save: Save | None = None, progress: Progress | None = None, save_resume: SaveResume | None = None,
+               resumed: dict | None = None) -> Member:
+    """Build a run's data and initialized model; save init.pt. `wrap` applies the [constraint] (solo only).
+    With `resumed` (a snapshot of this config), the member continues from it instead."""
     data, model, loss, gens = build(config, dev)
-    tr, ev, rec = config.train, config.events, config.record
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for distance-from-init
-    wn = hook_for(config.constraint)  # weight-normalized training (000 ch. 5), None for plain training
-    model = wn.wrap(model) if wn else model
-    opt = build_optimizer(model.parameters(), config.optim)
-    factor = schedule_fn(config.schedule, tr.epochs)
-    save = save or (lambda name, state: None)
-    if rec.save_init:
+    wn = hook_for(config.constraint) if wrap else None  # weight-normalized training (000 ch. 5)
+    m = Member(config, data, wn.wrap(model) if wn else model, loss, gens, init_state,
+               lr_fn(config.optim, config.schedule, config.train.epochs), wn, log, save, progress, save_resume,
+               resumed)
+    if resumed is not None:
+        resume.restore(m, resumed)
+    elif config.record.save_init and save:
         save("init", init_state)
+    return m
 
-    history: list[dict[str, Any]] = []
-    ref: torch.Tensor | None = None
 
-    def record(epoch: int, lr: float, extra: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {"epoch": epoch, "lr": lr, **extra}
-        for split, (x, y) in {"train": (data.x_train, data.y_train), "test": (data.x_test, data.y_test),
-                              **data.extra_tests}.items():
-            m = evaluate(model, data, x, y, loss, tr.eval_batch_size)
-            row[f"{split}_loss"], row[f"{split}_error"] = m["loss"], m["error"]
-        if ref is not None:
-            row["cosine"] = cosine(flat_params(model), ref)
-        history.append(row)
-        if log:
-            log(row)
-        return row
-
-    record(0, config.optim.lr * factor(0.0), {})
-    n, bs = data.n_train, tr.batch_size
-    steps = math.ceil(n / bs)
-    status, reason, epoch = "completed", "max_epochs", 0
-    for epoch in range(1, tr.epochs + 1):
-        model.train()
+def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outcome], None] | None = None
+        ) -> list[Outcome]:
+    """Train every member to its stop; `on_finish(i, outcome)` as each one ends. Returns the outcomes."""
+    outcomes: list[Outcome | None] = [None] * len(members)
+    start = members[0].epoch  # > 0 when resumed from a snapshot
+    if any(m.epoch != start for m in members):
+        raise ValueError(f"members resumed at different epochs {[m.epoch for m in members]}; train them apart")
+    if start == 0:
+        for m, metrics in zip(members, stepper.evaluate(members)):
+            m.record({"epoch": 0, "lr": m.lr(0.0), **metrics})
+    last_snapshot = time.perf_counter()
+    for epoch in range(start + 1, max(m.config.train.epochs for m in members) + 1):
+        active = [m for m in members if m.running]
+        if not active:
+            break
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gens["shuffle"], device=dev)
+        finite, lrs = stepper.train_epoch(active, epoch)
+        rows = end_epoch(active, epoch, lrs, finite, time.perf_counter() - t0, stepper.evaluate)
+        stopped = []
+        for m, r, ok in zip(active, rows, finite):
+            m.epoch = epoch
+            if ok and math.isfinite(r["train_loss"]) and m.progress:
+                m.progress(epoch, m.config.train.epochs)
+            rule = stop_rule(r, epoch, ok, m.config.train)
+            if rule:
+                m.status, m.stop_reason = rule
+                stopped.append(m)
+        if stopped:
+            stepper.drop(stopped)
+        for m in stopped:
+            i = members.index(m)
+            outcomes[i] = finish(m)
+            if on_finish:
+                on_finish(i, outcomes[i])
+        since = time.perf_counter() - last_snapshot
+        for m in members:
+            if m.running and m.save_resume and resume.due(m, epoch, since):
+                m.save_resume(resume.snapshot(m, stepper.optim_state(m)))
+                last_snapshot = time.perf_counter()
+    for i, m in enumerate(members):  # epochs = 0: nothing trained
+        if outcomes[i] is None:
+            m.status, m.stop_reason = "completed", "max_epochs"
+            outcomes[i] = finish(m)
+            if on_finish:
+                on_finish(i, outcomes[i])
+    return outcomes  # type: ignore[return-value]
+
+
+def finish(m: Member) -> Outcome:
+    """Final checkpoint, label-corruption facts, measures (completed runs only) and per-class accuracy."""
+    model = plain(m.model)  # ρ folded into the output layer: the registered architecture, same function
+    rec = m.config.record
+    if rec.checkpoint == "final":
+        m.checkpoint("final", model)
+    tensors = {k: v.cpu() for k, v in m.data.info.items() if isinstance(v, torch.Tensor)}
+    if tensors and m.save:  # label-corruption masks and true labels: too long for JSON
+        m.save("data_info", tensors)
+    done = m.status == "completed"
+    measures = measure(model, m.data, m.loss, m.init_state, rec) if rec.measures and done else {}
+    return Outcome(m.status, m.stop_reason, m.epoch, m.history, model, measures,
+                   per_class(model, m.data, m.loss) if done else {},
+                   {k: v for k, v in m.data.info.items() if not isinstance(v, torch.Tensor)})
+
+
+def step(model: nn.Module, opt: torch.optim.Optimizer, loss: Loss, xb: torch.Tensor, yb: torch.Tensor, lr: float,
+         wn: Hook | None = None) -> torch.Tensor:
+    """One optimizer step on a batch at learning rate `lr`; returns the batch loss (detached, 0-d)."""
+    set_lr(opt, lr)
+    l = loss(model(xb), yb)
+    if wn:
+        l = l + wn.loss_term(model)  # the Lagrange penalty
+    opt.zero_grad(set_to_none=True)
+    l.backward()
+    opt.step()
+    if wn:
+        wn.after_step(model)  # λ ascent
+    return l.detach()
+
+
+class Solo:
+    """One member: its nn.Module and a torch optimizer, one batch at a time."""
+
+    def __init__(self, member: Member):
+        self.opt = build_optimizer(member.model.parameters(), member.config.optim)
+        if member.resumed is not None:
+            self.opt.load_state_dict(member.resumed["optim"])
+
+    def optim_state(self, member: Member) -> dict:
+        return copy.deepcopy(self.opt.state_dict())  # a copy: training goes on after the snapshot
+
+    def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
+        (m,) = members
+        data, bs = m.data, m.config.train.batch_size
+        n = data.n_train
+        steps = math.ceil(n / bs)
+        m.model.train()
+        perm = torch.randperm(n, generator=m.gens["shuffle"], device=data.x_train.device)
         xs, ys = data.x_train[perm], data.y_train[perm]  # (n, ...) shuffled copies; batches are views
-        lr, diverged = config.optim.lr, False
+        bad = torch.zeros((), dtype=torch.bool, device=xs.device)
+        lr = m.lr(epoch - 1)
         for s in range(steps):
-            lr = config.optim.lr * factor(epoch - 1 + s / steps)
-            set_lr(opt, lr)
+            lr = m.lr(epoch - 1 + s / steps)
             xb = data.inputs(xs[s * bs:(s + 1) * bs])
             if data.augment is not None:
-                xb = data.augment(xb, gens["augment"])
-            l = loss(model(xb), ys[s * bs:(s + 1) * bs])
-            if wn:
-                l = l + wn.loss_term(model)
-            opt.zero_grad(set_to_none=True)
-            l.backward()
-            opt.step()
-            if wn:
-                wn.after_step(model)
-            if not torch.isfinite(l):
-                diverged = True
-                break
-        epoch_s = time.perf_counter() - t0
-        constraint = wn.end_epoch(model) if wn and not diverged else {}  # projection; norms, log ρ, λ
-        if ev.cosine_ref_epoch == epoch:
-            ref = flat_params(model).clone()  # saved before this epoch's perturbation: cosine here is 1
-        row = record(epoch, lr, {"epoch_s": epoch_s, **constraint,
-                                 **(measure(plain(model), data, loss, init_state, rec)
-                                    if epoch in rec.measure_epochs and not diverged else {})})
-        if epoch in ev.perturb_epochs and ev.perturb_std > 0 and not diverged:
-            perturb(model, ev.perturb_std, gens["perturb"])
-            row = record(epoch, lr, {"event": "perturb"})  # a second row at this epoch: the jump itself
-        if epoch in rec.checkpoint_epochs:
-            save(f"epoch_{epoch}", plain(model).state_dict())
-        if diverged or not math.isfinite(row["train_loss"]):
-            status, reason = "diverged", "non_finite_loss"
-            break
-        if progress:
-            progress(epoch, tr.epochs)
-        if tr.stop_at_zero_error and row["train_error"] == 0:
-            reason = "zero_train_error"
-            break
-        if tr.stop_below_loss is not None and row["train_loss"] < tr.stop_below_loss:
-            reason = "train_loss_below"
-            break
-    model = plain(model)  # ρ folded into the output layer: the registered architecture, same function
-    if rec.checkpoint == "final":
-        save("final", model.state_dict())
-    tensors = {k: v.cpu() for k, v in data.info.items() if isinstance(v, torch.Tensor)}
-    if tensors:  # label-corruption masks and true labels: too long for JSON
-        save("data_info", tensors)
-    measures = measure(model, data, loss, init_state, rec) if rec.measures and status == "completed" else {}
-    return Outcome(status, reason, epoch, history, model, measures, per_class(model, data, loss),
-                   {k: v for k, v in data.info.items() if not isinstance(v, torch.Tensor)})
+                xb = data.augment(xb, m.gens["augment"])
+            bad |= ~torch.isfinite(step(m.model, self.opt, m.loss, xb, ys[s * bs:(s + 1) * bs], lr, m.wn))
+        return [not bool(bad)], [lr]  # the epoch's one host sync
+
+    def evaluate(self, members: list[Member]) -> list[dict[str, float]]:
+        return [evaluate_splits(m.model, m.data, m.loss, m.config.train.eval_batch_size) for m in members]
+
+    def drop(self, members: list[Member]) -> None:
+        pass
 
 
-def per_class(model: nn.Module, data: Dataset, loss: Loss) -> dict[str, list[float]]:
-    """Per-class test accuracy (and on each extra test set, e.g. flipped), for argmax classifiers."""
-    if data.num_classes is None or loss.num_outputs(data.num_classes) != data.num_classes:
-        return {}  # regression, or one-output binary losses
-    from genlab.data.labels import per_class_accuracy
-
-    splits = {"test": (data.x_test, data.y_test), **data.extra_tests}
-    return {k: per_class_accuracy(model, data, x, y).tolist() for k, (x, y) in splits.items()}
-
-
-def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, rec: RecordSpec) -> dict[str, float]:
-    """`rec.measures` of the current weights, with `rec.measure_options`, on a copy in `rec.measure_dtype`."""
-    if not rec.measures:
-        return {}
-    from genlab.measures import MeasureData, compute, get_measure, parse_dtype
-    from genlab.registry import options_model
-
-    options = {name: dict(options_model(get_measure(name), name).model_validate(opts))
-               for name, opts in rec.measure_options.items()}  # JSON → typed (e.g. a config dataclass)
-    return compute(list(rec.measures), model, MeasureData.from_dataset(data, loss, init_state=init_state),
-                   options=options, dtype=parse_dtype(rec.measure_dtype))
+def train(config: RunConfig, *, device: str = "cpu", log: Log | None = None, save: Save | None = None,
+          progress: Progress | None = None, save_resume: SaveResume | None = None,
+          resumed: dict | None = None) -> Outcome:
+    """Train one run. `log(row)` receives each epoch's metrics; `save(name, state_dict)` checkpoints;
+    `save_resume(snapshot)` stores resume states; `resumed` continues from one."""
+    m = new_member(config, resolve_device(device), log=log, save=save, progress=progress, save_resume=save_resume,
+                   resumed=resumed)
+    return fit([m], Solo(m))[0]
 
 
-def summary(outcome: Outcome, config: RunConfig, wall_s: float) -> dict[str, Any]:
-    """result.json's content: status, stop reason, last epoch's metrics, sizes, timing."""
-    last = {k: v for k, v in outcome.history[-1].items() if k not in ("epoch", "event", "lr", "epoch_s")}
-    return {"status": outcome.status, "stop_reason": outcome.stop_reason, "epochs_run": outcome.epochs_run,
-            "n_params": count_params(outcome.model), "wall_s": wall_s, "final": last, "measures": outcome.measures,
-            "per_class_accuracy": outcome.per_class, "data": outcome.data_info}
+__all__ = ["Evaluate", "Member", "Outcome", "Solo", "build", "fit", "finish", "new_member", "step", "summary",
+           "train"]

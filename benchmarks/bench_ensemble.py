@@ -1,0 +1,100 @@
+"""Ensemble trainer vs solo trainer, side by side in one process (1 torch thread), on the same runs.
+
+    python benchmarks/bench_ensemble.py                 # quickstart + 16 MLPs on mnist1d + per-family groups
+    python benchmarks/bench_ensemble.py --only mlp16    # one part: quickstart | mlp16 | families
+    python benchmarks/bench_ensemble.py --device cuda   # the same on a GPU
+
+Each part trains every run with `genlab.train.loop.train` (one run at a time, the solo trainer) and with the
+ensemble executor's plan (`executors.ensemble.plan`, `train.ensemble.train_ensemble`), and prints CPU seconds
+(process time: robust on a shared machine), wall seconds and their ratios. Targets (issue 12): quickstart
+≥ 10×, 16 MLPs on mnist1d ≥ 3×, every family ≥ 1× (never slower than solo for a group the executor batches).
+Prints numbers; asserts nothing (benchmarks are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from genlab.executors import Job
+from genlab.executors.ensemble import K_AUTO, plan
+from genlab.experiment import load
+from genlab.spec import PlannedRun, RunConfig
+from genlab.train.ensemble import train_ensemble
+from genlab.train.loop import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn) -> tuple[float, float]:
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO) -> None:
+    units = plan([Job(PlannedRun(c, {}), {}) for c in configs], k_max)
+    groups = [[j.run.config for j in u] for u in units]
+    for c in configs[:1]:  # warm: imports, and the data set in build_dataset's cache (both trainers use it)
+        train(with_epochs(c, 0), device=device)
+    solo = timed(lambda: [train(c, device=device) for c in configs])
+    ens = timed(lambda: [train_ensemble(g, device=device) if len(g) > 1 else train(g[0], device=device)
+                         for g in groups])
+    sizes = sorted((len(g) for g in groups), reverse=True)
+    print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}) on {device}\n"
+          f"  solo     {solo[0]:8.2f} CPU s {solo[1]:8.2f} wall s\n"
+          f"  ensemble {ens[0]:8.2f} CPU s {ens[1]:8.2f} wall s\n"
+          f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall", flush=True)
+
+
+def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
+
+
+def quickstart() -> list[RunConfig]:
+    return [r.config for i in range(1, 8) for r in load(ROOT / f"experiments/000/fig3_{i}.toml", "small").runs]
+
+
+def mlp16() -> list[RunConfig]:
+    """16 MLPs (40→100→10) on mnist1d: 4 learning rates × 4 seeds, batch 64, 20 epochs."""
+    return [RunConfig.model_validate({
+        "experiment": "bench_mlp16", "seed": s, "data": {"name": "mnist1d"},
+        "model": {"name": "mlp", "widths": [100]}, "optim": {"lr": lr, "momentum": 0.9},
+        "train": {"epochs": 20, "batch_size": 64}, "record": {"checkpoint": "none", "save_init": False}})
+        for lr in (0.01, 0.02, 0.05, 0.1) for s in range(4)]
+
+
+def families() -> dict[str, list[RunConfig]]:
+    """One small group per model family the executor batches (4 lrs each, 2 epochs)."""
+    base = {"experiment": "bench_family", "record": {"checkpoint": "none", "save_init": False},
+            "train": {"epochs": 2, "batch_size": 64}}
+    fams = {"linear (digits)": ({"name": "digits"}, {"name": "linear"}),
+            "mlp 2x256 (digits)": ({"name": "digits"}, {"name": "mlp", "widths": [256, 256]}),
+            "convnet3 w32 (digits)": ({"name": "digits"}, {"name": "convnet3", "width": 32}),
+            "conv4 c16, BN (digits)": ({"name": "digits"}, {"name": "conv4", "width": 16}),
+            "resnet20 (digits)": ({"name": "digits"}, {"name": "resnet20"})}
+    return {k: [RunConfig.model_validate({**base, "data": d, "model": m, "optim": {"lr": lr}})
+                for lr in (0.01, 0.02, 0.05, 0.1)] for k, (d, m) in fams.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", choices=["quickstart", "mlp16", "families"])
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, device {a.device}, 1 torch thread")
+    if a.only in (None, "mlp16"):
+        compare("16 MLPs on mnist1d", mlp16(), a.device)
+    if a.only in (None, "families"):
+        for name, cfgs in families().items():
+            compare(name, cfgs, a.device)
+    if a.only in (None, "quickstart"):
+        compare("quickstart (000 Figs 3-1..3-7, small)", quickstart(), a.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Tables out of the command line: plain machine-readable text (or a file), or a table that fits the terminal.
+
+Machine-readable formats (csv, json, parquet) go straight to stdout or `--out FILE`, never through rich: rich
+wraps lines at the terminal width (80 columns when redirected), which breaks CSV. A human table keeps the
+columns that fit the terminal, whole (no `mod…`), and says which ones it hid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+FORMATS = ("table", "csv", "json", "parquet")
+CELL_PAD = 3  # rich's default box: one space each side plus the border before each column
+
+
+def cell(v: Any) -> str:
+    """A value as a table shows it: floats to 4 significant digits, missing as '-'."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(map(cell, v)) + ")"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# RunConfig's top-level fields (genlab.experiment.RUN_FIELDS, tested equal), named here because importing the
+# configs imports torch (their defaults look up registries) and `genlab results` must start without it.
+CONFIG_FIELDS = ("experiment", "seed", "data", "model", "init", "optim", "schedule", "train", "events", "record",
+                 "constraint")
+FIRST = ("epoch", "event", "train_loss", "test_loss", "train_error", "test_error")  # what a reader looks for first
+
+
+def results_view(df: pd.DataFrame) -> pd.DataFrame:
+    """For a human: run_id, the config columns that vary, the main metrics, then the rest. Config columns
+    (experiment, seed, data.*, model.*, ...) that hold one value for every row are left out."""
+    config = [c for c in df.columns if c.split(".", 1)[0] in CONFIG_FIELDS]
+    varying = [c for c in config if df[c].astype(str).nunique(dropna=False) > 1]
+    first = [c for c in FIRST if c in df.columns]
+    rest = [c for c in df.columns if c not in config and c not in first and c != "run_id"]
+    return df[[*(["run_id"] if "run_id" in df.columns else []), *varying, *first, *rest]]
+
+
+def fit_columns(widths: list[int], available: int, keep: int = 1) -> int:
+    """How many leading columns of `widths` (characters each, content only) fit in `available` characters;
+    at least `keep` (the row names) even when they do not."""
+    used, n = 1, 0  # the table's closing border
+    for w in widths:
+        if used + w + CELL_PAD > available and n >= keep:
+            break
+        used, n = used + w + CELL_PAD, n + 1
+    return n
+
+
+def human_table(df: pd.DataFrame, console: Console, title: str = "") -> None:
+    """Print `df` as a rich table of the leading columns that fit `console`, then name the hidden ones."""
+    texts = {c: [cell(v) for v in df[c]] for c in df.columns}
+    widths = [max([len(str(c)), *map(len, texts[c])]) for c in df.columns]
+    n = fit_columns(widths, console.width)
+    t = Table(title=title or None, title_justify="left")
+    for c, w in zip(df.columns[:n], widths):
+        t.add_column(Text(str(c)), no_wrap=True, min_width=w)
+    for i in range(len(df)):
+        t.add_row(*(Text(texts[c][i]) for c in df.columns[:n]))  # Text: cell values are never markup
+    console.print(t)
+    hidden = list(df.columns[n:])
+    if hidden:
+        console.print(Text(f"{len(hidden)} columns hidden to fit {console.width} characters: {', '.join(map(str, hidden))}"
+                           " (choose with --columns, or --format csv|json|parquet for all)"), style="dim")
+
+
+def _json_cell(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # JSON has no NaN/inf
+    return list(v) if isinstance(v, tuple) else v
+
+
+def machine_text(df: pd.DataFrame, fmt: str) -> str:
+    """CSV or JSON records, every float at full precision (pandas' to_json keeps only 10 digits)."""
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    records = [{k: _json_cell(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+    return json.dumps(records, indent=1, default=str) + "\n"
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Parquet through DuckDB (already a dependency; pyarrow is not). Tuple cells become lists."""
+    import duckdb
+
+    plain = df.apply(lambda s: s.map(lambda v: list(v) if isinstance(v, tuple) else v) if s.dtype == object else s)
+    con = duckdb.connect()
+    con.register("t", plain)
+    con.execute(f"COPY t TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT PARQUET)")
+
+
+def emit(df: pd.DataFrame, fmt: str, out_file: Path | None, console: Console, title: str = "") -> None:
+    """Write `df` as `fmt` to `out_file` (or stdout); `table` only to a terminal-sized console."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "table":
+        if out_file is not None:
+            raise ValueError("--out writes csv, json or parquet; add --format csv (or json, parquet)")
+        return human_table(df, console, title)
+    if fmt == "parquet":
+        if out_file is None and sys.stdout.isatty():
+            raise ValueError("parquet is binary: give --out FILE.parquet, or redirect stdout to a file")
+        if out_file is not None:
+            return write_parquet(df, out_file)
+        with tempfile.TemporaryDirectory() as d:
+            write_parquet(df, Path(d) / "t.parquet")
+            sys.stdout.flush()
+            sys.stdout.buffer.write((Path(d) / "t.parquet").read_bytes())
+            sys.stdout.buffer.flush()
+        return None
+    text = machine_text(df, fmt)
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return None

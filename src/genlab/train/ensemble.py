@@ -1,0 +1,325 @@
+"""The ensemble trainer: K runs that share an architecture, data shape and batch size, trained as one stacked
+computation. Each member keeps its own seed (init, data order, augmentation and perturbation draws), labels
+(corruption mask), learning rate and schedule, optimizer hyperparameters, events and stop rules; a member
+that stops is finished and written at its epoch while the others go on; a diverging member never touches the
+others' numbers (members share no arithmetic). Each member equals the solo run of its config to float
+tolerance (tests/test_ensemble.py), and is stored as that run.
+
+    params[name]: (K, *shape) leaves          the members' weights, stacked
+    member.model: an nn.Module whose tensors are views of params[name][k] (events act on it in place)
+    forward: (K, B, *in_shape) → (K, B, C)     `mlp_forward` (bmm) for Flatten/Linear/activation stacks,
+                                               else torch.func: vmap(functional_call(base, ...)) (BN included)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import replace
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from genlab.losses import error_fn
+from genlab.models.mlp import ACTIVATIONS
+from genlab.spec import RunConfig
+from genlab.train.evaluate import finish as finish_metrics, splits
+from genlab.train.loop import fit, new_member
+from genlab.train.optim import Stacked as StackedOptim
+from genlab.train.rules import rule_of
+from genlab.train.setup import resolve_device
+from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
+
+ELEMENTWISE = tuple(ACTIVATIONS.values())
+
+
+def ensemble_blocker(model: nn.Module, config: RunConfig) -> str | None:
+    """Why this run cannot be an ensemble member (None if it can)."""
+    if config.constraint.name != "none":
+        return "a [constraint] (weight-normalized training) trains solo"
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return "dropout draws per member are not reproducible under vmap; dropout runs train solo"
+    return None
+
+
+def is_mlp(model: nn.Module) -> bool:
+    """A Sequential of Flatten, Linear and elementwise activations (linear, mlp): the bmm fast path."""
+    return isinstance(model, nn.Sequential) and all(
+        isinstance(m, (nn.Flatten, nn.Linear, *ELEMENTWISE)) for m in model)
+
+
+def mlp_forward(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """(K, B, *in_shape) → (K, B, C) for an `is_mlp` model with stacked params ((K, out, in) weights)."""
+    h = x
+    for i, mod in enumerate(model):
+        if isinstance(mod, nn.Flatten):
+            h = h.reshape(h.shape[0], h.shape[1], -1)
+        elif isinstance(mod, nn.Linear):
+            w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
+            h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        else:
+            h = mod(h)
+    return h
+
+
+# dh/dz of an activation h = act(z), from z and h; activations not listed here go through autograd
+ACT_GRAD: dict[type, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    nn.ReLU: lambda z, h: (h > 0).to(h.dtype),  # 0 at z = 0, as torch's relu backward
+    nn.Tanh: lambda z, h: 1 - h * h,
+    nn.Sigmoid: lambda z, h: h * (1 - h),
+    nn.Identity: lambda z, h: torch.ones_like(h),
+}
+
+
+def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+              loss, with_loss: bool = True) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """Per-member mean losses (K,) and their gradients, by hand: no autograd graph (a step of a small MLP is
+    mostly autograd overhead). x: (K, B, *in_shape), y: (K, B). Same gradients as autograd (tested).
+    `with_loss=False` skips the loss values (the trainer checks the weights for divergence instead)."""
+    K, B = x.shape[:2]
+    hs, h = [], x  # hs[i]: the input of layer i
+    for i, mod in enumerate(model):
+        hs.append(h)
+        if isinstance(mod, nn.Flatten):
+            h = h.reshape(K, B, -1)
+        elif isinstance(mod, nn.Linear):
+            w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
+            h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        else:
+            h = mod(h)
+    flat, yf = h.reshape(K * B, -1), y.reshape(-1)
+    losses = loss.per_sample(flat, yf).view(K, B).mean(1) if with_loss else None
+    g = loss.d_out(flat, yf).view(K, B, -1) / B  # (K, B, C) ∂ mean loss / ∂ out
+    first = min(i for i, m in enumerate(model) if isinstance(m, nn.Linear))  # below it no gradient is needed
+    grads: dict[str, torch.Tensor] = {}
+    for i in range(len(model) - 1, first - 1, -1):
+        mod, inp = model[i], hs[i]
+        if isinstance(mod, nn.Linear):
+            grads[f"{i}.weight"] = torch.bmm(g.transpose(1, 2), inp)  # (K, out, in)
+            if f"{i}.bias" in params:
+                grads[f"{i}.bias"] = g.sum(1)
+            if i > first:
+                g = torch.bmm(g, params[f"{i}.weight"])  # (K, B, in)
+        elif isinstance(mod, nn.Flatten):
+            g = g.reshape(inp.shape)
+        else:
+            g = g * ACT_GRAD[type(mod)](inp, hs[i + 1] if i + 1 < len(hs) else h)
+    return losses, grads
+
+
+class Stacked:
+    """The stepper for K members (see the module docstring). Members must all be running when built."""
+
+    def __init__(self, members: list[Member]):
+        self.members = list(members)
+        self.base = copy.deepcopy(members[0].model)  # the architecture; its own tensors are never used
+        self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
+        self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
+            type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear)))
+        self.params = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
+                       for n, _ in self.base.named_parameters()}
+        self.bufs = {n: torch.stack([dict(m.model.named_buffers())[n] for m in members])
+                     for n, _ in self.base.named_buffers()}
+        self.opt = StackedOptim([m.config.optim for m in members], list(self.params.values()))
+        for k, m in enumerate(members):
+            if m.resumed is not None:
+                self.opt.load_member_state(k, m.resumed["optim"], list(self.params.values()))
+        self._views()
+
+    def optim_state(self, member: Member) -> dict:
+        return self.opt.member_state(self.members.index(member))
+
+    def _views(self) -> None:
+        """Point each member's tensors at its slice of the stack (in-place events then act on the stack)."""
+        for k, m in enumerate(self.members):
+            for n, p in m.model.named_parameters():
+                p.data = self.params[n].data[k]
+            for n, b in m.model.named_buffers():
+                b.data = self.bufs[n][k]
+
+    def forward(self, params: dict[str, torch.Tensor], bufs: dict[str, torch.Tensor], x: torch.Tensor,
+                shared_x: bool) -> torch.Tensor:
+        """x: (B, ...) shared by all members if `shared_x`, else (K, B, ...) → (K, B, C)."""
+        k = next(iter(params.values())).shape[0]
+        if self.mlp:
+            return mlp_forward(self.base, params, x.unsqueeze(0).expand(k, *x.shape) if shared_x else x)
+        call = lambda p, b, xb: functional_call(self.base, (p, b), (xb,))  # noqa: E731
+        return vmap(call, in_dims=(0, 0, None if shared_x else 0))(params, bufs, x)
+
+    def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
+        assert members == self.members, "the ensemble trains exactly its running members"
+        K, m0 = len(members), members[0]
+        bs, n = m0.config.train.batch_size, m0.data.n_train
+        steps = math.ceil(n / bs)
+        dev = m0.data.x_train.device
+        shared = all(m.data.x_train is m0.data.x_train for m in members)
+        perm = torch.stack([torch.randperm(n, generator=m.gens["shuffle"], device=dev) for m in members])  # (K, n)
+        ys = torch.stack([m.data.y_train for m in members]).gather(1, perm)  # (K, n) labels in step order
+        lrs = torch.tensor([[m.lr(epoch - 1 + s / steps) for m in members] for s in range(steps)],
+                           dtype=next(iter(self.params.values())).dtype, device=dev)  # (steps, K)
+        augment = m0.data.augment is not None
+        bad = torch.zeros(K, dtype=torch.bool, device=dev)
+        self.base.train()
+        leaves = list(self.params.values())
+        if shared and not augment:  # (K, n, ...) the epoch's inputs in step order; a batch is a view
+            xs = m0.data.inputs(m0.data.x_train[perm.reshape(-1)])
+            xs = xs.view(K, n, *xs.shape[1:])
+        for s in range(steps):
+            if shared and not augment:
+                xb = xs[:, s * bs:(s + 1) * bs]
+            else:  # per member: its own images, or its own augmentation draws (as its solo run makes them)
+                xb = torch.stack([self._member_batch(m, perm[k, s * bs:(s + 1) * bs]) for k, m in enumerate(members)])
+            yb = ys[:, s * bs:(s + 1) * bs]  # (K, B)
+            if self.by_hand:
+                with torch.no_grad():
+                    losses, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False)
+                grads = [g[n] for n in self.params]
+            else:
+                out = self.forward(self.params, self.bufs, xb, shared_x=False)  # (K, B, C)
+                B = out.shape[1]
+                losses = m0.loss.per_sample(out.reshape(K * B, -1), yb.reshape(-1)).view(K, B).mean(1)
+                grads = torch.autograd.grad(losses.sum(), leaves)  # member k's gradient is in slice k
+            self.opt.step(leaves, grads, lrs[s])
+            if losses is not None:
+                bad |= ~torch.isfinite(losses.detach())
+        if self.by_hand:  # no loss values were made: a step with a non-finite loss leaves non-finite weights
+            for p in leaves:
+                bad |= ~torch.isfinite(p.detach()).flatten(1).all(1)
+        return [not b for b in bad.tolist()], lrs[-1].tolist()  # the epoch's one host sync
+
+    @staticmethod
+    def _member_batch(m: Member, idx: torch.Tensor) -> torch.Tensor:
+        xb = m.data.inputs(m.data.x_train[idx])
+        return m.data.augment(xb, m.gens["augment"]) if m.data.augment is not None else xb
+
+    @torch.no_grad()
+    def evaluate(self, members: list[Member]) -> list[dict[str, float]]:
+        """Loss and error per split for `members` (a subset of the stack), all members in one forward."""
+        idx = torch.tensor([self.members.index(m) for m in members], device=next(iter(self.params.values())).device)
+        params = {n: p.detach()[idx] for n, p in self.params.items()}
+        bufs = {n: b[idx] for n, b in self.bufs.items()}
+        m0, K = members[0], len(members)
+        self.base.eval()
+        errs = error_fn(m0.loss, m0.data.num_classes)
+        bs = m0.config.train.eval_batch_size  # K members per forward; for conv nets K times smaller: solo's memory
+        bs = bs if self.mlp else max(1, bs // K)
+        rows: list[dict[str, float]] = [{} for _ in members]
+        for split, (x0, _) in splits(m0.data).items():
+            xs = [splits(m.data)[split][0] for m in members]
+            ys = torch.stack([splits(m.data)[split][1] for m in members])  # (K, n)
+            shared = all(x is x0 for x in xs)
+            dev = x0.device
+            total = torch.zeros(K, dtype=torch.float64, device=dev)
+            wrong = torch.zeros(K, dtype=torch.int64, device=dev)
+            bad = torch.zeros(K, dtype=torch.bool, device=dev)
+            for i in range(0, len(x0), bs):
+                xb = m0.data.inputs(x0[i:i + bs]) if shared else torch.stack([m.data.inputs(x[i:i + bs])
+                                                                                for m, x in zip(members, xs)])
+                out = self.forward(params, bufs, xb, shared_x=shared)  # (K, B, C)
+                B = out.shape[1]
+                yb = ys[:, i:i + bs].reshape(-1)
+                flat = out.reshape(K * B, -1)
+                total += m0.loss.per_sample(flat, yb).view(K, B).double().sum(1)
+                bad |= ~torch.isfinite(out).flatten(1).all(1)
+                if errs is not None:
+                    wrong += errs(flat, yb).view(K, B).sum(1)
+            for k in range(K):
+                r = finish_metrics(total[k], wrong[k], bad[k], len(x0), errs is not None)
+                rows[k][f"{split}_loss"], rows[k][f"{split}_error"] = r["loss"], r["error"]
+        self.base.train()
+        return rows
+
+    def drop(self, members: list[Member]) -> None:
+        """Compact the stack to the members still running (stopped members keep their views of the old one)."""
+        keep = [k for k, m in enumerate(self.members) if m not in members]
+        if not keep:
+            self.members = []
+            return
+        idx = torch.tensor(keep, device=next(iter(self.params.values())).device)
+        self.members = [self.members[k] for k in keep]
+        self.params = {n: p.detach()[idx].clone().requires_grad_() for n, p in self.params.items()}
+        self.bufs = {n: b[idx].clone() for n, b in self.bufs.items()}
+        self.opt.keep(idx)
+        self._views()
+
+
+def share_data(members: list[Member]) -> None:
+    """Members whose inputs are equal share one copy (their labels may differ: corruption masks)."""
+    m0 = members[0]
+    for m in members[1:]:
+        if m.data.x_train.shape != m0.data.x_train.shape:
+            raise ValueError(f"ensemble members need one data shape: {tuple(m0.data.x_train.shape)} vs "
+                             f"{tuple(m.data.x_train.shape)} (runs {m0.config.data.options} and {m.config.data.options})")
+        same = lambda a, b: a.shape == b.shape and torch.equal(a, b)  # noqa: E731
+        ex = {k: (m0.data.extra_tests[k][0] if k in m0.data.extra_tests and same(x, m0.data.extra_tests[k][0])
+                  else x, y) for k, (x, y) in m.data.extra_tests.items()}
+        m.data = replace(m.data, x_train=m0.data.x_train if same(m.data.x_train, m0.data.x_train) else m.data.x_train,
+                         x_test=m0.data.x_test if same(m.data.x_test, m0.data.x_test) else m.data.x_test,
+                         extra_tests=ex)
+
+
+MEMORY_SHARE = 0.5  # of the device's free memory an ensemble may plan to use
+
+
+def member_bytes(m: Member) -> int:
+    """Memory one member needs while training, bytes: weights, gradient and two optimizer buffers, plus every
+    layer's output on one batch, kept for the backward pass (counted by a forward pass with hooks)."""
+    n_out = [0]
+    hooks = [mod.register_forward_hook(lambda _m, _i, o: n_out.__setitem__(0, n_out[0] + o.numel()))
+             for mod in m.model.modules() if not list(mod.children())]
+    bs = min(m.config.train.batch_size, m.data.n_train)
+    was = m.model.training
+    try:
+        with torch.no_grad():
+            m.model.eval()  # no BatchNorm statistics are touched
+            m.model(m.data.inputs(m.data.x_train[:bs]))
+    finally:
+        m.model.train(was)
+        for h in hooks:
+            h.remove()
+    weights = sum(p.numel() * p.element_size() for p in m.model.parameters())
+    return 4 * weights + 2 * 4 * n_out[0]
+
+
+def free_bytes(dev: torch.device) -> int:
+    if dev.type == "cuda":
+        return torch.cuda.mem_get_info(dev)[0]
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_cap(members: list[Member], dev: torch.device) -> int:
+    """The most members that fit in MEMORY_SHARE of the device's free memory (at least 1)."""
+    return max(1, int(MEMORY_SHARE * free_bytes(dev) // max(member_bytes(members[0]), 1)))
+
+
+def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[Log | None] | None = None,
+                   saves: list[Save | None] | None = None, progress: list[Progress | None] | None = None,
+                   on_finish: Callable[[int, Outcome], None] | None = None,
+                   save_resumes: list[SaveResume | None] | None = None, resumed: list[dict | None] | None = None
+                   ) -> list[Outcome]:
+    """Train `configs` as one ensemble; each member's outcome equals its solo `train(config)` to float tolerance.
+    Resumed members (snapshots of their configs) must all be at one epoch."""
+    dev = resolve_device(device)
+    K = len(configs)
+    none = [None] * K
+    members = [new_member(c, dev, wrap=False, log=lg, save=sv, progress=pg, save_resume=sr, resumed=rs)
+               for c, lg, sv, pg, sr, rs in zip(configs, logs or none, saves or none, progress or none,
+                                                save_resumes or none, resumed or none)]
+    for m in members:
+        why = ensemble_blocker(m.model, m.config)
+        if why:
+            raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} cannot join an ensemble: {why}")
+    rules = {(m.config.train.rule, repr(sorted(m.config.train.rule_options.items()))) for m in members}
+    if len(rules) > 1:  # the stacked forward is members[0]'s architecture, its rule included
+        raise ValueError(f"an ensemble's members must share train.rule and its options, got {sorted(rules)}")
+    share_data(members)
+    cap = memory_cap(members, dev)  # too many for the device's memory: ensembles of `cap`, one after another
+    outcomes: list[Outcome] = []
+    for lo in range(0, K, cap):
+        part = members[lo:lo + cap]
+        outcomes += fit(part, Stacked(part), (lambda i, o, lo=lo: on_finish(lo + i, o)) if on_finish else None)
+    return outcomes

@@ -1,0 +1,56 @@
+"""What every trainer builds from a `RunConfig` before its first step: device, generators, data, model, loss.
+
+Used by the solo trainer, the ensemble trainer and the measure command (which rebuilds a run's data), so a
+member of an ensemble starts from exactly the weights and draws a solo run of the same config would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from genlab.data import Dataset, build_dataset
+from genlab.losses import Loss, get_loss
+from genlab.models import create_model
+from genlab.models.init import initialize
+from genlab.spec import RunConfig
+from genlab.train.rules import apply_rule, rule_generator  # its own seed stream, apart from STREAMS
+
+STREAMS = ("init", "shuffle", "augment", "perturb")  # one independent generator each (order fixes the seeds)
+
+
+def generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
+    """Independent torch generators per purpose, from one seed (numpy's SeedSequence spawning).
+
+    Shuffling and augmentation draw on the training device (no host round trip per epoch); init and
+    perturbation draw on the CPU so that a seed gives the same weights on every device.
+    """
+    kids = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    out = {}
+    for name, ss in zip(STREAMS, kids):
+        dev = device if name in ("shuffle", "augment") else torch.device("cpu")
+        out[name] = torch.Generator(device=dev).manual_seed(int(ss.generate_state(1)[0]))
+    return out
+
+
+def resolve_device(device: str) -> torch.device:
+    """"cpu", "cuda", "cuda:N" or "auto" (cuda when torch sees one) → a torch.device, or a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
+    return torch.device(device)
+
+
+def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, Loss, dict[str, torch.Generator]]:
+    """Data (on `device`), an initialized model and the loss for a config, plus the run's generators."""
+    data = build_dataset(config.data.name, **config.data.options).to(device)
+    loss = get_loss(config.train.loss)
+    gens = generators(config.seed, device)
+    torch.manual_seed(config.seed)  # PyTorch's own default init draws from the global generator
+    model = create_model(config.model.name, data.in_shape, loss.num_outputs(data.num_classes), **config.model.options)
+    initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,
+               scale=config.init.scale)
+    model = apply_rule(model, config.train.rule, rule_generator(config.seed), **config.train.rule_options)
+    return data, model.to(device), loss, gens
