@@ -10,7 +10,8 @@ when it converges, converges to w⁺; started from w₀ ≠ 0 it keeps w₀'s nu
     measures = ["min_norm_gap", "design_spectrum"]
     measure_epochs = [1, 10, 100]          # ‖w − X⁺y‖ along the way
 
-Both measures compute in float64 whatever compute()'s dtype (the design's SVD, done once per compute call).
+Both measures do their linear algebra in float64 whatever compute()'s dtype (the design's SVD, done once per
+compute call); only the model's Jacobian (a backward pass) is taken in the call's dtype.
 
 References: 003 §4 (HW0, "Linear regression"); Marchenko & Pastur, "Distribution of eigenvalues for some
 sets of random matrices", Mat. Sbornik 1967; Hastie, Montanari, Rosset, Tibshirani, "Surprises in
@@ -19,7 +20,6 @@ high-dimensional ridgeless least squares interpolation", 2019, https://arxiv.org
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -116,7 +116,7 @@ def min_norm_gap(model: nn.Module, data: MeasureData) -> dict[str, float]:
     linear model finds the minimum-norm solution), https://arxiv.org/abs/1611.03530
     """
     (x, svd), xt = design64(data), design(data.x_test).double()
-    w = linear_map(copy.deepcopy(model).double(), data.x_train.double())  # (K, p)
+    w = linear_map(model, data.x_train).double()  # (K, p): the model's Jacobian in the call's dtype
     t, tt = targets(data.y_train, w.shape[0]).to(x.dtype), targets(data.y_test, w.shape[0]).to(x.dtype)
     v = svd[2]
     w_plus = min_norm_solution(x, t, svd)  # (p, K)
