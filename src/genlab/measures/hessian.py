@@ -56,7 +56,7 @@ class HessianConfig:
 
 
 class Flat:
-    """The trainable parameters as one (P,) vector: `flat(params)` and `params(vector)` (names in order)."""
+    """The trainable parameters' layout as one (P,) vector: `flat(params)`, names and shapes in order."""
 
     def __init__(self, w: Params):
         self.names = list(w)
@@ -65,9 +65,6 @@ class Flat:
 
     def flat(self, p: Params) -> torch.Tensor:
         return torch.cat([p[k].reshape(-1) for k in self.names])
-
-    def params(self, v: torch.Tensor) -> Params:
-        return {k: t.reshape(s) for k, t, s in zip(self.names, torch.split(v, self.sizes), self.shapes)}
 
 
 def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
