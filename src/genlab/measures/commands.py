@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from genlab.measures import MeasureData, compute, get_measure
+from genlab.measures import DEFAULT_DTYPE, MeasureData, compute, get_measure, parse_dtype
 from genlab.store import Store
 
 Progress = Callable[[int, int, str], None]  # (runs done, runs total, run id)
@@ -31,7 +31,7 @@ def load_state(store: Store, experiment: str, run_id: str, name: str, device: to
 
 
 def measure_run(store: Store, experiment: str, run_id: str, names: list[str], device: torch.device,
-                max_samples: int | None = None) -> dict[str, float]:
+                max_samples: int | None = None, dtype: str = DEFAULT_DTYPE) -> dict[str, float]:
     """Compute `names` on one run's final weights and merge them into its result.json["measures"]."""
     from genlab.spec import RunConfig
     from genlab.train.loop import build
@@ -43,7 +43,7 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
     model.load_state_dict(final)
     data = MeasureData.from_dataset(dataset, loss, init_state=init, max_samples=max_samples)
     try:
-        values = compute(names, model, data, device=device)
+        values = compute(names, model, data, device=device, dtype=parse_dtype(dtype))
     except ValueError as e:
         raise ValueError(f"run {experiment}/{run_id}: {e}") from e
     store.update_result(experiment, run_id, "measures", values)
@@ -52,7 +52,7 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
 
 def measure_experiment(store: Store, experiment: str, names: list[str], device: str = "cpu",
                        run_ids: list[str] | None = None, progress: Progress | None = None,
-                       max_samples: int | None = None) -> dict[str, dict[str, float]]:
+                       max_samples: int | None = None, dtype: str = DEFAULT_DTYPE) -> dict[str, dict[str, float]]:
     """Compute measures on every finished run of `experiment` (or the given `run_ids`) and store them.
 
     Args:
@@ -61,12 +61,14 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
       run_ids: a subset of finished runs (default: all finished runs).
       progress: called after each run with (done, total, run_id).
       max_samples: measure on the first rows of each split only (default: the whole splits).
+      dtype: "float32" (default) or "float64", the precision of the passes over the data (compute()).
 
     Returns:
       {run_id: {measure key: value}}.
     """
     for name in names:
         get_measure(name)  # unknown names fail here, listing the known ones
+    parse_dtype(dtype)
     dev = torch.device(device)
     if experiment not in store.experiments():
         raise KeyError(f"no experiment {experiment!r} in store {store.root} "
@@ -79,7 +81,7 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
     todo = done if run_ids is None else list(run_ids)
     out = {}
     for i, rid in enumerate(todo):
-        out[rid] = measure_run(store, experiment, rid, names, dev, max_samples)
+        out[rid] = measure_run(store, experiment, rid, names, dev, max_samples, dtype)
         if progress:
             progress(i + 1, len(todo), rid)
     return out
