@@ -132,6 +132,10 @@ def test_measure_experiment_writes_results(tmp_path):
     assert seen == [cfg.run_id] and set(out[cfg.run_id]) == {"margin_q5", "dist_from_init"}
     table = store.results("e")
     assert table.loc[0, "dist_from_init"] == pytest.approx(out[cfg.run_id]["dist_from_init"])
+    exact = measure_experiment(store, "e", ["margin_q5"], dtype="float64")[cfg.run_id]["margin_q5"]
+    assert exact == pytest.approx(out[cfg.run_id]["margin_q5"], rel=1e-5)
+    with pytest.raises(ValueError, match="float64"):
+        measure_experiment(store, "e", ["margin_q5"], dtype="bfloat16")
     (store.run_dir("e", cfg.run_id) / "final.pt").unlink()  # damaged now: skipped, with its reason
     skipped = []
     assert measure_experiment(store, "e", ["margin_q5"], on_skip=lambda r, why: skipped.append((r, why))) == {}

@@ -27,7 +27,7 @@ else:  # pragma: no cover
 
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f != "experiment")
 EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
-                   "default_profile")
+                   "default_profile", "analysis")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Experiment:
     runs: tuple[PlannedRun, ...]
     figures: tuple[dict[str, Any], ...] = ()
     findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
+    analysis: dict[str, Any] | None = None  # [analysis]: the measure ranking in the report (genlab.analysis)
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
@@ -157,7 +158,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         if profile not in profiles:
             raise _fail(where, "profiles", f"no profile {profile!r}; this spec has: {sorted(profiles) or 'none'}")
         over = profiles[profile]
-        bad = sorted(set(over) - {"seeds", "sweep", "description", "figures", "findings"} - set(RUN_FIELDS))
+        bad = sorted(set(over) - {"seeds", "sweep", "description", "figures", "findings", "analysis"} - set(RUN_FIELDS))
         if bad:
             raise _fail(where, f"profiles.{profile}.{bad[0]}", "unknown field")
         raw = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, over)
@@ -196,7 +197,21 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=tuple(raw.get("figures", [])),
                       findings=tuple(raw.get("findings", [])), sweep_fields=sweep_fields,
-                      text=text, sets=dict(sets or {}), chapter=str(raw.get("chapter", "")))
+                      text=text, sets=dict(sets or {}), chapter=str(raw.get("chapter", "")),
+                      analysis=_analysis(raw, where))
+
+
+def _analysis(raw: dict, where: str) -> dict[str, Any] | None:
+    """The checked `[analysis]` table (every option filled in), or None when the spec has none."""
+    if "analysis" not in raw:
+        return None
+    from genlab.analysis.options import AnalysisSpec
+
+    try:
+        return AnalysisSpec.model_validate(raw["analysis"]).model_dump()
+    except pydantic.ValidationError as err:
+        e = err.errors()[0]
+        raise _fail(where, ".".join(["analysis", *map(str, e["loc"])]), e["msg"], e.get("input")) from None
 
 
 def default_profile(raw: dict) -> str | None:

@@ -329,7 +329,9 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
             store: Optional[Path] = StoreOpt, device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
             spec: Optional[Path] = typer.Option(None, help="Only the runs this spec (and --profile) expands to."),
             profile: str = ProfileOpt,
-            max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split.")):
+            max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split."),
+            dtype: str = typer.Option("float32", help="float32 (fast) or float64: precision of the passes over "
+                                                      "the data (weight measures are always float64).")):
     """Compute measures on an experiment's stored final checkpoints and add them to its results."""
     from rich.progress import Progress
 
@@ -341,7 +343,7 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
     with Progress(console=console) as bar:
         task = bar.add_task(f"{experiment}: measures", total=None)
         values = measure_experiment(st, experiment, names, device=device, run_ids=ids, max_samples=max_samples,
-                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
+                                    dtype=dtype, progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
                                     on_skip=lambda rid, why: console.print(f"[yellow]skipped {experiment}/{rid}: "
                                                                            f"{why}[/]", highlight=False))
     out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment}; "
@@ -353,6 +355,7 @@ from genlab.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers 
 
 app.add_typer(_datasets_app, name="datasets")
 from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
+from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
 
 
 @app.command()

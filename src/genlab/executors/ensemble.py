@@ -22,7 +22,7 @@ K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains 
 # On a CPU only fully connected nets gain from stacking (benchmarks/bench_ensemble.py: linear 31×, 16 MLPs
 # 3.1×; convnet3, conv4 with BN and resnet20 0.9-1.0×: a CPU conv is already compute-bound), so `auto`
 # stacks the others only on a GPU; an explicit K stacks any family.
-CPU_FAMILIES = ("linear", "mlp")
+CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
 Result = tuple[Job, "dict | None", "str | None"]
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 
 from genlab.claims import Busy
-from genlab.measures import MeasureData, compute, get_measure
+from genlab.measures import DEFAULT_DTYPE, MeasureData, compute, get_measure, parse_dtype
 from genlab.store import Store, read_json
 
 Progress = Callable[[int, int, str], None]  # (runs done, runs total, run id)
@@ -43,7 +43,7 @@ def run_options(config, names: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def measure_run(store: Store, experiment: str, run_id: str, names: list[str], device: torch.device,
-                max_samples: int | None = None, lease=None) -> dict[str, float]:
+                max_samples: int | None = None, lease=None, dtype: str = DEFAULT_DTYPE) -> dict[str, float]:
     """Compute `names` on one run's final weights and merge them into its result.json["measures"]."""
     from genlab.spec import RunConfig
     from genlab.train.loop import build
@@ -55,7 +55,8 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
     model.load_state_dict(final)
     data = MeasureData.from_dataset(dataset, loss, init_state=init, max_samples=max_samples)
     try:
-        values = compute(names, model, data, device=device, options=run_options(config, names))
+        values = compute(names, model, data, device=device, dtype=parse_dtype(dtype),
+                         options=run_options(config, names))
     except ValueError as e:
         raise ValueError(f"run {experiment}/{run_id}: {e}") from e
     store.update_result(experiment, run_id, "measures", values, lease=lease)
@@ -64,7 +65,8 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
 
 def measure_experiment(store: Store, experiment: str, names: list[str], device: str = "cpu",
                        run_ids: list[str] | None = None, progress: Progress | None = None,
-                       max_samples: int | None = None, on_skip: OnSkip | None = None) -> dict[str, dict[str, float]]:
+                       max_samples: int | None = None, on_skip: OnSkip | None = None,
+                       dtype: str = DEFAULT_DTYPE) -> dict[str, dict[str, float]]:
     """Compute measures on every finished run of `experiment` (or the given `run_ids`) and store them.
 
     Args:
@@ -74,12 +76,15 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
       progress: called after each run with (done, total, run_id).
       max_samples: measure on the first rows of each split only (default: the whole splits).
       on_skip: told (run_id, why) of each run left out: damaged, diverged, or claimed by another worker.
+      dtype: "float32" (default) or "float64", the precision of the passes over the data (compute()).
 
     Returns:
       {run_id: {measure key: value}} for the runs measured.
     """
     for name in names:
         get_measure(name)  # unknown names fail here, listing the known ones
+    parse_dtype(dtype)  # and so does a bad dtype
+    parse_dtype(dtype)
     dev = torch.device(device)
     if experiment not in store.experiments():
         raise KeyError(f"no experiment {experiment!r} in store {store.root} "
@@ -101,7 +106,7 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
                 elif (status := read_json(store.run_dir(experiment, rid) / "result.json")["status"]) != "completed":
                     skip(rid, f"{status}: no measures on its weights")
                 else:
-                    out[rid] = measure_run(store, experiment, rid, names, dev, max_samples, lease)
+                    out[rid] = measure_run(store, experiment, rid, names, dev, max_samples, lease, dtype)
         except Busy as e:
             skip(rid, f"claimed by {e.holder.describe()}")
         if progress:
