@@ -22,7 +22,7 @@ demo: env  ## 000 ch. 3 (Figs 3-1..3-7), small profiles: train, store, draw → 
 	$(BIN)/genlab run $(QUICKSTART) --profile small --workers 2 --store $(STORE)
 	$(BIN)/genlab figures $(QUICKSTART) --profile small --store $(STORE) --out $(FIGS)
 
-studies: env  ## every study's small profile (000, 002, 003, 004), then one HTML report → reports/report.html
+studies: env  ## every study's small profile (000, 002, 003, 004, analysis), then one HTML report → reports/report.html
 	$(BIN)/genlab run experiments/*/*.toml --profile small --workers 2 --store $(STORE)
 	$(BIN)/genlab report experiments/*/*.toml --profile small --store $(STORE) --out reports/report.html
 

@@ -1,72 +1,155 @@
-"""Time every registered measure on ResNet-56 and convnet3 (CIFAR shape 3×32×32, 10 classes), synthetic data.
+"""All registered measures on a trained bias-free ConvNet3-32 (512 CIFAR-shaped samples): today's code against
+the measures package of an earlier commit, side by side in one process, interleaved, medians reported.
 
-    python benchmarks/bench_measures.py [--n 256] [--models resnet56,convnet3] [--device cpu] [--dtype float64]
-                                        [--skip hessian]
+    python benchmarks/bench_measures.py [--n 512] [--width 32] [--repeats 3] [--commit 3fd97c0]
+                                        [--paths old64,old32,new32,new64] [--breakdown] [--device cpu]
 
-Each measure runs once, through `genlab.measures.compute` (the trainer's and the CLI's entry point), with its
-default options, on `n` training and `n` test points drawn from N(0, 1) with labels the net itself predicts
-(so margins are positive and the bounds finite). The weights are PyTorch's default init: the timings do not
-depend on training. Prints one line per measure and the total, with the provenance of the numbers.
+The checkpoint: a ConvNet3 (width 32, no biases, 48,480 weights) trained with SGD on 2n synthetic N(0, 1)
+images labelled by a second, random ConvNet3 (a teacher), until every one of its n training points is
+classified right (deterministic: seed 0). Measures see n training and n test points, the init weights, and
+cross-entropy. Each path is one `compute(all its registered measures)` call, as the trainer makes:
+  old64 / old32  the package at `--commit` (loaded by bench_measures_ref.py) in float64 (its default) / float32;
+  new64 / new32  today's package in float64 / float32 (the default of `record` and `genlab measure`).
+Paths run in a rotating order within each repeat (the machine is shared: medians of interleaved runs). Prints
+the medians, the ratios, and every value on which new32 or new64 differs from old64 by more than 1e-4 relative.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
+import statistics
 import time
+from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 
-from genlab.measures import MeasureData, compute, list_measures
-from genlab.models import create_model
+from bench_measures_ref import load_reference
 from genlab.losses import get_loss
+from genlab.models import create_model
 
 IN_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
+MAX_EPOCHS = 60
+SHOWN_REL = 1e-4  # value differences printed above this relative size
 
 
-def synthetic(model: torch.nn.Module, n: int, dtype: torch.dtype) -> MeasureData:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(2 * n, *IN_SHAPE, generator=gen, dtype=dtype)
-    with torch.no_grad():
-        y = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
-    init = {k: v.clone() for k, v in model.state_dict().items()}
-    return MeasureData(x[:n], y[:n], x[n:], y[n:], get_loss("cross_entropy"), init, NUM_CLASSES)
-
-
-def bench(model_name: str, n: int, device: str, dtype: torch.dtype, skip: tuple[str, ...] = ()) -> float:
+def checkpoint(n: int, width: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, dict, int]:
+    """(trained float32 model, x (2n, 3, 32, 32), teacher labels (2n,), init state_dict, epochs trained)."""
     torch.manual_seed(0)
-    model = create_model(model_name, IN_SHAPE, NUM_CLASSES).to(dtype).eval()
-    data = synthetic(model, n, dtype)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"\n{model_name}: {n_params:,} parameters, n = {n} train / {n} test, {device}, {dtype}")
-    total = 0.0
-    for name in list_measures():
-        if name in skip:
-            print(f"  {name:24s} skipped")
-            continue
-        t0 = time.perf_counter()
-        values = compute([name], model, data, device=device, dtype=dtype)
-        dt = time.perf_counter() - t0
-        total += dt
-        shown = ", ".join(f"{k.split('.', 1)[-1] if '.' in k else k}={v:.4g}" for k, v in list(values.items())[:3])
-        print(f"  {name:24s} {dt:8.2f} s   {shown}")
-    print(f"  {'total':24s} {total:8.2f} s")
-    return total
+    model = create_model("convnet3", IN_SHAPE, NUM_CLASSES, width=width)
+    teacher = create_model("convnet3", IN_SHAPE, NUM_CLASSES, width=width)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2 * n, *IN_SHAPE, generator=gen)
+    with torch.no_grad():
+        y = teacher(x).argmax(1)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for epoch in range(1, MAX_EPOCHS + 1):
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, 64):
+            idx = perm[i:i + 64]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            if bool((model(x[:n]).argmax(1) == y[:n]).all()):
+                break
+    return model.eval(), x, y, init, epoch
+
+
+def timed(fn: Callable[[], dict[str, float]]) -> tuple[float, dict[str, float]]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def paths(pkg_old: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, init: dict, n: int,
+          device: str) -> dict[str, Callable[[], dict[str, float]]]:
+    """name → a function computing that path's registered measures once (fresh memo for the old package)."""
+    import genlab.measures as pkg_new
+
+    loss = get_loss("cross_entropy")
+
+    def run(pkg: Any, dtype: torch.dtype) -> Callable[[], dict[str, float]]:
+        def go() -> dict[str, float]:
+            memo = getattr(getattr(pkg, "spectral", None), "_CONV_NORMS", None)
+            if memo is not None:
+                memo.clear()  # the old package memoized conv norms across calls: each run starts cold
+            data = pkg.MeasureData(x[:n], y[:n], x[n:], y[n:], loss, init, NUM_CLASSES)
+            return pkg.compute(pkg.list_measures(), model, data, device=device, dtype=dtype)
+        return go
+
+    return {"old64": run(pkg_old, torch.float64), "old32": run(pkg_old, torch.float32),
+            "new32": run(pkg_new, torch.float32), "new64": run(pkg_new, torch.float64)}
+
+
+def rel(a: float, b: float) -> float:
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    return abs(a - b) / max(abs(a), abs(b), 1e-300)
+
+
+def breakdown(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, init: dict, n: int, device: str) -> None:
+    """Each of today's measures alone in float32 (one compute call each: nothing shared)."""
+    import genlab.measures as pkg
+
+    data = pkg.MeasureData(x[:n], y[:n], x[n:], y[n:], get_loss("cross_entropy"), init, NUM_CLASSES)
+    print("\nnew32, one measure per call:")
+    for name in pkg.list_measures():
+        dt, _ = timed(lambda: pkg.compute([name], model, data, device=device, dtype=torch.float32))
+        print(f"  {name:30s} {dt:7.2f} s")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=256, help="training (and test) points")
-    ap.add_argument("--models", default="resnet56,convnet3")
+    ap.add_argument("--n", type=int, default=512, help="training (and test) points")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--commit", default="3fd97c0", help="the reference measures package (git commit)")
+    ap.add_argument("--paths", default="old64,old32,new32,new64")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    ap.add_argument("--skip", default="", help="comma-separated measures to leave out (e.g. hessian on a CPU)")
+    ap.add_argument("--breakdown", action="store_true", help="also time each new measure alone (float32)")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, python {platform.python_version()}")
-    for m in args.models.split(","):
-        bench(m, args.n, args.device, getattr(torch, args.dtype), tuple(filter(None, args.skip.split(","))))
+          f"{torch.get_num_threads()} threads, python {platform.python_version()}, device {args.device}")
+    old = load_reference(args.commit)
+    t0 = time.perf_counter()
+    model, x, y, init, epochs = checkpoint(args.n, args.width)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"convnet3 width {args.width}: {n_params:,} weights, trained {epochs} epochs to 0 training errors on "
+          f"n = {args.n} ({time.perf_counter() - t0:.0f} s); reference: commit {args.commit}")
+    model = model.to(args.device)
+    x, y, init = x.to(args.device), y.to(args.device), {k: v.to(args.device) for k, v in init.items()}
+    fns = paths(old, model, x, y, init, args.n, args.device)
+    order = args.paths.split(",")
+    times: dict[str, list[float]] = {p: [] for p in order}
+    values: dict[str, dict[str, float]] = {}
+    for r in range(args.repeats):
+        for p in order[r % len(order):] + order[:r % len(order)]:  # rotate: no path always runs first
+            dt, values[p] = timed(fns[p])
+            times[p].append(dt)
+            print(f"  repeat {r + 1}: {p} {dt:7.2f} s ({len(values[p])} values)", flush=True)
+    med = {p: statistics.median(t) for p, t in times.items()}
+    print("\nmedian seconds: " + ", ".join(f"{p} {med[p]:.2f}" for p in order))
+    for a in ("old64", "old32"):
+        for b in ("new32", "new64"):
+            if a in med and b in med:
+                print(f"  {a} / {b} = {med[a] / med[b]:5.2f}x")
+    if "old64" in values:
+        ref = values["old64"]
+        for p in [q for q in ("old32", "new32", "new64") if q in values]:
+            common = sorted(set(ref) & set(values[p]))
+            worst = [(rel(ref[k], values[p][k]), k) for k in common]
+            shown = sorted((d, k) for d, k in worst if d > SHOWN_REL)
+            print(f"\n{p} vs old64: {len(common)} common values, {len(shown)} differ by > {SHOWN_REL:g} relative")
+            for d, k in shown:
+                print(f"  {k:40s} old64 {ref[k]:.6g}  {p} {values[p][k]:.6g}  ({d:.1e})")
+    if args.breakdown:
+        breakdown(model, x, y, init, args.n, args.device)
 
 
 if __name__ == "__main__":

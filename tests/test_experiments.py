@@ -19,7 +19,7 @@ CASES = [(p, prof) for p in SPECS for prof in [None, *tomllib.loads(p.read_text(
 
 
 def test_there_are_studies_for_every_seed():
-    assert {p.parent.name for p in SPECS} == {"000", "002", "003", "004"}
+    assert {p.parent.name for p in SPECS} == {"000", "002", "003", "004", "analysis"}  # analysis: across seeds
 
 
 @pytest.mark.parametrize("path, profile", CASES, ids=[f"{p.parent.name}/{p.stem}:{prof}" for p, prof in CASES])

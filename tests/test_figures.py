@@ -10,7 +10,8 @@ from genlab.figures import draw, list_figures
 
 OPTIONS = {"curves": {"panels": [["train_loss", "test_loss"], ["cosine"]], "hue": "init.std"},
            "scatter": {"x": "train_loss", "y": "test_loss", "hue": "init.std", "fit": True, "identity": True},
-           "versus": {"x": "init.std", "metrics": ["train_loss", "test_loss"]}}
+           "versus": {"x": "init.std", "metrics": ["train_loss", "test_loss"]},
+           "measure_vs_gap": {"measure": "train_loss", "gap": "test_loss - train_loss"}}
 
 
 def synthetic_results() -> pd.DataFrame:

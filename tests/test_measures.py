@@ -116,7 +116,7 @@ def test_registered_models_run_weight_measures():
 
 
 def test_measure_experiment_writes_results(tmp_path):
-    from genlab.measures.commands import measure_experiment
+    from genlab.executors.measure import measure_experiment
     from genlab.spec import RunConfig
     from genlab.store import Store
     from genlab.train.loop import summary, train
@@ -132,6 +132,16 @@ def test_measure_experiment_writes_results(tmp_path):
     assert seen == [cfg.run_id] and set(out[cfg.run_id]) == {"margin_q5", "dist_from_init"}
     table = store.results("e")
     assert table.loc[0, "dist_from_init"] == pytest.approx(out[cfg.run_id]["dist_from_init"])
-    (store.run_dir("e", cfg.run_id) / "final.pt").unlink()
-    with pytest.raises(FileNotFoundError, match=f"e/{cfg.run_id}.*final.pt"):
-        measure_experiment(store, "e", ["margin_q5"])
+    exact = measure_experiment(store, "e", ["margin_q5"], dtype="float64")[cfg.run_id]["margin_q5"]
+    assert exact == pytest.approx(out[cfg.run_id]["margin_q5"], rel=1e-5)
+    with pytest.raises(ValueError, match="float64"):
+        measure_experiment(store, "e", ["margin_q5"], dtype="bfloat16")
+    (store.run_dir("e", cfg.run_id) / "final.pt").unlink()  # damaged now: skipped, with its reason
+    skipped = []
+    assert measure_experiment(store, "e", ["margin_q5"], on_skip=lambda r, why: skipped.append((r, why))) == {}
+    assert skipped == [(cfg.run_id, "damaged (final.pt: missing)")]
+    bare = RunConfig.model_validate({**cfg.model_dump(), "record": {"checkpoint": "none"}})
+    writer = store.start(bare.canonical_json(), "e", bare.run_id, {})
+    writer.finish(summary(train(bare, save=writer.save_state), bare, 0.0))
+    with pytest.raises(FileNotFoundError, match=f"e/{bare.run_id}.*final.pt"):  # never had one: say how to get it
+        measure_experiment(store, "e", ["margin_q5"], run_ids=[bare.run_id])

@@ -12,7 +12,7 @@ from genlab.models import count_params, create_model, list_models
 SEED_SHAPE = {"mlp": (1, 28, 28), "linear": (3, 32, 32)}
 CIFAR = (3, 32, 32)
 STAND_INS = [(1, 8, 8), (1, 40)]  # digits; mnist1d with as_image (1-D convolutions)
-FLAT_ONLY = {"mlp", "linear"}  # flatten anything, so they also take (64,) and (40,)
+FLAT_ONLY = {"mlp", "mlp_uniform", "linear"}  # flatten anything, so they also take (64,) and (40,)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -49,6 +49,8 @@ def test_deterministic_build(name):
 
 # (name, options, input shape, count, where the count comes from)
 COUNTS = [
+    ("mlp_uniform", {"width": 32, "depth": 2, "dropout": 0.5}, (1, 8, 8), 3_466, "64·32+32 + 32·32+32 + 32·10+10"),
+    ("nin", {"depth": 2, "width": 8}, CIFAR, 1_302, "blocks (3·9·8+8) + (8·9·8+8) + 4(8·8+8) + 6·16 BN; 8·10+10 + 20 BN"),
     ("convnet3", {"width": 64}, CIFAR, 148_160, "000 §4: 64·5·5·3 + 64·5·5·64 + 64·8·8·10"),
     ("convnet3", {"width": 32}, CIFAR, 48_480, "000 figs. 4-2..4-4 (same formula, width 32)"),
     ("conv4", {"width": 4}, CIFAR, 6_666, "003 §3.2: p = 6666"),

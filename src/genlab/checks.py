@@ -35,7 +35,7 @@ def problem(where: str, path: str, msg: str, value: Any = None) -> SpecError:
 MAX_RUNS = 10_000  # a spec expanding to more runs is refused (split it): expansion itself takes time
 MAX_NESTING = 32  # tables and arrays inside each other; deeper specs are refused before anything recurses
 MAX_INT = 2**63 - 1  # integers beyond int64 cannot reach torch
-PROFILE_KEYS = ("seeds", "sweep", "description", "figures", "findings")
+PROFILE_KEYS = ("seeds", "sweep", "description", "figures", "findings", "analysis")
 MAX_PROBLEMS = 50  # a --dry-run lists at most this many
 
 

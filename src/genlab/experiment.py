@@ -33,7 +33,7 @@ else:  # pragma: no cover
 
 
 EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
-                   "default_profile")
+                   "default_profile", "analysis")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Experiment:
     runs: tuple[PlannedRun, ...]
     figures: tuple[dict[str, Any], ...] = ()
     findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
+    analysis: dict[str, Any] | None = None  # [analysis]: the measure ranking in the report (genlab.analysis)
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
@@ -157,6 +158,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         seeds = [0]
     figures = entries(raw, "figures", problems)
     findings = entries(raw, "findings", problems)
+    analysis = _analysis(raw, problems)
     for k in RUN_FIELDS:
         if k in raw and not isinstance(raw[k], dict):
             problems.add(k, "must be a table", raw[k])
@@ -196,7 +198,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text,
-                      sets=dict(sets or {}), chapter=str(raw.get("chapter", "")))
+                      sets=dict(sets or {}), chapter=str(raw.get("chapter", "")), analysis=analysis)
 
 
 def _with_point(base: dict, point: dict[str, Any], problems: Problems) -> dict:
@@ -216,6 +218,20 @@ def _with_point(base: dict, point: dict[str, Any], problems: Problems) -> dict:
         else:
             node[last] = v
     return d
+
+
+def _analysis(raw: dict, problems: Problems) -> dict[str, Any] | None:
+    """The checked `[analysis]` table (every option filled in), or None when the spec has none."""
+    if "analysis" not in raw:
+        return None
+    from genlab.analysis.options import AnalysisSpec
+
+    try:
+        return AnalysisSpec.model_validate(raw["analysis"]).model_dump()
+    except pydantic.ValidationError as err:
+        for loc, msg in format_errors(err):
+            problems.add(f"analysis.{loc}", msg)
+        return None
 
 
 def default_profile(raw: dict) -> str | None:

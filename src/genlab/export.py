@@ -76,7 +76,7 @@ def to_tensorboard(store: Store, experiment: str, logdir: Path, run_ids: list[st
     """One event-file folder per run under `logdir/<run_id>`: scalars per epoch, HParams, final metrics.
     Returns the folders written (open with `tensorboard --logdir LOGDIR`)."""
     SummaryWriter, hparams = _summary_writer()
-    ids = run_ids if run_ids is not None else store.run_ids(experiment)
+    ids = run_ids if run_ids is not None else store.finished(experiment)  # damaged: skipped
     hp = hparams_of({rid: store.config(experiment, rid) for rid in ids})
     folders = []
     for rid in ids:
@@ -102,7 +102,7 @@ def to_wandb(store: Store, experiment: str, out_dir: Path, run_ids: list[str] | 
         import wandb
     except ImportError:
         raise ValueError("W&B export needs wandb: pip install 'genlab[wandb]'") from None
-    ids = run_ids if run_ids is not None else store.run_ids(experiment)
+    ids = run_ids if run_ids is not None else store.finished(experiment)  # damaged: skipped
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for rid in ids:
         run = wandb.init(project=experiment, name=rid, group=experiment, config=store.config(experiment, rid),

@@ -18,6 +18,7 @@ OMIT_DEFAULT_JSON: dict[str, Any] = {
     "train.rule_options": {},
     "record.resume_every": 0,
     "events.perturb_draw": "per_seed",
+    "record.measure_dtype": "float32",
 }
 
 

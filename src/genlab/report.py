@@ -27,7 +27,8 @@ from genlab.experiment import Experiment
 FINAL_METRICS = ("n_params", "epochs_run", "train_loss", "test_loss", "train_error", "test_error", "val_error")
 SEED_TITLES = {"000": "000 — thesis: linear networks, normalized losses, weight normalization",
                "002": "002 — the role of tweaks in deep learning", "003": "003 — HW0: capacity, robustness, "
-               "random labels, regression", "004": "004 — generalization ideas: capacity measures"}
+               "random labels, regression", "004": "004 — generalization ideas: capacity measures",
+               "other": "across the seeds — which measure predicts generalization (experiments/analysis)"}
 VERDICT_CLASS = {"agrees": "yes", "differs": "no", "inconclusive": "maybe", None: "na"}
 CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1400px;margin:1.5em auto;padding:0 1.2em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #888;padding-bottom:.2em;margin-top:2.2em}
@@ -198,6 +199,10 @@ def section_html(s: Section, judged: list[Judged]) -> str:
              f"<p>{_e(e.description)}</p>", provenance(s)]
     parts += [figure_html(s, entry) for entry in e.figures]
     parts.append(findings_html(judged))
+    if getattr(e, "analysis", None) is not None:  # [analysis]: the measure ranking (genlab.analysis)
+        from genlab.analysis.html import analysis_html
+
+        parts.append(analysis_html(s.results, e.analysis))
     if not s.results.empty:
         parts.append("<h4>Final results</h4>" + summary_table(s).to_html(index=False, border=0))
     return "\n".join(parts)

@@ -225,6 +225,7 @@ class RecordSpec(Frozen):
     measures: list[str] = []  # registered measures on the final weights → result.json["measures"]
     measure_epochs: list[Epoch] = []  # also compute `measures` at these epochs → those metrics.jsonl rows
     measure_options: dict[str, dict[str, Any]] = {}  # e.g. {sharpness = {cfg = {alpha = 1e-3}}}
+    measure_dtype: Literal["float32", "float64"] = "float32"  # precision of the measures' passes over the data
     # save a resume state (weights, optimizer, every RNG, history) every k epochs; 0: whenever RESUME_SECONDS
     # of training passed since the last one (long runs resume mid-way; short ones never pay for it)
     resume_every: Int = Field(0, ge=0)
@@ -329,4 +330,5 @@ class RunConfig(Frozen):
 
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
-                                "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed"}
+                                "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed",
+                                "record.measure_dtype": "float32"}

@@ -58,7 +58,11 @@ def _fail(msg: str) -> None:
 def open_store(root: Optional[Path]):
     from genlab.store import Store
 
-    return Store(root)
+    def warn(experiment: str, run_id: str, damage) -> None:  # one line per damaged run a query leaves out
+        console.print(f"[yellow]warning: skipping damaged run {experiment}/{run_id}: {damage}[/]", highlight=False,
+                      soft_wrap=True)
+
+    return Store(root, warn=warn)
 
 
 _store = open_store
@@ -93,16 +97,20 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
         sets: list[str] = SetOpt, name: Optional[str] = NameOpt,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary; failures only."),
-        cluster: Optional[str] = typer.Option(None, help="Submit through submitit instead: slurm (or local, "
-                                              "debug to try it). Needs genlab[slurm] and a shared --store."),
+        cluster: Optional[str] = typer.Option(None, help="ray (genlab[ray]; --address), or submit through submitit:"
+                                              " slurm (or local, debug to try it; genlab[slurm]). A shared --store."),
+        address: Optional[str] = typer.Option(None, help="Ray: the cluster to join (default: start a local one)."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs that failed before."),
         partition: Optional[str] = typer.Option(None, help="Slurm partition."),
-        gpus: int = typer.Option(0, help="Slurm: GPUs per run."),
+        gpus: int = typer.Option(0, help="Slurm/Ray: GPUs per run."),
         time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
         ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
                                      "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
                                      "group size K. Same numbers as solo runs, to float tolerance.")):
-    """Run every pending run of each SPEC; finished runs are skipped, unfinished ones redone."""
-    from genlab.executors import pending
+    """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
+    another worker holds left to it (see `genlab status`)."""
+    from genlab.cli.store_cmds import plan_line
+    from genlab.executors import pending, plan
     from genlab.executors.ensemble import parse_ensemble
 
     try:
@@ -119,25 +127,24 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         _preflight_data(exps, download=not dry_run)
     jobs = []
     for exp in exps:
-        todo = pending(exp, st)
+        states = plan(exp, st)
+        todo = pending(exp, st, retry_failed, states)
         if sets and name is None and not quiet:
             console.print(f"[yellow]note: --set without --name: these runs join {exp.name!r}'s, and its figures "
                           "pool them; --name keeps a variant apart[/]")
         if not quiet or dry_run:
-            console.print(f"[bold]{exp.name}[/] profile={exp.profile or 'none'}: {len(exp.runs)} runs, "
-                          f"{len(exp.runs) - len(todo)} done, {len(todo)} to run → {st.root / exp.name}")
+            console.print(plan_line(exp, st, states, retry_failed), highlight=False, soft_wrap=True)
         if dry_run:
-            ids = {j.run.run_id for j in todo}
             for r in exp.runs:
-                out.print(f"  {r.run_id}  {'pending' if r.run_id in ids else 'done':8s} {_label(r.point)}",
+                out.print(f"  {r.run_id}  {states[r.run_id]:8s} {_label(r.point)}",
                           highlight=False, markup=False, soft_wrap=True)
         jobs += todo
     if jobs and not dry_run:
         failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
-                                                grouping), quiet)
+                                                grouping, address), quiet)
         if failures:
-            _fail(f"{failures} of {len(jobs)} runs failed (each has an error.txt); the others are stored. "
-                  "Fix the cause and run again: finished runs are kept.")
+            _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
+                  "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
 
 
 def _load_all(specs: list[Path], profile: str, dry_run: bool, sets: list[str] = (), name: Optional[str] = None):
@@ -175,8 +182,14 @@ def _preflight_data(exps, download: bool) -> None:
 
 
 def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
-              time_min: int, ensemble: tuple[int, bool] = (1, False)):
+              time_min: int, ensemble: tuple[int, bool] = (1, False), address: str | None = None):
     """(jobs, progress, on_done) -> None for the executor the options ask for."""
+    if cluster == "ray":
+        from genlab.executors.ray import RayOptions, run_ray
+
+        ropts = RayOptions(address=address, cpus=max(threads, 1), gpus=gpus)
+        return lambda jobs, progress, on_done: run_ray(jobs, st, options=ropts, device=device, on_done=on_done,
+                                                       ensemble=ensemble)
     if cluster is not None:
         from genlab.executors.slurm import SlurmOptions, run_slurm
 
@@ -205,16 +218,18 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
 
     from genlab.cli.progress import make_display
 
-    rows, failures = [], 0
+    rows, skipped, failures = [], [], 0
     names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
     with make_display(names, console, quiet) as show:
         def on_done(job, res, err) -> None:
             nonlocal failures
             show.done(job.run.run_id, res, err)
-            if err:
+            if res is not None and res.get("status") == "skipped":
+                skipped.append(job)
+            elif err:
                 failures += 1
                 last = next((ln for ln in reversed(err.strip().splitlines()) if ln.strip()), err)
-                where = st.run_dir(job.run.config.experiment, job.run.run_id) / "error.txt"
+                where = st.run_dir(job.run.config.experiment, job.run.run_id) / "error.json"
                 console.print(Text.assemble((f"run {job.run.run_id} ({names[job.run.run_id]}) failed: ", "red"),
                                             f"{_line(last)} (traceback in {where})"), soft_wrap=True)
             else:
@@ -223,6 +238,8 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
         launch(jobs, show.progress, on_done)
     if not quiet:
         _summary(rows)
+        console.print(f"{len(rows)} runs trained here, {len(skipped)} skipped (finished, running or failed "
+                      f"elsewhere), {failures} failed", highlight=False, soft_wrap=True)
     return failures
 
 
@@ -251,29 +268,6 @@ def _summary(rows) -> None:
                       _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
                       _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
         console.print(t)
-
-
-@app.command("ls")
-def ls(store: Optional[Path] = StoreOpt):
-    """List the experiments in the store, with finished and unfinished run counts."""
-    st = _store(store)
-    t = Table(title=f"store {st.root}")
-    for c in ("experiment", "finished", "unfinished"):
-        t.add_column(c)
-    from rich.markup import escape
-
-    from genlab.names import is_safe_name
-    from genlab.store import StoreError
-
-    for e in st.experiments():
-        try:
-            if not is_safe_name(e):
-                raise StoreError("not a genlab experiment name")
-            done, every = len(st.run_ids(e)), len(st.run_ids(e, done_only=False))
-            t.add_row(e, str(done), str(every - done))
-        except StoreError as err:  # one unreadable folder does not hide the others
-            t.add_row(e, "[red]?[/]", f"[red]{escape(_line(err))}[/]")
-    out.print(t)
 
 
 def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile: str, history: bool):
@@ -373,7 +367,7 @@ def figures(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), pr
     st, failed = _store(store), []
     for s in specs:
         exp = load_spec(s, profile, sets, name)
-        missing = [r for r in exp.run_ids if not st.is_done(exp.name, r)]
+        missing = [r for r in exp.run_ids if not st.has_done(exp.name, r)]  # damaged ones: skipped, warned
         if missing:
             raise UserError(f"{s}: {len(missing)} of {len(exp.runs)} runs are not finished; "
                             f"run `genlab run {s} --profile {exp.profile or 'none'}` first")
@@ -400,36 +394,33 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
             store: Optional[Path] = StoreOpt, device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
             spec: Optional[Path] = typer.Option(None, help="Only the runs this spec (and --profile) expands to."),
             profile: str = ProfileOpt,
-            max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split.")):
+            max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split."),
+            dtype: str = typer.Option("float32", help="float32 (fast) or float64: precision of the passes over "
+                                                      "the data (weight measures are always float64).")):
     """Compute measures on an experiment's stored final checkpoints and add them to its results."""
     from rich.progress import Progress
 
-    from genlab.measures.commands import measure_experiment
+    from genlab.executors.measure import measure_experiment
 
     st = _store(store)
     ids = _load(spec, profile).run_ids if spec else None
     names = [m for m in measures.split(",") if m]
-    failed: list[str] = []
-
-    def on_error(rid: str, e: Exception) -> None:
-        failed.append(rid)
-        _say(f"run {rid}:", "red", e)
-
     with Progress(console=console) as bar:
         task = bar.add_task(f"{experiment}: measures", total=None)
         values = measure_experiment(st, experiment, names, device=device, run_ids=ids, max_samples=max_samples,
-                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
-                                    on_error=on_error)
-    out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment} (diverged runs get none); "
+                                    dtype=dtype, progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
+                                    on_skip=lambda rid, why: console.print(f"[yellow]skipped {experiment}/{rid}: "
+                                                                           f"{why}[/]", highlight=False))
+    out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment}; "
               f"see `genlab results {experiment}`")
-    if failed:
-        _fail(f"{len(failed)} runs could not be measured (above); the others are stored")
 
 
 from genlab.cli.datasets import app as _datasets_app  # noqa: E402  (typer only; torch loads inside commands)
+from genlab.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers ls, status, verify)
 
 app.add_typer(_datasets_app, name="datasets")
 from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
+from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
 
 
 @app.command()
@@ -445,7 +436,7 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
     sections = []
     for s in specs:
         exp = load_spec(s, profile, sets, name)
-        done = [r for r in exp.run_ids if st.is_done(exp.name, r)]
+        done = [r for r in exp.run_ids if st.has_done(exp.name, r)]  # damaged ones: skipped, warned
         if not done:
             raise UserError(f"{s}: no finished runs; run `genlab run {s} --profile {exp.profile or 'none'}` first")
         if len(done) < len(exp.runs):

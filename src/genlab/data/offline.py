@@ -51,6 +51,17 @@ def digits(*, n_test: int = 297, flatten: bool = False, seed: int = 0) -> Raw:
                num_classes=10, scale=1 / 16, flatten=flatten)
 
 
+@functools.lru_cache(maxsize=4)
+def _mnist1d_arrays(num_samples: int, train_split: float, seed: int) -> dict:
+    """mnist1d's generated arrays, kept per process: making 10,000 signals costs ~4 CPU-s, and a worker
+    process trains many runs on the same set. Callers copy into new tensors (torch.tensor), never mutate."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
+    return make_dataset(args)
+
+
 @vision_dataset("mnist1d")
 def mnist1d(*, num_samples: int = 5000, train_split: float = 0.8, as_image: bool = False, seed: int = 42) -> Raw:
     """MNIST-1D (Greydanus 2020): 40-sample 1-D signals of the ten digits, generated locally, 10 classes.
@@ -60,11 +71,7 @@ def mnist1d(*, num_samples: int = 5000, train_split: float = 0.8, as_image: bool
     conv nets; a "horizontal" flip reverses a signal and a crop shifts it. References:
     Greydanus, "Scaling down deep learning", 2020, https://arxiv.org/abs/2011.14439
     """
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    args = get_dataset_args()
-    args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
-    d = make_dataset(args)
+    d = _mnist1d_arrays(num_samples, train_split, seed)
     xtr = torch.tensor(d["x"], dtype=torch.float32).reshape(len(d["x"]), 1, -1)  # (n, 1, 40)
     xte = torch.tensor(d["x_test"], dtype=torch.float32).reshape(len(d["x_test"]), 1, -1)
     return Raw(xtr, torch.tensor(d["y"], dtype=torch.int64), xte, torch.tensor(d["y_test"], dtype=torch.int64),

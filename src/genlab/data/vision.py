@@ -188,6 +188,7 @@ def finish(name: str, raw: Raw, opts: VisionOptions, seed: int) -> Dataset:
         confusion_mask=is_conf,  # (n_train,) bool: the confusion-set samples (appended last)
         y_train_true=y_true,  # (n_train,) int64: labels before corruption
         n_corrupted=int((corrupt | is_conf).sum()),
+        n_test=len(y_test),  # the test-set size: how noisy test_error is (Hoeffding weights in genlab.analysis)
         label_noise=float((y_train != y_true).float().mean()) if len(y_train) else 0.0,  # fraction wrong
         mean=list(mean), std=list(std),
     )

@@ -22,7 +22,7 @@ K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains 
 # On a CPU only fully connected nets gain from stacking (benchmarks/bench_ensemble.py: linear 31×, 16 MLPs
 # 3.1×; convnet3, conv4 with BN and resnet20 0.9-1.0×: a CPU conv is already compute-bound), so `auto`
 # stacks the others only on a GPU; an explicit K stacks any family.
-CPU_FAMILIES = ("linear", "mlp")
+CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
 Result = tuple[Job, "dict | None", "str | None"]
 
@@ -81,7 +81,7 @@ def run_unit(unit: list[Job], store_root: str, device: str = "cpu", progress: Ru
     if len(unit) == 1:
         job = unit[0]
         try:
-            return [(job, run_one(job.run, job.meta, store_root, device, progress), None)]
+            return [(job, run_one(job.run, job.meta, store_root, device, progress, job.retry_failed), None)]
         except (KeyboardInterrupt, StoreError):
             raise
         except Exception:
@@ -91,22 +91,55 @@ def run_unit(unit: list[Job], store_root: str, device: str = "cpu", progress: Ru
 
 def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: RunProgress | None = None
               ) -> list[Result]:
-    """Train `jobs` as one ensemble; each member's run folder is written (DONE last) when it stops."""
-    from genlab.executors.local import failed, provenance
+    """Claim each member (one another worker holds, finished, or failed before is skipped), then train the
+    claimed ones as one ensemble (members resumed at different epochs: one ensemble per epoch); each member's
+    run folder is written (DONE last) when it stops."""
+    from genlab.executors.local import claim_to_train, provenance, store_failure
+
+    store = Store(store_root)
+    results: dict[int, Result] = {}
+    leases, writers = {}, {}
+    for i, job in enumerate(jobs):
+        lease, skip = claim_to_train(store, job.run.config.experiment, job.run.run_id, job.retry_failed)
+        if lease is None:
+            results[i] = (job, skip, None)
+        else:
+            leases[i] = lease
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    try:
+        for i, lease in leases.items():
+            cfg = jobs[i].run.config
+            meta = {**jobs[i].meta, "point": jobs[i].run.point, "device": device, "started": started,
+                    "ensemble": {"size": len(leases), "members": [jobs[k].run.run_id for k in leases]},
+                    **provenance()}
+            try:
+                writers[i] = store.start(cfg.canonical_json(), cfg.experiment, jobs[i].run.run_id, meta, lease=lease)
+            except Exception as e:
+                if (full := store_failure(store, [cfg], e)) is not None:
+                    raise full from None  # the store refuses writes: the sweep stops
+                results[i] = (jobs[i], None, traceback.format_exc())
+        by_epoch: dict[int, list[int]] = {}  # the trainer starts all members at one epoch
+        for i, w in writers.items():
+            by_epoch.setdefault(w.resumed["epoch"] if w.resumed else 0, []).append(i)
+        for idx in by_epoch.values():
+            results.update(_train(jobs, idx, writers, device, progress))
+    finally:
+        for lease in leases.values():
+            lease.release()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress: RunProgress | None
+           ) -> dict[int, Result]:
+    """Train members `idx` (claimed, their writers open) as one ensemble; {i: (job, result, error)}."""
     from genlab.train.ensemble import train_ensemble
     from genlab.train.state import summary
 
-    store = Store(store_root)
-    writers, t0 = [], time.perf_counter()
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    for job in jobs:
-        cfg = job.run.config
-        meta = {**job.meta, "point": job.run.point, "device": device, "started": started,
-                "ensemble": {"size": len(jobs), "members": [j.run.run_id for j in jobs]}, **provenance()}
-        writers.append(store.start(cfg.canonical_json(), cfg.experiment, job.run.run_id, meta))
-    results: list[Result | None] = [None] * len(jobs)
+    t0 = time.perf_counter()
+    results: dict[int, Result] = {}
 
-    def on_finish(i: int, outcome) -> None:
+    def on_finish(k: int, outcome) -> None:
+        i = idx[k]
         res = summary(outcome, jobs[i].run.config, time.perf_counter() - t0)
         writers[i].finish(res)
         results[i] = (jobs[i], res, None)
@@ -119,21 +152,30 @@ def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: R
         return log
 
     try:
-        train_ensemble([j.run.config for j in jobs], device=device, logs=[logger(i) for i in range(len(jobs))],
-                       saves=[w.save_state for w in writers], on_finish=on_finish)
+        train_ensemble([jobs[i].run.config for i in idx], device=device, logs=[logger(i) for i in idx],
+                       saves=[writers[i].save_state for i in idx], on_finish=on_finish,
+                       save_resumes=[writers[i].save_resume for i in idx], resumed=[writers[i].resumed for i in idx])
     except KeyboardInterrupt:
-        for i, w in enumerate(writers):
-            if results[i] is None:
-                w.close()  # no DONE: the next `genlab run` redoes it
+        for i in idx:
+            if i not in results:
+                writers[i].close()  # no DONE, no error: the next `genlab run` resumes or redoes it
         raise
     except Exception as e:
         err = traceback.format_exc()
-        for i, w in enumerate(writers):
-            if results[i] is None:
-                w.close()
+        from genlab.executors.local import store_failure
+
+        root = writers[idx[0]].path.parent.parent  # <store>/<experiment>/<run_id>
+        full = store_failure(Store(root), [jobs[i].run.config for i in idx if i not in results], e)
+        for i in idx:
+            if i not in results:
+                if full is not None:
+                    writers[i].close()
+                    continue
+                writers[i].fail(e)  # error.json in each unfinished member's folder
                 results[i] = (jobs[i], None, err)
-        failed(store, [jobs[i].run.config for i, r in enumerate(results) if r is not None and r[1] is None], e)
-    return results  # type: ignore[return-value]
+        if full is not None:
+            raise full from None  # the store refuses writes: the sweep stops
+    return results
 
 
 def describe(units: list[list[Job]]) -> dict[str, Any]:

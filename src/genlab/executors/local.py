@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import errno
+import os
 import platform
 import subprocess
 import sys
 import time
-import traceback
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from genlab.executors import Job, OnDone, RunProgress
+from genlab.claims import Busy, Lease, LeaseLost
+from genlab.executors import Job, OnDone, RunProgress, dispatch_units, skipped
 from genlab.experiment import PlannedRun
-from genlab.store import Store, StoreError, os_advice
+from genlab.store import ERROR, Store, StoreError, os_advice
 
 
 @lru_cache(maxsize=1)
@@ -34,60 +35,90 @@ def provenance() -> dict[str, Any]:
             "python": sys.version.split()[0], "host": platform.node()}
 
 
+def claim_to_train(store: Store, experiment: str, run_id: str, retry_failed: bool
+                   ) -> tuple[Lease | None, dict[str, Any] | None]:
+    """(our lease, None) if this worker should train the run now; else (None, the `skipped` result saying why:
+    another worker holds it, it is finished, or it failed before and `retry_failed` is off)."""
+    try:
+        lease = store.claim(experiment, run_id)
+    except Busy as e:
+        return None, skipped("running", e.holder.describe())
+    if store.is_done(experiment, run_id):  # checked again under the lease: finished meanwhile?
+        lease.release()
+        return None, skipped("done")
+    if (store.run_dir(experiment, run_id) / ERROR).exists() and not retry_failed:
+        lease.release()
+        return None, skipped("failed", "failed before; --retry-failed redoes it")
+    return lease, None
+
+
 def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: str = "cpu",
-            progress: RunProgress | None = None) -> dict[str, Any]:
-    """Train `run` and write it to the store; returns its result summary."""
+            progress: RunProgress | None = None, retry_failed: bool = False) -> dict[str, Any]:
+    """Claim `run`, train it and write it to the store; returns its result summary, or a `skipped` result when
+    another worker holds it, it is finished, or it failed before (and not `retry_failed`). A failure leaves
+    its error and traceback in the run folder (error.json) and is raised."""
     from genlab.train.loop import summary, train
 
     store = Store(store_root)
     cfg = run.config
-    meta = {**exp_meta, "point": run.point, "device": device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **provenance()}
-    writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta)
-    t0 = time.perf_counter()
-
-    def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
-        writer.log(row)
-        if progress:
-            progress(run.run_id, row, cfg.train.epochs)
-
+    lease, skip = claim_to_train(store, cfg.experiment, run.run_id, retry_failed)
+    if lease is None:
+        return skip
     try:
-        out = train(cfg, device=device, log=log, save=writer.save_state)
-        result = summary(out, cfg, time.perf_counter() - t0)
-        writer.finish(result)
-    except BaseException as e:
-        writer.close()  # no DONE: the next `genlab run` redoes it
-        failed(store, [cfg], e)
-        raise
-    return result
+        meta = {**exp_meta, "point": run.point, "device": device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "pid": os.getpid(), **provenance()}
+        try:
+            writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta, lease=lease)
+        except OSError as e:
+            raise store_failure(store, [cfg], e) or e
+        t0 = time.perf_counter()
+
+        def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
+            writer.log(row)
+            if progress:
+                progress(run.run_id, row, cfg.train.epochs)
+
+        try:
+            out = train(cfg, device=device, log=log, save=writer.save_state, save_resume=writer.save_resume,
+                        resumed=writer.resumed)  # continue from the last resume state a killed holder left
+            result = summary(out, cfg, time.perf_counter() - t0)
+            writer.finish(result)
+        except Exception as e:
+            if (full := store_failure(store, [cfg], e)) is not None:
+                writer.close()
+                raise full from None  # the store refuses writes: every run would fail alike, the sweep stops
+            writer.fail(e)  # error.json: `genlab status` shows it, `genlab run --retry-failed` redoes the run
+            raise
+        except BaseException:
+            writer.close()  # interrupted (Ctrl-C): no DONE, no error; the next `genlab run` redoes it
+            raise
+        return result
+    except LeaseLost as e:
+        return skipped("running", str(e))
+    finally:
+        lease.release()
 
 
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def failed(store: Store, configs: list, e: BaseException) -> None:
-    """After a run (or an ensemble's unfinished members) failed with `e`: a write the store refused (disk
-    full, permissions) becomes one StoreError for the whole sweep; any other error is written to each run's
-    folder as error.txt, and re-raised by the caller."""
-    from genlab.data.files import DataFileError
-
-    if isinstance(e, OSError) and e.errno in WRITE_ERRNOS and not isinstance(e, DataFileError):
+def store_failure(store: Store, configs: list, e: BaseException) -> StoreError | None:
+    """A StoreError for the whole sweep when `e` is a write the store refused (disk full, permissions), else
+    None. A missing data file (a FileNotFoundError) is the run's own problem, not the store's."""
+    if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
         names = ", ".join(f"{c.experiment}/{c.run_id}" for c in configs[:3])
-        raise StoreError(f"store {store.root}: cannot write run {names} ({os_advice(e)})") from None
-    if isinstance(e, Exception):
-        text = traceback.format_exc()
-        for c in configs:
-            store.write_error(c.experiment, c.run_id, text)
+        return StoreError(f"store {store.root}: cannot write run {names} ({os_advice(e)})")
+    return None
 
 
 def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: RunProgress | None = None,
               on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
-    """Run each job here, one unit after another (groups of up to `ensemble` runs train as one ensemble);
-    an exception in one is reported and the rest go on, except a StoreError (the store cannot be written:
-    every other run would fail the same way), which stops them."""
+    """Run each job here, one unit after another (groups of up to `ensemble` runs train as one ensemble), each
+    checked again against the store when its turn comes; an exception in one is reported and the rest go on,
+    except a StoreError (the store refuses writes: every other run would fail the same way), which stops them."""
     from genlab.executors.ensemble import plan, run_unit
 
-    for unit in plan(jobs, ensemble[0], auto=ensemble[1], device=device):
+    for unit in dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done):
         for job, res, err in run_unit(unit, str(store.root), device, progress):
             if on_done:
                 on_done(job, res, err)

@@ -1,29 +1,42 @@
-"""Run planned runs in a pool of worker processes (one torch thread each), for sweeps on a multi-core CPU."""
+"""Run planned runs in a pool of worker processes (one torch thread each), for sweeps on a multi-core CPU.
+
+At most `workers` units (a run, or an ensemble group) are in flight; the next is chosen (and its runs checked
+again against the store) only when one finishes, so runs another process finished or claimed meanwhile are
+skipped. Workers die with this process (lifeline.py): killing `genlab run` stops them.
+"""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress
+from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress, dispatch_units
 from genlab.executors.ensemble import plan, run_unit
 from genlab.store import Store, StoreError
 
+_progress_q = None  # the worker's end of the progress queue (set by _init_worker)
 
-def _init_worker(threads: int) -> None:
+
+def _init_worker(threads: int, parent_pid: int, q) -> None:
+    from genlab.executors.lifeline import die_with_parent
+
+    die_with_parent(parent_pid)
+    global _progress_q
+    _progress_q = q
     import torch
 
     torch.set_num_threads(threads)
 
 
-def _work(unit: list[Job], root: str, device: str, q) -> list[tuple[dict | None, str | None]]:
+def _work(unit: list[Job], root: str, device: str) -> list[tuple[dict | None, str | None]]:
     def send(rid: str, row: dict, n: int) -> None:  # the few fields a display needs, not the whole row
-        q.put((rid, {k: row[k] for k in PROGRESS_KEYS if k in row}, n))
+        _progress_q.put((rid, {k: row[k] for k in PROGRESS_KEYS if k in row}, n))
 
     try:
         return [(res, err) for _, res, err in run_unit(unit, root, device, send)]
-    except StoreError as e:  # the store cannot be written: the sweep stops (run_pool)
+    except StoreError as e:  # the store refuses writes: run_pool stops the sweep
         return [(None, STORE_FAILED + str(e))] * len(unit)
 
 
@@ -36,23 +49,31 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
     """Run jobs in `workers` processes with `threads` torch threads each (groups of up to `ensemble` runs as
     one ensemble each); progress and results come back to this process as they happen."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-    with ctx.Manager() as manager:
-        q = manager.Queue()
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {pool.submit(_work, u, str(store.root), device, q): u for u in plan(jobs, ensemble[0], auto=ensemble[1], device=device)}
-            todo = set(futures)
-            while todo:
-                done, todo = wait(todo, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(q, progress)
-                for f in done:
-                    for job, (res, err) in zip(futures[f], f.result()):
-                        if err is not None and err.startswith(STORE_FAILED):
-                            for other in todo:
-                                other.cancel()
-                            raise StoreError(err.removeprefix(STORE_FAILED))
-                        if on_done:
-                            on_done(job, res, err)
+    q = ctx.Queue()  # a plain queue (no Manager process that could outlive us)
+    todo = dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads, os.getpid(), q)) as pool:
+        running: dict[Future, list[Job]] = {}
+
+        def fill() -> None:
+            while len(running) < workers and (unit := next(todo, None)) is not None:
+                running[pool.submit(_work, unit, str(store.root), device)] = unit
+
+        fill()
+        while running:
+            done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(q, progress)
+            for f in done:
+                for job, (res, err) in zip(running.pop(f), f.result()):
+                    if err is not None and err.startswith(STORE_FAILED):
+                        for other in running:
+                            other.cancel()
+                        raise StoreError(err.removeprefix(STORE_FAILED))
+                    if on_done:
+                        on_done(job, res, err)
+            fill()
+        _drain(q, progress)
+    q.close()
 
 
 def _drain(q, progress: RunProgress | None) -> None:

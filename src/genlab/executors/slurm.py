@@ -3,7 +3,8 @@
 Needs the `slurm` extra (`pip install 'genlab[slurm]'`), imported only here. Each task calls `run_one` on its
 node and writes its run folder itself, so the store must be on a filesystem the nodes share; this process
 only submits, waits and reports. A failed task is reported with its traceback and the others go on; a
-re-run submits only the runs without DONE, as locally. `cluster = "local"` (subprocesses on this machine) and
+re-run submits only the runs not finished, as locally; each task claims its run (genlab.claims), so tasks
+sharing the store with other workers skip what those hold. `cluster = "local"` (subprocesses on this machine) and
 `"debug"` (in this process) are submitit's stand-ins, for trying a spec before a cluster sees it.
 """
 
@@ -49,7 +50,8 @@ def run_slurm(jobs: list[Job], store: Store, *, options: SlurmOptions = SlurmOpt
     executor.update_parameters(**params)
     n = len(jobs)
     futures = executor.map_array(run_one, [j.run for j in jobs], [j.meta for j in jobs],
-                                 [str(store.root.resolve())] * n, [device] * n)
+                                 [str(store.root.resolve())] * n, [device] * n, [None] * n,
+                                 [j.retry_failed for j in jobs])
     waiting = dict(zip(futures, jobs))
     while waiting:
         finished = [f for f in waiting if options.cluster == "debug" or f.done()]

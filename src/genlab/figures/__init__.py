@@ -58,5 +58,5 @@ def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> l
     return paths
 
 
-from genlab.figures import curves, scatter, seed000, seed002, seed003, seed004  # noqa: E402,F401  (registers)
+from genlab.figures import curves, ranking, scatter, seed000, seed002, seed003, seed004  # noqa: E402,F401  (registers)
 from genlab.figures import rules  # noqa: E402,F401  (the learning-rules study)

@@ -12,14 +12,22 @@ hessian, normalized. `fold.py` folds BatchNorm into the preceding layer before w
 `layers.py` finds the linear/conv operators by module type and their input shapes by forward hooks.
 
 Units: products of norms over deep nets overflow, so they are returned as natural logs, named `log_...`.
-`compute(names, model, data)` is the one entry point the trainer and the CLI call; it runs in float64 by default.
+`compute(names, model, data, dtype=...)` is the one entry point the trainer and the CLI call. `dtype` is the
+precision of the network's passes over the data (outputs, margins, losses, the searches, the Hessian); float64
+by default here, so exact checks keep their digits; the trainer and `genlab measure` use float32 by default
+(`DEFAULT_DTYPE`, measured in benchmarks/bench_measures.py to change no printed digit). Measures of the weights
+alone (norms, spectral norms, path norms) and of the design (regression) always run in float64: they are cheap.
+Random draws are made in float64 on the CPU from the measure's seed and then cast, so a seed gives the same
+noise in either dtype. Within one call, values several measures need (outputs on each split, the folded layers,
+conv spectral norms, a search two measures share) are computed once, in the call's `Cache` (`MeasureData.cache`).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Hashable, TypeVar
 
 import torch
 from torch import nn
@@ -33,10 +41,69 @@ register_measure = _MEASURES.register
 get_measure = _MEASURES.get
 list_measures = _MEASURES.names
 PREPROCESS_CHUNK = 4096  # rows per `Dataset.inputs` call, so a large uint8 set is not expanded at once
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the choices of `record.measure_dtype`, `--dtype`
+DEFAULT_DTYPE = "float32"  # of the trainer's and the CLI's measures (compute() itself defaults to float64)
+T = TypeVar("T")
 
 
 def is_measure(name: str) -> bool:
     return name in _MEASURES
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    """"float32" | "float64" → the torch dtype; anything else is a ValueError naming the choices."""
+    if name not in DTYPES:
+        raise ValueError(f"measure dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
+class Cache:
+    """What several measures of one `compute` call share, computed on first use.
+
+    Keys name the value and the objects it depends on; objects enter a key by identity (`ref`), and the cache
+    holds them, so an id cannot be reused while the cache lives. Only values that are pure functions of
+    objects measures never modify (the model compute() copied, the data tensors) belong here. One cache per
+    call, created by compute() and reached through `MeasureData.cache`: no state outlives the call.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._held: dict[int, Any] = {}
+
+    def ref(self, obj: Any) -> int:
+        """`obj` as a key part: its id, with the object kept alive by the cache."""
+        self._held[id(obj)] = obj
+        return id(obj)
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value under `key`, made by `make()` on the first request."""
+        if key not in self._values:
+            self._values[key] = make()
+        return self._values[key]
+
+
+def digest(t: torch.Tensor) -> str:
+    """sha1 of a tensor's dtype, shape and bytes: equal for equal contents (a key for subsets built twice)."""
+    head = f"{t.dtype}{tuple(t.shape)}".encode()
+    return hashlib.sha1(head + t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+                        ).hexdigest()
+
+
+def cached(data: "MeasureData", key: tuple, make: Callable[[], T]) -> T:
+    """`make()` memoized in `data.cache` (computed every time when data has no cache).
+
+    `key` is (name, *parts); parts that are not hashable plain values (models, tensors) enter by identity."""
+    if data.cache is None:
+        return make()
+    plain = (str, int, float, bool, type(None), tuple, torch.dtype)
+    parts = tuple(p if isinstance(p, plain) or _is_config(p) else ("id", data.cache.ref(p)) for p in key)
+    return data.cache.get(parts, make)
+
+
+def _is_config(obj: Any) -> bool:
+    """A frozen dataclass (a measure's config): hashable by value."""
+    params = getattr(type(obj), "__dataclass_params__", None)
+    return params is not None and params.frozen
 
 
 @dataclass(frozen=True)
@@ -47,6 +114,7 @@ class MeasureData:
     y_*: (n,) int64 class labels, or (n,) float targets for regression (num_classes None).
     loss: the training loss (its `per_sample` gives (B,) losses in its own units, nats for cross-entropy).
     init_state: the state_dict at initialization (init.pt), or None; measures that need it say so.
+    cache: the per-call `Cache` (set by compute(); None outside it, and then nothing is shared).
     """
 
     x_train: torch.Tensor
@@ -56,6 +124,7 @@ class MeasureData:
     loss: Loss
     init_state: dict[str, torch.Tensor] | None = None
     num_classes: int | None = None
+    cache: Cache | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dataset(cls, data: Any, loss: Loss, init_state: dict[str, torch.Tensor] | None = None,
@@ -104,7 +173,8 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
       model: the trained network; it is copied, never modified.
       data: the splits, loss and init weights (`MeasureData.from_dataset`).
       device: where to compute (default: where the model is).
-      dtype: float64 by default, so products over deep nets and exact checks keep their digits.
+      dtype: precision of the network's passes over the data (float64 by default, so exact checks keep
+        their digits; float32 is several times faster on a CPU). Weight-only and design measures use float64.
       options: per-measure keyword options, e.g. {"sharpness": {"cfg": SharpnessConfig(alpha=1e-3)}}
         (a spec's `record.measure_options`, validated against each measure's signature).
 
@@ -121,7 +191,7 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
 
     ruled = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
     net = strip_rule(copy.deepcopy(ruled))  # true gradients for every measure but those marked `sees_rule`
-    data = data.to(device, dtype)
+    data = replace(data.to(device, dtype), cache=Cache())  # a fresh cache: nothing shared across calls
     out: dict[str, float] = {}
     for name, fn in fns.items():
         try:

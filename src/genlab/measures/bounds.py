@@ -27,10 +27,9 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.fold import require_folded
 from genlab.measures.margins import margin_q5
 from genlab.measures.norms import frobenius_norms, weight_ops
-from genlab.measures.paths import check_activations, path_sum
+from genlab.measures.paths import folded_for_paths, path_sum
 from genlab.measures.spectral import operator_frobenius_norm, operator_l21_rows, spectral_norm
 
 VACUOUS = math.inf  # value of a margin-normalized measure when γ ≤ 0 (too many training points misclassified)
@@ -54,10 +53,7 @@ def log_l2_capacity(model: nn.Module, data: MeasureData) -> float:
 
 
 def _folded_paths(model: nn.Module, data: MeasureData, what: str) -> tuple[nn.Module, torch.Tensor]:
-    x = data.sample()
-    net = require_folded(model, x, what)
-    check_activations(net)
-    return net, x
+    return folded_for_paths(model, data, what)
 
 
 @register_measure("log_l1_path_capacity")
@@ -78,7 +74,7 @@ def log_l2_path_capacity(model: nn.Module, data: MeasureData) -> float:
 def log_spectral_capacity(model: nn.Module, data: MeasureData) -> float:
     """log[(1/γ²) ∏_i h_i ‖W_i‖₂²], 004 eq. 4 (BN folded; operator norms at the traced input size). Nats."""
     ops = weight_ops(model, data)
-    return _over_margin(sum(math.log(op.units * spectral_norm(op) ** 2) for op in ops), model, data)
+    return _over_margin(sum(math.log(op.units * spectral_norm(op, data) ** 2) for op in ops), model, data)
 
 
 def _x_norms(data: MeasureData) -> torch.Tensor:
@@ -96,7 +92,7 @@ def bartlett_spectral(model: nn.Module, data: MeasureData) -> dict[str, float]:
       Both +inf when γ ≤ 0.
     """
     ops = weight_ops(model, data)
-    spec = [spectral_norm(op) for op in ops]
+    spec = [spectral_norm(op, data) for op in ops]
     l21 = sum((operator_l21_rows(op) / s) ** (2.0 / 3.0) for op, s in zip(ops, spec))
     log_r = sum(math.log(s) for s in spec) + 1.5 * math.log(l21)
     gamma = margin_q5(model, data)
@@ -120,7 +116,7 @@ def pacbayes_spectral(model: nn.Module, data: MeasureData) -> dict[str, float]:
       Both +inf when γ ≤ 0.
     """
     ops = weight_ops(model, data)
-    spec = [spectral_norm(op) for op in ops]
+    spec = [spectral_norm(op, data) for op in ops]
     stable = sum(operator_frobenius_norm(op) ** 2 / s ** 2 for op, s in zip(ops, spec))
     lg = _log_gamma_sq(model, data)
     if lg is None:

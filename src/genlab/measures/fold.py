@@ -68,12 +68,14 @@ def _replace(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
                 parent._modules[key] = new
 
 
-def fold_batchnorm(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, list[nn.Module]]:
+def fold_batchnorm(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None = None
+                   ) -> tuple[nn.Module, list[nn.Module]]:
     """A copy of `model` with each foldable BatchNorm merged into its preceding Linear/Conv layer.
 
     Args:
       model: the network (not modified).
       x: (B, *in_shape) a sample batch, to find which layer feeds each BN.
+      dtype: the copy's float dtype (default: the model's); weight measures fold in float64.
 
     Returns:
       (folded copy in eval mode, the BN modules of the copy that could not be folded).
@@ -81,8 +83,8 @@ def fold_batchnorm(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, list[n
     References:
       Ioffe & Szegedy, "Batch Normalization", 2015 (the eval-mode affine map folded here).
     """
-    net = copy.deepcopy(model).eval()
-    pairs, lone = _pairs(net, x)
+    net = copy.deepcopy(model).to(dtype=dtype).eval()
+    pairs, lone = _pairs(net, x.to(dtype=dtype))
     for layer, bn in pairs:
         if isinstance(layer, nn.Linear) and bn.num_features != layer.out_features:
             lone.append(bn)
@@ -95,7 +97,12 @@ def fold_batchnorm(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, list[n
 def require_folded(model: nn.Module, x: torch.Tensor, measure: str) -> nn.Module:
     """The BN-folded copy, or a ValueError naming the measure if some BN cannot be folded."""
     net, lone = fold_batchnorm(model, x)
+    check_all_folded(lone, measure)
+    return net
+
+
+def check_all_folded(lone: list[nn.Module], measure: str) -> None:
+    """A ValueError naming the measure if `fold_batchnorm` left some BN unfolded."""
     if lone:
         raise ValueError(f"{measure} needs every BatchNorm directly after a Linear/Conv layer to fold it; "
                          f"{len(lone)} BatchNorm layer(s) follow something else (e.g. pre-activation blocks)")
-    return net

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from genlab.measures import MeasureData, register_measure
+from genlab.measures import MeasureData, cached, register_measure
 
 EVAL_BATCH = 1024  # rows per forward pass when collecting outputs
 
@@ -32,6 +32,14 @@ def outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     out = torch.cat([model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
     model.train(was)
     return out
+
+
+def outputs_of(model: nn.Module, x: torch.Tensor, data: MeasureData) -> torch.Tensor:
+    """`outputs(model, x)`, computed once per compute call for this (model, x) (the shared forward pass).
+
+    The model must not change during the call: compute()'s copy, or a derived net built once (normalized).
+    """
+    return cached(data, ("outputs", model, x), lambda: outputs(model, x))
 
 
 def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -61,7 +69,7 @@ def train_margin(model: nn.Module, data: MeasureData, eps: float) -> float:
     """γ_margin(ε) over the training set of `data`."""
     if data.num_classes is None:
         raise ValueError("margins need a classification data set (num_classes is None)")
-    return gamma_margin(margins(outputs(model, data.x_train), data.y_train), eps)
+    return gamma_margin(margins(outputs_of(model, data.x_train, data), data.y_train), eps)
 
 
 @register_measure("margin_q5")
@@ -81,4 +89,4 @@ def margin_min(model: nn.Module, data: MeasureData) -> float:
     """min_i margin_i over the training set (the hard margin; negative if any point is misclassified)."""
     if data.num_classes is None:
         raise ValueError("margins need a classification data set (num_classes is None)")
-    return float(margins(outputs(model, data.x_train), data.y_train).min())
+    return float(margins(outputs_of(model, data.x_train, data), data.y_train).min())

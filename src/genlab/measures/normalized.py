@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genlab.measures import MeasureData, register_measure
+from genlab.measures import MeasureData, cached, register_measure
 from genlab.measures.fold import require_folded
 from genlab.measures.layers import trace, unique_ops
-from genlab.measures.margins import outputs
+from genlab.measures.margins import outputs, outputs_of
 
 
 def _mean_loss(out: torch.Tensor, y: torch.Tensor, data: MeasureData) -> float:
@@ -46,6 +46,11 @@ def layer_normalized(model: nn.Module, x: torch.Tensor) -> nn.Module:
     return net
 
 
+def normalized_net(model: nn.Module, data: MeasureData) -> nn.Module:
+    """`layer_normalized(model)`, built once per compute call (normalized_loss and normalized_margin_q5)."""
+    return cached(data, ("layer_normalized", model), lambda: layer_normalized(model, data.sample()))
+
+
 @register_measure("normalized_loss")
 def normalized_loss(model: nn.Module, data: MeasureData) -> dict[str, float]:
     """Loss of the per-layer Frobenius-normalized network (000 ch. 4, figs. 4-2 to 4-8).
@@ -53,9 +58,9 @@ def normalized_loss(model: nn.Module, data: MeasureData) -> dict[str, float]:
     Returns:
       train, test: mean loss of the normalized network on each split, in the loss's units.
     """
-    net = layer_normalized(model, data.sample())
-    return {"train": _mean_loss(outputs(net, data.x_train), data.y_train, data),
-            "test": _mean_loss(outputs(net, data.x_test), data.y_test, data)}
+    net = normalized_net(model, data)
+    return {"train": _mean_loss(outputs_of(net, data.x_train, data), data.y_train, data),
+            "test": _mean_loss(outputs_of(net, data.x_test, data), data.y_test, data)}
 
 
 @register_measure("output_normalized_loss")
@@ -68,6 +73,6 @@ def output_normalized_loss(model: nn.Module, data: MeasureData) -> dict[str, flo
     scale = float(torch.linalg.vector_norm(outputs(model, data.sample())))
     if scale == 0:
         raise ValueError("output_normalized_loss: the output on the fixed sample is 0; the scale is undefined")
-    return {"train": _mean_loss(outputs(model, data.x_train) / scale, data.y_train, data),
-            "test": _mean_loss(outputs(model, data.x_test) / scale, data.y_test, data),
+    return {"train": _mean_loss(outputs_of(model, data.x_train, data) / scale, data.y_train, data),
+            "test": _mean_loss(outputs_of(model, data.x_test, data) / scale, data.y_test, data),
             "scale": scale}

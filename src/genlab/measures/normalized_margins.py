@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.margins import gamma_margin, margins, outputs
-from genlab.measures.normalized import layer_normalized
+from genlab.measures.margins import gamma_margin, margins, outputs, outputs_of
+from genlab.measures.normalized import normalized_net
 
 QUANTILE = 0.05  # ε of γ_margin: the ⌈0.05 m⌉-th smallest training margin (Neyshabur et al. 2017)
 
@@ -36,8 +36,8 @@ def _need_classes(data: MeasureData) -> None:
 def normalized_margin_q5(model: nn.Module, data: MeasureData) -> float:
     """γ_margin(5 %) of the per-layer Frobenius-normalized net, in its logit units (000 Fig. 4-8)."""
     _need_classes(data)
-    net = layer_normalized(model, data.sample())
-    return gamma_margin(margins(outputs(net, data.x_train), data.y_train), QUANTILE)
+    net = normalized_net(model, data)
+    return gamma_margin(margins(outputs_of(net, data.x_train, data), data.y_train), QUANTILE)
 
 
 @register_measure("output_normalized_margin_q5")
@@ -47,4 +47,4 @@ def output_normalized_margin_q5(model: nn.Module, data: MeasureData) -> float:
     scale = float(torch.linalg.vector_norm(outputs(model, data.sample())))
     if scale == 0:
         raise ValueError("output_normalized_margin_q5: the output on the fixed sample is 0; the scale is undefined")
-    return gamma_margin(margins(outputs(model, data.x_train), data.y_train), QUANTILE) / scale
+    return gamma_margin(margins(outputs_of(model, data.x_train, data), data.y_train), QUANTILE) / scale

@@ -2,7 +2,7 @@
 
 "Layers" are the Linear/Conv modules found by type (layers.py), each counted once; a layer's norm is that of
 its weight tensor (biases are excluded; they hold no product structure). Products over layers are returned as
-natural logs.
+natural logs. Weight measures fold and measure a float64 copy whatever compute()'s dtype (`folded64`).
 
 References:
   Neyshabur, Bhojanapalli, McAllester & Srebro, "Exploring Generalization in Deep Learning", 2017
@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from genlab.measures import MeasureData, register_measure
+from genlab.measures import MeasureData, cached, register_measure
 from genlab.measures.fold import fold_batchnorm
 from genlab.measures.layers import Op, trace, unique_ops
 
@@ -26,15 +26,29 @@ NEEDS_INIT_MSG = ("needs the weights at initialization: build MeasureData with i
                   "the trainer saves it when record.save_init = true)")
 
 
+def folded64(model: nn.Module, data: MeasureData) -> tuple[nn.Module, list[nn.Module], torch.Tensor]:
+    """(float64 BN-folded copy, its unfolded BNs, a float64 sample input), built once per compute call.
+
+    Measures may run it (path sums swap its weights and put them back) but must leave it as they found it."""
+    def make():
+        x = data.sample().double()
+        net, lone = fold_batchnorm(model, x, torch.float64)
+        return net, lone, x
+
+    return cached(data, ("folded64", model), make)
+
+
 def weight_ops(model: nn.Module, data: MeasureData) -> list[Op]:
-    """The distinct Linear/Conv layers of the BN-folded model, in execution order, with their input shapes.
+    """The distinct Linear/Conv layers of the BN-folded model (float64), in execution order, with input shapes.
 
     A BatchNorm that cannot be folded (one that does not directly follow a Linear/Conv, as in pre-activation
     blocks) is left out of these layers' weights; path norms and normalized losses refuse such models instead.
     """
-    x = data.sample()
-    net, _ = fold_batchnorm(model, x)
-    return unique_ops(trace(net, x))
+    def make():
+        net, _, x = folded64(model, data)
+        return unique_ops(trace(net, x))
+
+    return cached(data, ("weight_ops", model), make)
 
 
 def frobenius_norms(ops: list[Op]) -> list[float]:
@@ -109,6 +123,6 @@ def dist_from_init(model: nn.Module, data: MeasureData) -> float:
     if missing:
         raise ValueError(f"init_state lacks {missing[:3]}: it comes from another architecture; pass this run's "
                          "init.pt")
-    w = _flat(dict(model.named_parameters()), names).detach()
+    w = _flat(dict(model.named_parameters()), names).detach().double()
     w0 = _flat(data.init_state, names).to(w)
     return float(torch.linalg.vector_norm(w - w0))

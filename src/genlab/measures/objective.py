@@ -39,14 +39,16 @@ def loss_fn(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tenso
     """L̂(w) = mean over (x, y) of `per_sample` (default: the training loss), as a differentiable function of w.
 
     Returns:
-      fn(params) -> 0-d tensor, in the loss's units (nats for cross-entropy).
+      fn(params) -> 0-d float64 tensor, in the loss's units (nats for cross-entropy). The per-sample values
+      (in the model's dtype) are summed in float64, so a 0-1 error is the exact count / n in any dtype: a
+      float32 rate such as 4/40 would round above 0.1 and flip a comparison with a target of 0.1.
     """
     model.eval()
     buffers = buffers_of(model)
     per_sample = per_sample or data.loss.per_sample
 
     def fn(params: Params) -> torch.Tensor:
-        total = torch.zeros((), dtype=x.dtype, device=x.device)
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
         for i in range(0, len(x), LOSS_BATCH):
             out = functional_call(model, {**params, **buffers}, (x[i:i + LOSS_BATCH],))
             total = total + per_sample(out, y[i:i + LOSS_BATCH]).to(total.dtype).sum()
@@ -69,6 +71,23 @@ def value_and_grad(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torc
         for k, gk in zip(w, g):
             grads[k] += gk
     return total, grads
+
+
+@torch.no_grad()
+def value_of(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor, params: Params) -> float:
+    """L̂ at `params`, accumulated batch by batch exactly as `value_and_grad` does (the same float), no gradient."""
+    total = 0.0
+    for i in range(0, len(x), LOSS_BATCH):
+        xb, yb = x[i:i + LOSS_BATCH], y[i:i + LOSS_BATCH]
+        total += float(loss_fn(model, data, xb, yb)(params) * (len(xb) / len(x)))
+    return total
+
+
+@torch.no_grad()
+def error_count(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> int:
+    """How many rows of x the model with weights `params` misclassifies (argmax ≠ label)."""
+    out = functional_call(model, {**params, **buffers_of(model)}, (x,))
+    return int((out.argmax(dim=1) != y).sum())
 
 
 def error_rate(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

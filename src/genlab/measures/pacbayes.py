@@ -7,6 +7,13 @@ draws z (antithetic pairs z, −z, which cancel the gradient term exactly), with
 σ, so the estimate is a smooth function of σ and the search is deterministic given the generator. L̂ is the 0-1
 error by default (Jiang et al.'s "accuracy deviation" of 0.1) or the training loss (`quantity="loss"`).
 
+Speed without changing the value: the draws are made in float64 on the CPU from `seed` and cast (so f32 and
+f64 see the same noise); for the 0-1 error the search only needs whether the mean rise is ≤ target, so it
+stops adding draws (on a CPU: rows, `EXIT_ROWS` at a time) once the running sum of non-negative terms, summed
+in the same order, is already above it (~1.6x on a ConvNet3-32). On CUDA the draws' losses are computed `DRAW_CHUNK` at a time by `torch.func.vmap`
+over the stacked perturbed weights; on a CPU one by one, which measured faster with one thread (ConvNet3-32,
+512 points, 8 draws: 0.8-1.7 s looped, 1.7-2.0 s by vmap; by vmap 1.4x faster only with 2 threads).
+
 The magnitude-aware variant perturbs each weight in proportion to its size: u_i ~ N(0, σ'² w_i² + ε²), a
 variance; ε = `magnitude_eps`. (Jiang et al.'s public code passes this variance as the standard deviation
 of torch.normal; here the standard deviation is its square root.)
@@ -31,13 +38,16 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.func import vmap
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.objective import Params, error_rate, loss_fn, params_of, train_subset
+from genlab.measures.objective import Params, error_count, error_rate, loss_fn, params_of, train_subset
 
 QUANTITIES = ("error", "loss")
 BOUND_CONSTANT = 10.0  # the "+ 10" of Jiang et al.'s bounds (their stand-in for log(1/δ) terms)
 BRACKET_DOUBLINGS = 40  # σ beyond start · 2^±40 without crossing the target: the search gives up
+DRAW_CHUNK = {"cpu": 1, "cuda": 8}  # draws evaluated together by vmap (1: a plain loop), per device type
+EXIT_ROWS = 128  # on the CPU path for the 0-1 error, rows counted between checks of the running sum
 
 
 @dataclass(frozen=True)
@@ -52,63 +62,124 @@ class FlatnessConfig:
     seed: int = 0  # for the noise draws
 
 
-def _objective(model: nn.Module, data: MeasureData, cfg: FlatnessConfig) -> Callable[[Params], float]:
+def _objective(model: nn.Module, data: MeasureData, cfg: FlatnessConfig) -> Callable[[Params], torch.Tensor]:
+    """L̂ as a function of the weights: 0-d for plain params, (D,) under vmap over stacked (D, ...) params."""
     if cfg.quantity not in QUANTITIES:
         raise ValueError(f"FlatnessConfig.quantity must be one of {QUANTITIES}, got {cfg.quantity!r}")
     per_sample = error_rate if cfg.quantity == "error" else None
-    f = loss_fn(model, data, *train_subset(data, cfg.max_samples), per_sample=per_sample)
-    return lambda p: float(f(p))
+    return loss_fn(model, data, *train_subset(data, cfg.max_samples), per_sample=per_sample)
 
 
-def _draws(w: Params, cfg: FlatnessConfig) -> list[Params]:
-    """mc_samples noise directions z ~ N(0, I), as antithetic pairs."""
+def draws(w: Params, cfg: FlatnessConfig) -> Params:
+    """mc_samples noise directions z ~ N(0, I) as antithetic pairs, stacked: {name: (D, *shape)}.
+
+    Drawn in float64 on the CPU from cfg.seed, then cast to the weights' dtype and device, so a seed gives the
+    same draws whatever the dtype (up to its rounding)."""
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    out = []
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in w}
     for _ in range(max(1, math.ceil(cfg.mc_samples / 2))):
-        z = {k: torch.randn(v.shape, generator=gen, dtype=v.dtype).to(v.device) for k, v in w.items()}
-        out += [z, {k: -v for k, v in z.items()}]
-    return out
+        for k, v in w.items():
+            z = torch.randn(v.shape, generator=gen, dtype=torch.float64).to(v)
+            out[k] += [z, -z]
+    return {k: torch.stack(zs) for k, zs in out.items()}
 
 
-def largest_sigma(deviation: Callable[[float], float], target: float, start: float, depth: int) -> float:
-    """The largest σ with deviation(σ) ≤ target, for a deviation that grows with σ.
+def largest_true(ok: Callable[[float], bool], start: float, depth: int, fail: str) -> float:
+    """The largest σ with ok(σ), for a predicate that holds below some crossing and fails above it.
 
     Halves or doubles `start` until [σ, 2σ] brackets the crossing, then bisects `depth` times, so the
-    result has relative precision 2^-depth whatever its scale.
+    result has relative precision 2^-depth whatever its scale. Raises ValueError(`fail`) without a crossing
+    in start · 2^±BRACKET_DOUBLINGS.
     """
     lo = start
-    grow = deviation(lo) <= target
+    grow = ok(lo)
     for _ in range(BRACKET_DOUBLINGS):
         nxt = lo * 2 if grow else lo / 2
-        if (deviation(nxt) <= target) != grow:
+        if ok(nxt) != grow:
             lo = lo if grow else nxt
             break
         lo = nxt
     else:
-        raise ValueError(f"no noise scale in [{start * 2.0 ** -BRACKET_DOUBLINGS:g}, "
-                         f"{start * 2.0 ** BRACKET_DOUBLINGS:g}] brings the rise of the loss to {target}; "
-                         "change FlatnessConfig.target or quantity, or check the model depends on its weights")
+        raise ValueError(fail)
     hi = 2 * lo
     for _ in range(depth):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if deviation(mid) <= target else (lo, mid)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return 0.5 * (lo + hi)
+
+
+def _no_crossing(start: float, target: float) -> str:
+    return (f"no noise scale in [{start * 2.0 ** -BRACKET_DOUBLINGS:g}, {start * 2.0 ** BRACKET_DOUBLINGS:g}] "
+            f"brings the rise of the loss to {target}; change FlatnessConfig.target or quantity, or check the "
+            "model depends on its weights")
+
+
+def largest_sigma(deviation: Callable[[float], float], target: float, start: float, depth: int) -> float:
+    """The largest σ with deviation(σ) ≤ target, for a deviation that grows with σ (`largest_true`)."""
+    return largest_true(lambda s: deviation(s) <= target, start, depth, _no_crossing(start, target))
+
+
+Noise = Callable[[str, float], "torch.Tensor | float"]  # (parameter name, σ) → the standard deviation of u
 
 
 def flatness_sigma(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, magnitude: bool) -> float:
     """σ* (plain) or σ'* (magnitude-aware) of the module docstring."""
     w = params_of(model)
-    f = _objective(model, data, cfg)
-    base, draws = f(w), _draws(w, cfg)
+    z = draws(w, cfg)
     eps2 = cfg.magnitude_eps ** 2
 
     def std(k: str, sigma: float) -> torch.Tensor | float:
         return torch.sqrt(sigma ** 2 * w[k] ** 2 + eps2) if magnitude else sigma
 
-    def deviation(sigma: float) -> float:
-        return sum(f({k: w[k] + std(k, sigma) * z[k] for k in w}) for z in draws) / len(draws) - base
+    chunk = DRAW_CHUNK.get(next(iter(w.values())).device.type, 1)
+    if cfg.quantity == "error" and chunk == 1:
+        test = _error_test_by_rows(model, data, cfg, w, z, std)
+    else:
+        test = _mean_test(model, data, cfg, w, z, std, chunk)
+    return largest_true(test, cfg.sigma_start, cfg.search_depth, _no_crossing(cfg.sigma_start, cfg.target))
 
-    return largest_sigma(deviation, cfg.target, cfg.sigma_start, cfg.search_depth)
+
+def _mean_test(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, w: Params, z: Params, std: Noise,
+               chunk: int) -> Callable[[float], bool]:
+    """σ ↦ (E_u L̂(w + u) − L̂(w) ≤ target), the mean over the draws, `chunk` draws per vmap call."""
+    f = _objective(model, data, cfg)
+    batched = vmap(f) if chunk > 1 else lambda p: f({k: v[0] for k, v in p.items()})[None]
+    base, n_draws = float(f(w)), len(next(iter(z.values())))
+    can_stop = cfg.quantity == "error"  # 0-1 losses are ≥ 0, so a running sum only grows
+
+    def within(sigma: float) -> bool:
+        total = 0.0
+        for i in range(0, n_draws, chunk):
+            values = batched({k: w[k] + std(k, sigma) * z[k][i:i + chunk] for k in w})
+            for v in values.tolist():  # summed one by one, in draw order: the same float as a plain loop
+                total += v
+            if can_stop and total / n_draws - base > cfg.target:
+                return False
+        return total / n_draws - base <= cfg.target
+
+    return within
+
+
+def _error_test_by_rows(model: nn.Module, data: MeasureData, cfg: FlatnessConfig, w: Params, z: Params,
+                        std: Noise) -> Callable[[float], bool]:
+    """`_mean_test` for the 0-1 error, one draw at a time and `EXIT_ROWS` rows at a time: error counts only
+    grow with more rows, so it stops as soon as the running mean is above the target (the same answer)."""
+    x, y = train_subset(data, cfg.max_samples)
+    base, n_draws = float(_objective(model, data, cfg)(w)), len(next(iter(z.values())))
+
+    def within(sigma: float) -> bool:
+        total = 0.0
+        for d in range(n_draws):
+            p = {k: w[k] + std(k, sigma) * z[k][d] for k in w}
+            count = 0
+            for i in range(0, len(x), EXIT_ROWS):
+                count += error_count(model, p, x[i:i + EXIT_ROWS], y[i:i + EXIT_ROWS])
+                if (total + count / len(x)) / n_draws - base > cfg.target:
+                    return False
+            total += count / len(x)  # = this draw's error rate, the float `_mean_test` adds
+        return total / n_draws - base <= cfg.target
+
+    return within
 
 
 def _flat_diff(model: nn.Module, data: MeasureData, init: bool) -> torch.Tensor | None:

@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.fold import require_folded
+from genlab.measures.fold import check_all_folded
 from genlab.measures.layers import LINEAR_TYPES, Op, leaf_modules, trace
+from genlab.measures.norms import folded64
 
 MAXPOOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 AVGPOOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
@@ -103,10 +104,17 @@ def log_path_norm(model: nn.Module, data: MeasureData, p: float) -> float:
     """log of the ℓp path norm (Σ_paths ∏ |w|^p)^{1/p} of the BN-folded model, in nats."""
     if p <= 0:
         raise ValueError(f"path norm exponent p must be > 0, got {p}")
-    x = data.sample()
-    net = require_folded(model, x, f"the l{p:g} path norm")
-    check_activations(net)
+    net, x = folded_for_paths(model, data, f"the l{p:g} path norm")
     return path_sum(net, x, p) / p
+
+
+def folded_for_paths(model: nn.Module, data: MeasureData, what: str) -> tuple[nn.Module, torch.Tensor]:
+    """(the float64 BN-folded net, a float64 sample), or a ValueError naming `what` if the net has a BN that
+    cannot be folded or a module under which the |w|^p pass is not a path sum."""
+    net, lone, x = folded64(model, data)
+    check_all_folded(lone, what)
+    check_activations(net)
+    return net, x
 
 
 NON_RELU = (nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.SELU, nn.SiLU, nn.Softplus, nn.LeakyReLU, nn.Hardtanh,

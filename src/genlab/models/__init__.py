@@ -30,4 +30,4 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-from genlab.models import mlp, convnets, vgg, resnet  # noqa: E402,F401  (registers entries)
+from genlab.models import mlp, convnets, nin, vgg, resnet  # noqa: E402,F401  (registers entries)

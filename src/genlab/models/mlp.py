@@ -40,3 +40,26 @@ def mlp(in_shape: tuple[int, ...], num_outputs: int, *, widths: list[int] = [100
         layers += [nn.Linear(d_in, d_out, bias=bias), act()]
     layers.append(nn.Linear(dims[-1], num_outputs, bias=bias))
     return nn.Sequential(*layers)
+
+
+@register_model("mlp_uniform")
+def mlp_uniform(in_shape: tuple[int, ...], num_outputs: int, *, width: int = 100, depth: int = 1,
+                dropout: float = 0.0, activation: str = "relu", bias: bool = True) -> nn.Module:
+    """An MLP of `depth` hidden layers of `width` units, each Linear→act→Dropout(p=`dropout`).
+
+    Width, depth and dropout as separate options make them separate sweep axes, as in Jiang et al. 2020's
+    hyperparameter grid (`genlab.analysis` reads each varying option as one axis). dropout=0 adds no module.
+    References: Jiang et al., "Fantastic generalization measures and where to find them", ICLR 2020.
+    """
+    if width < 1 or depth < 0:
+        raise ValueError(f"mlp_uniform: width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"mlp_uniform: dropout must be in [0, 1), got {dropout}")
+    act = _activation(activation)
+    layers: list[nn.Module] = [nn.Flatten()]
+    d_in = math.prod(in_shape)
+    for _ in range(depth):
+        layers += [nn.Linear(d_in, width, bias=bias), act()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+        d_in = width
+    layers.append(nn.Linear(d_in, num_outputs, bias=bias))
+    return nn.Sequential(*layers)

@@ -69,13 +69,13 @@ def per_class(model: nn.Module, data: Dataset, loss: Loss) -> dict[str, list[flo
 
 
 def measure(model: nn.Module, data: Dataset, loss: Loss, init_state: dict, rec: RecordSpec) -> dict[str, float]:
-    """`rec.measures` of the current weights, with `rec.measure_options` (on a float64 copy; model untouched)."""
+    """`rec.measures` of the current weights, with `rec.measure_options`, on a copy in `rec.measure_dtype`."""
     if not rec.measures:
         return {}
-    from genlab.measures import MeasureData, compute, get_measure
+    from genlab.measures import MeasureData, compute, get_measure, parse_dtype
     from genlab.registry import validate_options
 
     options = {name: validate_options(get_measure(name), name, opts, "measure")
                for name, opts in rec.measure_options.items()}  # JSON → typed (e.g. a config dataclass)
     return compute(list(rec.measures), model, MeasureData.from_dataset(data, loss, init_state=init_state),
-                   options=options)
+                   options=options, dtype=parse_dtype(rec.measure_dtype))

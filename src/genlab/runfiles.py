@@ -1,0 +1,147 @@
+"""The files of a run: whole files written atomically with one mode for all, and the `RunWriter` that writes a
+run while holding its lease (Store.start creates it). See genlab.store for the layout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from genlab import claims, integrity
+from genlab.integrity import DONE
+
+RESUME = "resume.pt"
+ERROR = "error.json"
+
+
+def _file_mode() -> int:
+    """0666 less the process umask: the mode `open()` gives, so every file of the store has the same one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (and back)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: non-finite floats become None (JSON has no NaN/inf)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; metrics.jsonl (plain open) gets FILE_MODE
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, (json.dumps(_clean(obj), indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def write_done(folder: Path) -> None:
+    """DONE with the manifest of every file now in `folder` (written last: it certifies the others)."""
+    write_json(folder / DONE, {"manifest": integrity.manifest(folder), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                               "host": claims.socket.gethostname(), "pid": os.getpid()})
+
+
+class RunWriter:
+    """Writes one run's files while holding its lease. Created by `Store.start`; `finish` writes result.json,
+    then DONE; `fail` keeps the error. Every write first checks the lease is still ours (else LeaseLost): per
+    epoch from the heartbeat's flag, before resume states, DONE and error.json by reading the lease back.
+    `resumed` is the object of the last `save_resume` of an earlier holder (None for a fresh run)."""
+
+    def __init__(self, path: Path, lease: claims.Lease, owns_lease: bool, rows: int = 0, resumed: Any = None):
+        self.path, self.lease, self._owns, self.rows, self.resumed = path, lease, owns_lease, rows, resumed
+        self._metrics = open(path / "metrics.jsonl", "a")
+
+    def log(self, row: dict[str, Any]) -> None:
+        """Append one epoch's metrics (flushed, so `genlab` can show progress of a live run)."""
+        self.lease.check()
+        self._metrics.write(json.dumps(_clean(row), sort_keys=True) + "\n")
+        self._metrics.flush()
+        self.rows += 1
+
+    def save_state(self, name: str, state: dict[str, Any]) -> None:
+        self.lease.check()
+        atomic_write(self.path / f"{name}.pt", _torch_bytes(state))
+
+    def save_resume(self, obj: Any) -> None:
+        """Atomically store `obj` (any torch.save-able object: weights, optimizer, RNG states, …) as the point
+        to resume from, with the number of metrics rows logged so far: a resumed run's metrics.jsonl is cut
+        back to them, so rows logged after this call are logged again, once."""
+        self._confirm()
+        self._metrics.flush()
+        atomic_write(self.path / RESUME, _torch_bytes({"rows": self.rows, "state": obj}))
+
+    def finish(self, result: dict[str, Any]) -> None:
+        self._confirm()
+        self._metrics.close()
+        write_json(self.path / "result.json", result)
+        for name in integrity.TRANSIENT:
+            (self.path / name).unlink(missing_ok=True)
+        write_done(self.path)
+        self._release()
+
+    def fail(self, error: BaseException) -> None:
+        """Keep the error and its traceback in the folder (error.json; `genlab status` shows it), then let go."""
+        self._metrics.close()
+        if self.lease.renew():  # still ours (read back from the lease file): the folder is ours to write
+            write_json(self.path / ERROR, {"error": f"{type(error).__name__}: {error}",
+                                           "traceback": "".join(traceback.format_exception(error)),
+                                           "host": claims.socket.gethostname(), "pid": os.getpid(),
+                                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        self._release()
+
+    def close(self) -> None:
+        self._metrics.close()
+        self._release()
+
+    def _confirm(self) -> None:
+        """Read the lease back (and renew it) before a write that matters: a flag set by the heartbeat thread
+        could be up to one interval late."""
+        self.lease.renew()
+        self.lease.check()
+
+    def _release(self) -> None:
+        if self._owns:
+            self.lease.release()
