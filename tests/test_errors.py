@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import shutil
 import sys
 import urllib.error
 from pathlib import Path
