@@ -218,4 +218,4 @@ def test_config_roots_are_the_run_config_fields():
     from genlab.analysis.sweep import CONFIG_ROOTS, NOT_AXES
     from genlab.experiment import RUN_FIELDS
 
-    assert set(CONFIG_ROOTS) | set(NOT_AXES) == {"experiment", *RUN_FIELDS}
+    assert set(CONFIG_ROOTS) | set(NOT_AXES) == {"experiment", "seed", *RUN_FIELDS}  # RUN_FIELDS: the tables

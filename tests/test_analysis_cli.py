@@ -100,7 +100,8 @@ def test_report_has_the_sortable_ranking_and_a_figure_per_top_measure(trained, t
 
 
 def test_analysis_table_in_a_spec_is_checked(write_spec):
-    from genlab.spec import SpecError, load
+    from genlab.experiment import load
+    from genlab.spec import SpecError
 
     with pytest.raises(SpecError, match="analysis.gapp"):
         load(write_spec(SPEC.replace("[analysis]\nn_test = 64", "[analysis]\ngapp = 'x'")))

@@ -21,7 +21,6 @@ genlab.experiment applies the profile (deep-merged over the file) and expands th
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from typing import Annotated, Any, Literal
@@ -322,7 +321,7 @@ class RunConfig(Frozen):
                 del table[last]
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
-    @functools.cached_property  # frozen: computed once (expanding a big sweep asks for it twice per run)
+    @property
     def run_id(self) -> str:
         """First 12 hex digits of sha256(canonical JSON)."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
