@@ -228,3 +228,21 @@ def test_diverged_outputs_score_nan_not_argmax():
     with torch.no_grad():
         net.weight.fill_(float("nan"))
     assert torch.isnan(per_class_accuracy(net, data, data.x_test, data.y_test)).all()
+
+
+def test_an_unreadable_or_foreign_folder_does_not_stop_ls(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "s"
+    for name in ("broken", "tiny", "has space"):
+        (root / name).mkdir(parents=True)
+    real = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "broken":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    code, err, out = run_cli(capsys, monkeypatch, "ls", "--store", root)
+    text = " ".join(out.split())
+    assert code == 0, err
+    assert "tiny" in text and "broken" in text and "has space" in text and text.count("?") >= 4  # both marked

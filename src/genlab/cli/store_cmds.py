@@ -40,8 +40,17 @@ def ls(store: Optional[Path] = StoreOpt):
     for c in ("experiment", "finished", "unfinished", "damaged"):
         t.add_column(c)
     damaged = []
+    from rich.markup import escape
+
+    from genlab.names import UnsafePathError
+    from genlab.store import StoreError
+
     for e in st.experiments():
-        done, every = st.run_ids(e), st.run_ids(e, done_only=False)
+        try:
+            done, every = st.run_ids(e), st.run_ids(e, done_only=False)
+        except (StoreError, UnsafePathError) as err:  # an unreadable or foreign folder does not hide the rest
+            t.add_row(escape(e), "[red]?[/]", "[red]?[/]", f"[red]{escape(' '.join(str(err).split()))}[/]")
+            continue
         bad = [(r, d) for r in done if (d := st.damage(e, r)) is not None]
         damaged += [(e, r, d) for r, d in bad]
         t.add_row(e, str(len(done) - len(bad)), str(len(every) - len(done)), str(len(bad)))
