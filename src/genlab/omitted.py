@@ -19,6 +19,9 @@ OMIT_DEFAULT_JSON: dict[str, Any] = {
     "record.resume_every": 0,
     "events.perturb_draw": "per_seed",
     "record.measure_dtype": "float32",
+    "train.precision": "float32",
+    "train.channels_last": False,
+    "train.compile": False,
 }
 
 

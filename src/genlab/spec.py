@@ -171,6 +171,11 @@ class TrainSpec(Frozen):
     eval_batch_size: Int = Field(1000, ge=1)
     rule: str = "backprop"  # a registered learning rule (genlab.train.rules): backprop, feedback_alignment, ...
     rule_options: dict[str, Any] = {}  # its keyword options, e.g. {scale = "none"} for sign_symmetry
+    # CUDA only (refused on a CPU): bf16 autocast of forward and loss; channels_last memory format for conv
+    # nets; torch.compile of the model (solo runs). bf16 changes the numbers, so it is part of the run id.
+    precision: Literal["float32", "bf16"] = "float32"
+    channels_last: Bool = False
+    compile: Bool = False
 
     @model_validator(mode="after")
     def _check_loss(self):
@@ -330,4 +335,5 @@ class RunConfig(Frozen):
 # Fields added after runs were stored (absent from their config.json): left out of the hash at their default.
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
                                 "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed",
-                                "record.measure_dtype": "float32"}
+                                "record.measure_dtype": "float32", "train.precision": "float32",
+                                "train.channels_last": False, "train.compile": False}

@@ -29,8 +29,9 @@ Result = tuple[Job, "dict | None", "str | None"]
 
 def group_key(cfg: RunConfig) -> str | None:
     """Runs with the same key can share an ensemble; None: this run trains alone."""
-    if cfg.constraint.name != "none" or any(float(v or 0) > 0 for k, v in cfg.model.options.items()
-                                            if "dropout" in k and isinstance(v, (int, float))):
+    dropout = any(float(v or 0) > 0 for k, v in cfg.model.options.items()
+                  if "dropout" in k and isinstance(v, (int, float)))
+    if cfg.constraint.name != "none" or cfg.train.compile or cfg.train.channels_last or dropout:
         return None
     data = {k: v for k, v in cfg.data.options.items() if k not in LABEL_OPTIONS}
     t = cfg.train

@@ -29,7 +29,7 @@ from genlab.train.evaluate import finish as finish_metrics, splits
 from genlab.train.loop import fit, new_member
 from genlab.train.optim import Stacked as StackedOptim
 from genlab.train.rules import rule_of
-from genlab.train.setup import resolve_device
+from genlab.train.setup import autocast, resolve_device
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 
 ELEMENTWISE = tuple(ACTIVATIONS.values())
@@ -116,6 +116,7 @@ class Stacked:
         self.members = list(members)
         self.base = copy.deepcopy(members[0].model)  # the architecture; its own tensors are never used
         self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
+        self.cast = members[0].config.train.precision == "bf16"
         self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
             type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear)))
         self.params = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
@@ -172,22 +173,26 @@ class Stacked:
             else:  # per member: its own images, or its own augmentation draws (as its solo run makes them)
                 xb = torch.stack([self._member_batch(m, perm[k, s * bs:(s + 1) * bs]) for k, m in enumerate(members)])
             yb = ys[:, s * bs:(s + 1) * bs]  # (K, B)
-            if self.by_hand:
-                with torch.no_grad():
-                    losses, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False)
-                grads = [g[n] for n in self.params]
-            else:
-                out = self.forward(self.params, self.bufs, xb, shared_x=False)  # (K, B, C)
-                B = out.shape[1]
-                losses = m0.loss.per_sample(out.reshape(K * B, -1), yb.reshape(-1)).view(K, B).mean(1)
-                grads = torch.autograd.grad(losses.sum(), leaves)  # member k's gradient is in slice k
-            self.opt.step(leaves, grads, lrs[s])
+            with autocast(m0.config.train, dev):
+                losses, grads = self._grads(xb, yb, m0, K, leaves)
+            self.opt.step(leaves, [g.float() for g in grads] if self.cast else grads, lrs[s])
             if losses is not None:
                 bad |= ~torch.isfinite(losses.detach())
         if self.by_hand:  # no loss values were made: a step with a non-finite loss leaves non-finite weights
             for p in leaves:
                 bad |= ~torch.isfinite(p.detach()).flatten(1).all(1)
         return [not b for b in bad.tolist()], lrs[-1].tolist()  # the epoch's one host sync
+
+    def _grads(self, xb: torch.Tensor, yb: torch.Tensor, m0: Member, K: int, leaves: list[torch.Tensor]):
+        """(per-member losses (K,) or None, gradients in the order of self.params) for one step's batch."""
+        if self.by_hand:
+            with torch.no_grad():
+                _, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False)
+            return None, [g[n] for n in self.params]
+        out = self.forward(self.params, self.bufs, xb, shared_x=False)  # (K, B, C)
+        B = out.shape[1]
+        losses = m0.loss.per_sample(out.reshape(K * B, -1), yb.reshape(-1)).view(K, B).mean(1)
+        return losses, torch.autograd.grad(losses.sum(), leaves)  # member k's gradient is in slice k
 
     @staticmethod
     def _member_batch(m: Member, idx: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ with its history kept.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -26,7 +27,7 @@ from genlab.spec import RunConfig
 from genlab.train.evaluate import evaluate_splits, measure, per_class
 from genlab.train.events import Evaluate, end_epoch
 from genlab.train.optim import build_optimizer, lr_fn, set_lr
-from genlab.train.setup import build, generators, resolve_device  # noqa: F401  (the trainer's public API)
+from genlab.train.setup import autocast, build, check_device_options, generators, resolve_device  # noqa: F401
 from genlab.train import resume
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume, summary  # noqa: F401
 from genlab.train.stopping import stop_rule
@@ -52,7 +53,10 @@ def new_member(config: RunConfig, dev: torch.device, *, wrap: bool = True, log: 
                resumed: dict | None = None) -> Member:
     """Build a run's data and initialized model; save init.pt. `wrap` applies the [constraint] (solo only).
     With `resumed` (a snapshot of this config), the member continues from it instead."""
+    check_device_options(config.train, dev)
     data, model, loss, gens = build(config, dev)
+    if config.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for distance-from-init
     wn = hook_for(config.constraint) if wrap else None  # weight-normalized training (000 ch. 5)
     m = Member(config, data, wn.wrap(model) if wn else model, loss, gens, init_state,
@@ -130,10 +134,12 @@ def finish(m: Member) -> Outcome:
 
 
 def step(model: nn.Module, opt: torch.optim.Optimizer, loss: Loss, xb: torch.Tensor, yb: torch.Tensor, lr: float,
-         wn: Hook | None = None) -> torch.Tensor:
-    """One optimizer step on a batch at learning rate `lr`; returns the batch loss (detached, 0-d)."""
+         wn: Hook | None = None, cast=contextlib.nullcontext) -> torch.Tensor:
+    """One optimizer step on a batch at learning rate `lr`; returns the batch loss (detached, 0-d).
+    `cast()` is the forward's autocast context (bf16 on CUDA when asked for)."""
     set_lr(opt, lr)
-    l = loss(model(xb), yb)
+    with cast():
+        l = loss(model(xb), yb)
     if wn:
         l = l + wn.loss_term(model)  # the Lagrange penalty
     opt.zero_grad(set_to_none=True)
@@ -149,6 +155,10 @@ class Solo:
 
     def __init__(self, member: Member):
         self.opt = build_optimizer(member.model.parameters(), member.config.optim)
+        tr, dev = member.config.train, member.data.x_train.device
+        self.net = torch.compile(member.model) if tr.compile else member.model  # same parameters
+        self.cast = lambda: autocast(tr, dev)  # noqa: E731
+        self.channels_last = tr.channels_last
         if member.resumed is not None:
             self.opt.load_state_dict(member.resumed["optim"])
 
@@ -170,7 +180,9 @@ class Solo:
             xb = data.inputs(xs[s * bs:(s + 1) * bs])
             if data.augment is not None:
                 xb = data.augment(xb, m.gens["augment"])
-            bad |= ~torch.isfinite(step(m.model, self.opt, m.loss, xb, ys[s * bs:(s + 1) * bs], lr, m.wn))
+            if self.channels_last and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            bad |= ~torch.isfinite(step(self.net, self.opt, m.loss, xb, ys[s * bs:(s + 1) * bs], lr, m.wn, self.cast))
         return [not bool(bad)], [lr]  # the epoch's one host sync
 
     def evaluate(self, members: list[Member]) -> list[dict[str, float]]:

@@ -14,7 +14,7 @@ from genlab.data import Dataset, build_dataset
 from genlab.losses import Loss, get_loss
 from genlab.models import create_model
 from genlab.models.init import initialize
-from genlab.spec import RunConfig
+from genlab.spec import RunConfig, TrainSpec
 from genlab.train.rules import apply_rule, rule_generator  # its own seed stream, apart from STREAMS
 
 STREAMS = ("init", "shuffle", "augment", "perturb")  # one independent generator each (order fixes the seeds)
@@ -48,6 +48,20 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
     return torch.device(device)
+
+
+def check_device_options(train: TrainSpec, dev: torch.device) -> None:
+    """train.precision = "bf16", channels_last and compile are for CUDA; on a CPU they are refused, not ignored."""
+    asked = [name for name, on in (("precision = 'bf16'", train.precision == "bf16"),
+                                   ("channels_last", train.channels_last), ("compile", train.compile)) if on]
+    if asked and dev.type != "cuda":
+        raise ValueError(f"train.{asked[0]} needs a CUDA device, but this run is on {dev}: run it with "
+                         "--device cuda, or leave it off (--set train.precision=float32 ...)")
+
+
+def autocast(train: TrainSpec, dev: torch.device):
+    """The forward pass's autocast context: bf16 when train.precision asks for it (CUDA), else a no-op."""
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=train.precision == "bf16")
 
 
 def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, Loss, dict[str, torch.Generator]]:
