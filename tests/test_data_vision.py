@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import io
 import math
-import pickle
 import struct
-import tarfile
 import urllib.error
 from pathlib import Path
 
@@ -37,18 +34,7 @@ def write_idx(path: Path, a: np.ndarray) -> Path:
 
 def write_cifar_tar(path: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                     y_test: np.ndarray, n_batches: int = 2) -> Path:
-    """cifar-10-python.tar.gz layout: cifar-10-batches-py/data_batch_i and test_batch, pickled dicts."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parts = np.array_split(np.arange(len(x_train)), n_batches)
-    members = {f"data_batch_{i + 1}": (x_train[p], y_train[p]) for i, p in enumerate(parts)}
-    members["test_batch"] = (x_test, y_test)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, (x, y) in members.items():
-            blob = pickle.dumps({b"data": x.reshape(len(x), -1), b"labels": [int(v) for v in y]})
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    return path
+    return files.write_cifar10_tar(path, x_train, y_train, x_test, y_test, n_batches=n_batches)
 
 
 def tiny_images(n: int, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:

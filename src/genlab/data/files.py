@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import pickle
 import shutil
@@ -204,6 +205,26 @@ def read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as f:
         return parse_idx(f.read(), str(path))
+
+
+def write_cifar10_tar(path: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                      y_test: np.ndarray, n_batches: int = 5, compresslevel: int = 9) -> Path:
+    """Write images in cifar-10-python.tar.gz's layout (what `read_cifar10_tar` reads): data_batch_1..n and
+    test_batch under cifar-10-batches-py/, pickled dicts of b"data" (n, 3072) uint8 and b"labels".
+
+    For tests and benchmarks that need CIFAR-shaped files without the real ones (x: (n, 3, 32, 32) uint8).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = np.array_split(np.arange(len(x_train)), n_batches)
+    members = {f"data_batch_{i + 1}": (x_train[p], y_train[p]) for i, p in enumerate(parts)}
+    members["test_batch"] = (x_test, y_test)
+    with tarfile.open(path, "w:gz", compresslevel=compresslevel) as tar:
+        for name, (x, y) in members.items():
+            blob = pickle.dumps({b"data": x.reshape(len(x), -1), b"labels": [int(v) for v in y]})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return path
 
 
 def read_cifar10_tar(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
