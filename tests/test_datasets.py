@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.data import build_dataset, files, list_datasets
+from genlab.data import build_dataset, files, get_dataset_fn, list_datasets
 from test_data_vision import data_root, pin, tiny_images, write_cifar_tar, write_idx  # noqa: F401 (fixture)
 
 OPTIONS = {  # small sizes so the whole registry builds in seconds
@@ -45,3 +45,22 @@ def test_every_dataset_is_well_formed_and_seeded(name, data_root, monkeypatch): 
     else:
         assert a.y_train.dtype == torch.int64 and 0 <= int(a.y_train.min()) and int(a.y_train.max()) < a.num_classes
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)  # same seed, same data
+
+
+CHECKED = [n for n in list_datasets() if hasattr(get_dataset_fn(n), "check")]
+
+
+def test_the_image_sets_have_a_feasibility_check():
+    assert {"cifar10", "mnist", "fashion_mnist", "digits", "mnist1d"} <= set(CHECKED)
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_n_train_feasibility_check_refuses_exactly_past_the_rarest_class(name):
+    """Every registered check: n_train up to K × (rarest class count) passes, one more is refused with the bound."""
+    check = get_dataset_fn(name).check
+    msg = check(n_train=10 ** 9)
+    assert msg and msg.startswith("n_train = 1000000000 needs")
+    most = int(msg.rsplit("n_train <= ", 1)[1])
+    assert check(n_train=most) is None
+    assert check(n_train=most + 1) is not None
+    assert check(n_train=10 ** 9, val_size=10) is None and check(n_train=10 ** 9, small=True) is None  # not judged

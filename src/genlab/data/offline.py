@@ -62,7 +62,12 @@ def _mnist1d_arrays(num_samples: int, train_split: float, seed: int) -> dict:
     return make_dataset(args)
 
 
-@vision_dataset("mnist1d")
+def _mnist1d_class_counts(*, num_samples: int = 5000, train_split: float = 0.8, seed: int = 42) -> list[int]:
+    """The training split's examples per class (generates the set once, as the run would: kept per process)."""
+    return np.bincount(_mnist1d_arrays(num_samples, train_split, seed)["y"], minlength=10).tolist()
+
+
+@vision_dataset("mnist1d", class_counts=_mnist1d_class_counts)
 def mnist1d(*, num_samples: int = 5000, train_split: float = 0.8, as_image: bool = False, seed: int = 42) -> Raw:
     """MNIST-1D (Greydanus 2020): 40-sample 1-D signals of the ten digits, generated locally, 10 classes.
 

@@ -214,15 +214,13 @@ def size_check(name: str, num_classes: int, class_counts: Callable[..., list[int
     file-based sets). A balanced subset needs ⌈n_train / K⌉ of the rarest class, after val_size is held out
     (counted against every class: a safe bound only when val_size = 0, so only then is it refused).
     """
+    takes = inspect.signature(class_counts).parameters  # the loader options the counts depend on
+
     def check(**options) -> str | None:
         n, val = options.get("n_train"), options.get("val_size", 0)
         if n is None or options.get("small") or val:
             return None
-        own = {k: v for k, v in options.items() if k not in _SHARED or k in ("n_test",)}
-        try:
-            counts = class_counts(**own)
-        except TypeError:
-            return None
+        counts = class_counts(**{k: v for k, v in options.items() if k in takes})
         need = -(-n // num_classes)
         if need > min(counts):
             return (f"n_train = {n} needs {need} training samples of each of {name}'s {num_classes} classes, but "
