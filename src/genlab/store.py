@@ -29,14 +29,15 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from genlab import claims, integrity
 from genlab.names import check_name, under
 from genlab.integrity import DONE, Damage
 from genlab.omitted import with_omitted_defaults  # old and new runs: the same config columns
+if TYPE_CHECKING:  # pandas loads with the first table (0.3 s): `genlab ls` and writers never need it
+    import pandas as pd
+
 from genlab.runfiles import (ERROR, FILE_MODE, RESUME, RunWriter, atomic_write, read_json,  # noqa: F401 (API)
                              write_done, write_json)
 
@@ -275,10 +276,14 @@ class Store:
             per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
             rows.append({"run_id": rid, **flatten(with_omitted_defaults(read_json(d / "config.json"))), **res, **final, **measures,
                          **facts, **per_class})
+        import pandas as pd
+
         return pd.DataFrame(rows)
 
     def history(self, experiment: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """One row per (run, epoch): run_id, the config columns, then the per-epoch metrics."""
+        import pandas as pd
+
         frames = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)

@@ -12,12 +12,14 @@ import math
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # pandas loads with the first table (0.3 s): --help and ls never need it
+    import pandas as pd
 
 FORMATS = ("table", "csv", "json", "parquet")
 CELL_PAD = 3  # rich's default box: one space each side plus the border before each column
