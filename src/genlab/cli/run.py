@@ -1,0 +1,200 @@
+"""`genlab run`: load every spec, check them all, plan the pending runs, train them through the executor the
+options choose (this process, a pool, Ray or Slurm; ensembles by default), show progress and a summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from genlab.cli import (NameOpt, ProfileOpt, SetOpt, StoreOpt, UserError, _fail, _line, _say, _store, app, console,
+                        load_spec, out)
+
+
+def _label(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in point.items()) or "-"
+
+
+@app.command()
+def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profile: str = ProfileOpt,
+        store: Optional[Path] = StoreOpt,
+        workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1: run in this process)."),
+        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+        threads: int = typer.Option(1, "--threads", help="torch CPU threads per process. Small nets run fastest "
+                                    "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
+        sets: list[str] = SetOpt, name: Optional[str] = NameOpt,
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary; failures only."),
+        cluster: Optional[str] = typer.Option(None, help="ray (genlab[ray]; --address), or submit through submitit:"
+                                              " slurm (or local, debug to try it; genlab[slurm]). A shared --store."),
+        address: Optional[str] = typer.Option(None, help="Ray: the cluster to join (default: start a local one)."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs that failed before."),
+        partition: Optional[str] = typer.Option(None, help="Slurm partition."),
+        gpus: int = typer.Option(0, help="Slurm/Ray: GPUs per run."),
+        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
+        ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
+                                     "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
+                                     "group size K. Same numbers as solo runs, to float tolerance.")):
+    """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
+    another worker holds left to it (see `genlab status`)."""
+    from genlab.cli.store_cmds import plan_line
+    from genlab.executors import pending, plan
+    from genlab.executors.ensemble import parse_ensemble
+
+    try:
+        grouping = parse_ensemble(ensemble)
+    except ValueError as e:
+        _fail(str(e))
+    if name is not None and len(specs) > 1:
+        raise UserError("--name renames one experiment; give one spec with it")
+    exps = _load_all(specs, profile, dry_run, sets, name)  # check every spec before training anything
+    st = _store(store)
+    if not dry_run:
+        st.check_writable()  # a read-only or full store fails here, once
+    if cluster is None:  # cluster nodes read their own data root; here, a missing file stops the sweep once
+        _preflight_data(exps, download=not dry_run)
+    jobs = []
+    for exp in exps:
+        states = plan(exp, st)
+        todo = pending(exp, st, retry_failed, states)
+        if sets and name is None and not quiet:
+            console.print(f"[yellow]note: --set without --name: these runs join {exp.name!r}'s, and its figures "
+                          "pool them; --name keeps a variant apart[/]")
+        if not quiet or dry_run:
+            console.print(plan_line(exp, st, states, retry_failed), highlight=False, soft_wrap=True)
+        if dry_run:
+            for r in exp.runs:
+                out.print(f"  {r.run_id}  {states[r.run_id]:8s} {_label(r.point)}",
+                          highlight=False, markup=False, soft_wrap=True)
+        jobs += todo
+    if jobs and not dry_run:
+        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
+                                                grouping, address), quiet)
+        if failures:
+            _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
+                  "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
+
+
+def _load_all(specs: list[Path], profile: str, dry_run: bool, sets: list[str] = (), name: Optional[str] = None):
+    """Every spec loaded; with `dry_run`, every problem of every spec printed (one line each) before failing."""
+    from genlab.spec import SpecError
+
+    exps, problems = [], []
+    for s in specs:
+        try:
+            exps.append(load_spec(s, profile, sets, name))
+        except SpecError as e:
+            if not dry_run:
+                raise
+            problems += e.problems
+    for line in problems:
+        _say("problem:", "bold red", line)
+    if problems:
+        _fail(f"{len(problems)} problem{'s' * (len(problems) > 1)} in {len(specs)} spec"
+              f"{'s' * (len(specs) > 1)}; nothing was run")
+    return exps
+
+
+def _preflight_data(exps, download: bool) -> None:
+    """Every data file the runs need, present and checked (fetched if missing) before the first run."""
+    from genlab.data import preflight
+
+    tables = {r.config.data.model_dump_json(): (r.config.data.name, r.config.data.options)
+              for e in exps for r in e.runs}
+    try:
+        preflight(list(tables.values()), download=download)
+    except FileNotFoundError as e:
+        if download:
+            raise
+        _say("data:", "yellow", e)
+
+
+def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
+              time_min: int, ensemble: tuple[int, bool] = (1, False), address: str | None = None):
+    """(jobs, progress, on_done) -> None for the executor the options ask for."""
+    if cluster == "ray":
+        from genlab.executors.ray import RayOptions, run_ray
+
+        ropts = RayOptions(address=address, cpus=max(threads, 1), gpus=gpus)
+        return lambda jobs, progress, on_done: run_ray(jobs, st, options=ropts, device=device, on_done=on_done,
+                                                       ensemble=ensemble)
+    if cluster is not None:
+        from genlab.executors.slurm import SlurmOptions, run_slurm
+
+        opts = SlurmOptions(cluster=cluster, partition=partition, gpus=gpus, cpus=max(threads, 1),
+                            timeout_min=time_min)
+        return lambda jobs, progress, on_done: run_slurm(jobs, st, options=opts, device=device, on_done=on_done)
+    if workers > 1:
+        from genlab.executors.pool import run_pool
+
+        return lambda jobs, progress, on_done: run_pool(jobs, st, workers=workers, device=device, progress=progress,
+                                                        on_done=on_done, threads=threads, ensemble=ensemble)
+    from genlab.executors.local import run_local
+
+    def local(jobs, progress, on_done):
+        import torch
+
+        torch.set_num_threads(threads)
+        run_local(jobs, st, device=device, progress=progress, on_done=on_done, ensemble=ensemble)
+
+    return local
+
+
+def _execute(jobs, st, launch, quiet: bool = False) -> int:
+    """Run `jobs` through `launch`, showing progress (genlab.cli.progress); returns the number that failed."""
+    from rich.text import Text
+
+    from genlab.cli.progress import make_display
+
+    rows, skipped, failures = [], [], 0
+    names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
+    with make_display(names, console, quiet) as show:
+        def on_done(job, res, err) -> None:
+            nonlocal failures
+            show.done(job.run.run_id, res, err)
+            if res is not None and res.get("status") == "skipped":
+                skipped.append(job)
+            elif err:
+                failures += 1
+                last = next((ln for ln in reversed(err.strip().splitlines()) if ln.strip()), err)
+                where = st.run_dir(job.run.config.experiment, job.run.run_id) / "error.json"
+                console.print(Text.assemble((f"run {job.run.run_id} ({names[job.run.run_id]}) failed: ", "red"),
+                                            f"{_line(last)} (traceback in {where})"), soft_wrap=True)
+            else:
+                rows.append((job.run, res))
+
+        launch(jobs, show.progress, on_done)
+    if not quiet:
+        _summary(rows)
+        console.print(f"{len(rows)} runs trained here, {len(skipped)} skipped (finished, running or failed "
+                      f"elsewhere), {failures} failed", highlight=False, soft_wrap=True)
+    return failures
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _short_point(point: dict[str, Any], seeds: int) -> str:
+    """`init.std=0.1 seed=0` → `std=0.1` (last part of each field; the seed only when there are several)."""
+    return " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point.items() if k != "seed" or seeds > 1) or "-"
+
+
+def _summary(rows) -> None:
+    """One table per experiment: run, sweep point, status, epochs, final train/test loss and error, seconds."""
+    seeds = len({r.point.get("seed") for r, _ in rows})
+    for exp in sorted({r.config.experiment for r, _ in rows}):
+        t = Table(title=f"{exp}: finished runs", show_lines=False, pad_edge=False)
+        t.add_column("run", no_wrap=True)
+        t.add_column("sweep point", overflow="fold")
+        for c in ("status", "epochs", "train\nloss", "train\nerror", "test\nloss", "test\nerror", "s"):
+            t.add_column(c, no_wrap=True, justify="right")
+        for r, res in (x for x in rows if x[0].config.experiment == exp):
+            f = res["final"]
+            status = "ok" if res["status"] == "completed" else f"[red]{res['status']}[/]"
+            t.add_row(r.run_id[:8], _short_point(r.point, seeds), status, str(res["epochs_run"]),
+                      _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
+                      _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
+        console.print(t)
