@@ -1,9 +1,10 @@
 """Ensembles as an executor: group a sweep's runs that can train as one stacked computation, and write each
 member to the store as the solo run of its config (same run id, files and meaning).
 
-Runs group when they share the model (architecture and options), the data set apart from its labels
-(corruption, seed of the label draw), batch sizes, loss, optimizer family and learning rule, and train plainly (no
-[constraint], no dropout). `--ensemble auto` groups up to `K_AUTO` members (fewer where memory says so);
+Runs group when they share the model (architecture and options, apart from dropout probabilities in the
+families whose dropout is genlab's replayable `Dropout`: each member draws its masks from its own generator),
+the data set apart from its labels (corruption, seed of the label draw), batch sizes, loss, optimizer family
+and learning rule, and train plainly (no [constraint]). `--ensemble auto` groups up to `K_AUTO` members (fewer where memory says so);
 `--ensemble K` caps groups at K; `--ensemble off` trains every run alone.
 """
 
@@ -24,18 +25,24 @@ K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains 
 # stacks the others only on a GPU; an explicit K stacks any family.
 CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
+# families whose `dropout` option is a per-member probability in the stack (train/ensemble.py: masks drawn per
+# member as its solo run draws them); dropout > 0 in any other family's options trains solo
+DROPOUT_FAMILIES = ("mlp_uniform", "tweaks_cnn", "nin")
 Result = tuple[Job, "dict | None", "str | None"]
 
 
 def group_key(cfg: RunConfig) -> str | None:
     """Runs with the same key can share an ensemble; None: this run trains alone."""
-    dropout = any(float(v or 0) > 0 for k, v in cfg.model.options.items()
-                  if "dropout" in k and isinstance(v, (int, float)))
-    if cfg.constraint.name != "none" or cfg.train.compile or cfg.train.channels_last or dropout:
+    stacked = cfg.model.name in DROPOUT_FAMILIES
+    dropout = {k for k, v in cfg.model.options.items() if "dropout" in k and isinstance(v, (int, float))}
+    if any(float(cfg.model.options[k] or 0) > 0 for k in dropout) and not stacked:
+        return None  # a plugin family's dropout may draw from torch's global RNG
+    if cfg.constraint.name != "none" or cfg.train.compile or cfg.train.channels_last:
         return None
     data = {k: v for k, v in cfg.data.options.items() if k not in LABEL_OPTIONS}
+    model = {k: v for k, v in cfg.model.model_dump(mode="json").items() if not (stacked and k in dropout)}  # per member
     t = cfg.train
-    return json.dumps([cfg.data.name, data, cfg.model.model_dump(mode="json"), t.batch_size, t.eval_batch_size,
+    return json.dumps([cfg.data.name, data, model, t.batch_size, t.eval_batch_size,
                        t.loss, cfg.optim.name, t.rule, t.rule_options], sort_keys=True)
 
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from torch import nn
 
 from genlab.models import register_model
+from genlab.models.dropout import Dropout
 
 
 class Ops(NamedTuple):
@@ -134,4 +135,4 @@ def tweaks_cnn(in_shape: tuple[int, ...], num_outputs: int, *, dropout: float = 
     return nn.Sequential(
         *layers, nn.Flatten(), nn.Linear(c_in * math.prod(sizes), hidden),
         nn.BatchNorm1d(hidden) if batch_norm else nn.Identity(), nn.ReLU(),
-        nn.Dropout(dropout), nn.Linear(hidden, num_outputs))
+        Dropout(dropout), nn.Linear(hidden, num_outputs))

@@ -7,6 +7,7 @@ import math
 from torch import nn
 
 from genlab.models import register_model
+from genlab.models.dropout import Dropout
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "identity": nn.Identity}
 
@@ -59,7 +60,7 @@ def mlp_uniform(in_shape: tuple[int, ...], num_outputs: int, *, width: int = 100
     layers: list[nn.Module] = [nn.Flatten()]
     d_in = math.prod(in_shape)
     for _ in range(depth):
-        layers += [nn.Linear(d_in, width, bias=bias), act()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+        layers += [nn.Linear(d_in, width, bias=bias), act()] + ([Dropout(dropout)] if dropout > 0 else [])
         d_in = width
     layers.append(nn.Linear(d_in, num_outputs, bias=bias))
     return nn.Sequential(*layers)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from genlab.models import register_model
+from genlab.models.dropout import Dropout
 from genlab.models.convnets import Ops, ops_for
 
 
@@ -35,7 +36,7 @@ def nin(in_shape: tuple[int, ...], num_outputs: int, *, depth: int = 2, width: i
     layers: list[nn.Module] = []
     for d in range(depth):
         layers += nin_block(o, in_shape[0] if d == 0 else width, width, batch_norm)
-        layers += [nn.Dropout(dropout)] if dropout > 0 else []
+        layers += [Dropout(dropout)] if dropout > 0 else []
     layers.append(o.conv(width, num_outputs, kernel_size=1))
     layers += [o.bn(num_outputs)] if batch_norm else []
     layers += [o.avgpool(1), nn.Flatten()]

@@ -1,14 +1,23 @@
 """The ensemble trainer: K runs that share an architecture, data shape and batch size, trained as one stacked
 computation. Each member keeps its own seed (init, data order, augmentation and perturbation draws), labels
-(corruption mask), learning rate and schedule, optimizer hyperparameters, events and stop rules; a member
-that stops is finished and written at its epoch while the others go on; a diverging member never touches the
-others' numbers (members share no arithmetic). Each member equals the solo run of its config to float
-tolerance (tests/test_ensemble.py), and is stored as that run.
+(corruption mask), learning rate and schedule, optimizer hyperparameters, dropout probabilities and masks,
+events and stop rules; a member that stops is finished and written at its epoch while the others go on; a
+diverging member never touches the others' numbers (members share no arithmetic). Each member equals the solo
+run of its config to float tolerance (tests/test_ensemble.py, tests/test_dropout.py), and is stored as that run.
 
     params[name]: (K, *shape) leaves          the members' weights, stacked
     member.model: an nn.Module whose tensors are views of params[name][k] (events act on it in place)
-    forward: (K, B, *in_shape) → (K, B, C)     `mlp_forward` (bmm) for Flatten/Linear/activation stacks,
-                                               else torch.func: vmap(functional_call(base, ...)) (BN included)
+    forward: (K, B, *in_shape) → (K, B, C)     `mlp_forward` (bmm) for Flatten/Linear/activation/Dropout
+                                               stacks, else torch.func: vmap(functional_call(base, ...)) (BN)
+    dropout: masks[name]: (K, B, *feat)        drawn per step outside the stacked computation, member by member
+                                               from its own "dropout" generator with the calls its solo run
+                                               makes (`models.dropout.multiplier`, forward order), so member
+                                               k's masks are its solo run's; p may differ per member (0: ones,
+                                               nothing drawn); applied by `mlp_forward`/`mlp_grads` (forward
+                                               and hand-written backward) or, under vmap, as `Dropout.replay`
+
+Members are matched to the stack by position (their parameters and buffers in order, shapes checked), not by
+name: a member without dropout modules (mlp_uniform dropout=0 adds none) joins one with them as p = 0.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from genlab.losses import error_fn
+from genlab.models.dropout import Dropout, dropout_layers, multiplier
 from genlab.models.mlp import ACTIVATIONS
 from genlab.spec import RunConfig
 from genlab.train.evaluate import finish as finish_metrics, splits
@@ -40,18 +50,30 @@ def ensemble_blocker(model: nn.Module, config: RunConfig) -> str | None:
     if config.constraint.name != "none":
         return "a [constraint] (weight-normalized training) trains solo"
     if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
-        return "dropout draws per member are not reproducible under vmap; dropout runs train solo"
+        return "torch's nn.Dropout draws from the global RNG; use genlab.models.dropout.Dropout"
     return None
 
 
 def is_mlp(model: nn.Module) -> bool:
-    """A Sequential of Flatten, Linear and elementwise activations (linear, mlp): the bmm fast path."""
+    """A Sequential of Flatten, Linear, elementwise activations and Dropout (linear, mlp, mlp_uniform): the bmm
+    fast path."""
     return isinstance(model, nn.Sequential) and all(
-        isinstance(m, (nn.Flatten, nn.Linear, *ELEMENTWISE)) for m in model)
+        isinstance(m, (nn.Flatten, nn.Linear, Dropout, *ELEMENTWISE)) for m in model)
 
 
-def mlp_forward(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """(K, B, *in_shape) → (K, B, C) for an `is_mlp` model with stacked params ((K, out, in) weights)."""
+Masks = dict[str, torch.Tensor]  # dropout module name → (K, B, *feat) multipliers (0 or 1/(1−p)); {}: none
+
+
+def _drop(h: torch.Tensor, masks: Masks | None, i: int) -> torch.Tensor:
+    """Dropout layer i on (K, B, width): × its multiplier (cast as the solo module casts), identity without."""
+    m = masks.get(str(i)) if masks else None
+    return h if m is None else h * m.to(h.dtype)
+
+
+def mlp_forward(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor,
+                masks: Masks | None = None) -> torch.Tensor:
+    """(K, B, *in_shape) → (K, B, C) for an `is_mlp` model with stacked params ((K, out, in) weights);
+    `masks` are the step's dropout multipliers (none in evaluation)."""
     h = x
     for i, mod in enumerate(model):
         if isinstance(mod, nn.Flatten):
@@ -59,6 +81,8 @@ def mlp_forward(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.
         elif isinstance(mod, nn.Linear):
             w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
             h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        elif isinstance(mod, Dropout):
+            h = _drop(h, masks, i)
         else:
             h = mod(h)
     return h
@@ -74,10 +98,12 @@ ACT_GRAD: dict[type, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              loss, with_loss: bool = True) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+              loss, with_loss: bool = True, masks: Masks | None = None
+              ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
     """Per-member mean losses (K,) and their gradients, by hand: no autograd graph (a step of a small MLP is
     mostly autograd overhead). x: (K, B, *in_shape), y: (K, B). Same gradients as autograd (tested).
-    `with_loss=False` skips the loss values (the trainer checks the weights for divergence instead)."""
+    `with_loss=False` skips the loss values (the trainer checks the weights for divergence instead).
+    `masks`: the step's dropout multipliers; y = x·m forward, so ∂x = ∂y·m backward (m = 0 or 1/(1−p))."""
     K, B = x.shape[:2]
     hs, h = [], x  # hs[i]: the input of layer i
     for i, mod in enumerate(model):
@@ -87,6 +113,8 @@ def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Te
         elif isinstance(mod, nn.Linear):
             w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
             h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        elif isinstance(mod, Dropout):
+            h = _drop(h, masks, i)
         else:
             h = mod(h)
     flat, yf = h.reshape(K * B, -1), y.reshape(-1)
@@ -104,6 +132,8 @@ def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Te
                 g = torch.bmm(g, params[f"{i}.weight"])  # (K, B, in)
         elif isinstance(mod, nn.Flatten):
             g = g.reshape(inp.shape)
+        elif isinstance(mod, Dropout):
+            g = _drop(g, masks, i)  # (K, B, width) through the same multiplier
         else:
             g = g * ACT_GRAD[type(mod)](inp, hs[i + 1] if i + 1 < len(hs) else h)
     return losses, grads
@@ -114,15 +144,24 @@ class Stacked:
 
     def __init__(self, members: list[Member]):
         self.members = list(members)
-        self.base = copy.deepcopy(members[0].model)  # the architecture; its own tensors are never used
+        # the architecture: the member with the most dropout layers (p = 0 ones may have none); its own
+        # tensors are never used, and its Dropout modules never draw (p = 0: the masks come from `_masks`)
+        self.base = copy.deepcopy(max(members, key=lambda m: len(dropout_layers(m.model))).model)
+        self.drops = dropout_layers(self.base)
+        for _, d in self.drops:
+            d.p, d.gen = 0.0, None
+        self.drop_p = {m: member_dropout(m, len(self.drops)) for m in members}  # member → p per dropout layer
         self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
         self.cast = members[0].config.train.precision == "bf16"
         self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
-            type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear)))
-        self.params = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
-                       for n, _ in self.base.named_parameters()}
-        self.bufs = {n: torch.stack([dict(m.model.named_buffers())[n] for m in members])
-                     for n, _ in self.base.named_buffers()}
+            type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear, Dropout)))
+        for m in members:
+            check_same_tensors(self.base, m)
+        ps, bs = [list(m.model.parameters()) for m in members], [list(m.model.buffers()) for m in members]
+        self.params = {n: torch.stack([p[j].detach() for p in ps]).requires_grad_()
+                       for j, (n, _) in enumerate(self.base.named_parameters())}
+        self.bufs = {n: torch.stack([b[j] for b in bs]) for j, (n, _) in enumerate(self.base.named_buffers())}
+        self.feat = drop_shapes(self.base, members[0])  # dropout name → the per-sample shape it sees
         self.opt = StackedOptim([m.config.optim for m in members], list(self.params.values()))
         for k, m in enumerate(members):
             if m.resumed is not None:
@@ -134,20 +173,46 @@ class Stacked:
 
     def _views(self) -> None:
         """Point each member's tensors at its slice of the stack (in-place events then act on the stack)."""
-        for k, m in enumerate(self.members):
-            for n, p in m.model.named_parameters():
+        for k, m in enumerate(self.members):  # by position: names differ where a member has no dropout layers
+            for p, n in zip(m.model.parameters(), self.params):
                 p.data = self.params[n].data[k]
-            for n, b in m.model.named_buffers():
+            for b, n in zip(m.model.buffers(), self.bufs):
                 b.data = self.bufs[n][k]
 
+    def _masks(self, B: int, dev: torch.device) -> Masks:
+        """This step's dropout multipliers, {name: (K, B, *feat)}: member by member, layer by layer in forward
+        order, each drawn from the member's own generator exactly as its solo forward draws it (p = 0: ones,
+        no draw, as the solo module). {} when no member drops anything."""
+        if not any(map(any, self.drop_p.values())):
+            return {}
+        per = [self._member_masks(m, B, dev) for m in self.members]  # [k][layer]: (B, *feat)
+        return {name: torch.stack([row[j] for row in per]) for j, (name, _) in enumerate(self.drops)}
+
+    def _member_masks(self, m: Member, B: int, dev: torch.device) -> list[torch.Tensor]:
+        """Member m's multipliers for one step, one per dropout layer in forward order: its solo forward's draws."""
+        out = []
+        for (name, _), p in zip(self.drops, self.drop_p[m]):
+            shape = (B, *self.feat[name])
+            out.append(multiplier(shape, p, m.gens["dropout"], dev) if p > 0 else torch.ones(shape, device=dev))
+        return out
+
     def forward(self, params: dict[str, torch.Tensor], bufs: dict[str, torch.Tensor], x: torch.Tensor,
-                shared_x: bool) -> torch.Tensor:
-        """x: (B, ...) shared by all members if `shared_x`, else (K, B, ...) → (K, B, C)."""
+                shared_x: bool, masks: Masks | None = None) -> torch.Tensor:
+        """x: (B, ...) shared by all members if `shared_x`, else (K, B, ...) → (K, B, C). `masks`: the step's
+        dropout multipliers (training), none in evaluation."""
         k = next(iter(params.values())).shape[0]
         if self.mlp:
-            return mlp_forward(self.base, params, x.unsqueeze(0).expand(k, *x.shape) if shared_x else x)
-        call = lambda p, b, xb: functional_call(self.base, (p, b), (xb,))  # noqa: E731
-        return vmap(call, in_dims=(0, 0, None if shared_x else 0))(params, bufs, x)
+            return mlp_forward(self.base, params, x.unsqueeze(0).expand(k, *x.shape) if shared_x else x, masks)
+
+        def call(p, b, xb, mk):  # one member; mk: its (B, *feat) multipliers, set as replays for this forward
+            for name, d in self.drops:
+                d.replay = mk.get(name)
+            try:
+                return functional_call(self.base, (p, b), (xb,))
+            finally:
+                for _, d in self.drops:
+                    d.replay = None
+        return vmap(call, in_dims=(0, 0, None if shared_x else 0, 0))(params, bufs, x, masks or {})
 
     def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
         assert members == self.members, "the ensemble trains exactly its running members"
@@ -173,8 +238,9 @@ class Stacked:
             else:  # per member: its own images, or its own augmentation draws (as its solo run makes them)
                 xb = torch.stack([self._member_batch(m, perm[k, s * bs:(s + 1) * bs]) for k, m in enumerate(members)])
             yb = ys[:, s * bs:(s + 1) * bs]  # (K, B)
+            masks = self._masks(yb.shape[1], dev)  # after the batch: a solo step augments, then drops
             with autocast(m0.config.train, dev):
-                losses, grads = self._grads(xb, yb, m0, K, leaves)
+                losses, grads = self._grads(xb, yb, m0, K, leaves, masks)
             self.opt.step(leaves, [g.float() for g in grads] if self.cast else grads, lrs[s])
             if losses is not None:
                 bad |= ~torch.isfinite(losses.detach())
@@ -183,13 +249,14 @@ class Stacked:
                 bad |= ~torch.isfinite(p.detach()).flatten(1).all(1)
         return [not b for b in bad.tolist()], lrs[-1].tolist()  # the epoch's one host sync
 
-    def _grads(self, xb: torch.Tensor, yb: torch.Tensor, m0: Member, K: int, leaves: list[torch.Tensor]):
+    def _grads(self, xb: torch.Tensor, yb: torch.Tensor, m0: Member, K: int, leaves: list[torch.Tensor],
+               masks: Masks):
         """(per-member losses (K,) or None, gradients in the order of self.params) for one step's batch."""
         if self.by_hand:
             with torch.no_grad():
-                _, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False)
+                _, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False, masks=masks)
             return None, [g[n] for n in self.params]
-        out = self.forward(self.params, self.bufs, xb, shared_x=False)  # (K, B, C)
+        out = self.forward(self.params, self.bufs, xb, shared_x=False, masks=masks)  # (K, B, C)
         B = out.shape[1]
         losses = m0.loss.per_sample(out.reshape(K * B, -1), yb.reshape(-1)).view(K, B).mean(1)
         return losses, torch.autograd.grad(losses.sum(), leaves)  # member k's gradient is in slice k
@@ -248,6 +315,46 @@ class Stacked:
         self.bufs = {n: b[idx].clone() for n, b in self.bufs.items()}
         self.opt.keep(idx)
         self._views()
+        self.drop_p = {m: self.drop_p[m] for m in self.members}
+
+
+def member_dropout(m: Member, n: int) -> list[float]:
+    """Member m's drop probability per dropout layer of the stack's `n` (all 0 when it has no dropout layers)."""
+    ps = [d.p for _, d in dropout_layers(m.model)]
+    if ps and len(ps) != n:
+        raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} has {len(ps)} dropout layers, the "
+                         f"ensemble's architecture {n}: model options {m.config.model.options}")
+    return ps or [0.0] * n
+
+
+def check_same_tensors(base: nn.Module, m: Member) -> None:
+    """Member m's parameters and buffers, in order, have the shapes of the stack's architecture."""
+    shapes = lambda mod: ([tuple(p.shape) for p in mod.parameters()], [tuple(b.shape) for b in mod.buffers()])  # noqa: E731
+    if shapes(base) != shapes(m.model):
+        raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} does not have the ensemble's "
+                         f"architecture (parameter and buffer shapes differ): model {m.config.model.name} "
+                         f"{m.config.model.options}")
+
+
+def drop_shapes(base: nn.Module, m: Member) -> dict[str, tuple[int, ...]]:
+    """Dropout name → the per-sample shape of its input (what a mask's (B, *feat) needs), from one forward
+    of one training sample through `base` (eval mode, no grad: no statistics or generators touched)."""
+    names = {d: n for n, d in dropout_layers(base)}
+    if not names:
+        return {}
+    seen: dict[str, tuple[int, ...]] = {}
+    hooks = [d.register_forward_hook(lambda mod, inp, _o: seen.__setitem__(names[mod], tuple(inp[0].shape[1:])))
+             for d in names]
+    was = base.training
+    try:
+        with torch.no_grad():
+            base.eval()
+            base(m.data.inputs(m.data.x_train[:1]))
+    finally:
+        base.train(was)
+        for h in hooks:
+            h.remove()
+    return seen
 
 
 def share_data(members: list[Member]) -> None:

@@ -1,7 +1,7 @@
 """Mid-run resume: a member's whole training state as one object, and putting it back.
 
 A snapshot holds the epoch, the history, the weights (as trained: ρ·f_V under a constraint), the optimizer
-state (from the stepper), every generator (init, shuffle, augment, perturb; torch's global and CUDA ones,
+state (from the stepper), every generator (the run's `gens`: init, shuffle, augment, perturb, dropout; torch's global and CUDA ones,
 numpy's and Python's), the cosine reference and the Lagrange multipliers. Restored into a freshly built member
 of the same config, training goes on exactly as if it had never stopped (bit-identical on the CPU).
 """
@@ -42,7 +42,8 @@ def restore(member: Member, state: dict[str, Any]) -> None:
         raise ValueError(f"resume state version {state.get('version')!r} is not 1; delete resume.pt to start over")
     member.model.load_state_dict(state["model"])
     for k, g in member.gens.items():
-        g.set_state(state["gens"][k])
+        if k in state["gens"]:  # a stream newer than the snapshot (dropout) starts from its seed
+            g.set_state(state["gens"][k])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] is not None and torch.cuda.is_available():

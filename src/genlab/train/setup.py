@@ -13,23 +13,27 @@ from torch import nn
 from genlab.data import Dataset, build_dataset
 from genlab.losses import Loss, get_loss
 from genlab.models import create_model
+from genlab.models.dropout import attach_dropout
 from genlab.models.init import initialize
 from genlab.spec import RunConfig, TrainSpec
 from genlab.train.rules import apply_rule, rule_generator  # its own seed stream, apart from STREAMS
 
-STREAMS = ("init", "shuffle", "augment", "perturb")  # one independent generator each (order fixes the seeds)
+# One independent generator each. SeedSequence.spawn's i-th child does not depend on how many are spawned, so
+# a stream added at the END leaves the others' seeds as they were; never reorder or insert.
+STREAMS = ("init", "shuffle", "augment", "perturb", "dropout")
+ON_DEVICE = ("shuffle", "augment", "dropout")  # drawn where the batches are; the others on the CPU
 
 
 def generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
     """Independent torch generators per purpose, from one seed (numpy's SeedSequence spawning).
 
-    Shuffling and augmentation draw on the training device (no host round trip per epoch); init and
-    perturbation draw on the CPU so that a seed gives the same weights on every device.
+    Shuffling, augmentation and dropout masks draw on the training device (no host round trip per step);
+    init and perturbation draw on the CPU so that a seed gives the same weights on every device.
     """
     kids = np.random.SeedSequence(seed).spawn(len(STREAMS))
     out = {}
     for name, ss in zip(STREAMS, kids):
-        dev = device if name in ("shuffle", "augment") else torch.device("cpu")
+        dev = device if name in ON_DEVICE else torch.device("cpu")
         out[name] = torch.Generator(device=dev).manual_seed(int(ss.generate_state(1)[0]))
     return out
 
@@ -76,4 +80,5 @@ def build(config: RunConfig, device: torch.device) -> tuple[Dataset, nn.Module, 
     initialize(model, config.init.name, gens["init"], options=config.init.options, bias=config.init.bias,
                scale=config.init.scale)
     model = apply_rule(model, config.train.rule, rule_generator(config.seed), **config.train.rule_options)
+    attach_dropout(model, gens["dropout"])  # masks from the run's own stream: an ensemble member replays them
     return data, model.to(device), loss, gens

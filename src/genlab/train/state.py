@@ -34,7 +34,7 @@ class Member:
     data: Dataset
     model: nn.Module  # wrapped as ρ·f_V when a [constraint] is set (solo runs only)
     loss: Loss
-    gens: dict[str, torch.Generator]  # per purpose: init, shuffle, augment, perturb
+    gens: dict[str, torch.Generator]  # per purpose: setup.STREAMS (init, shuffle, augment, perturb, dropout)
     init_state: dict[str, torch.Tensor]  # the weights at initialization (distance-from-init measures)
     lr: Callable[[float], float]  # t in epochs (fractional inside an epoch) ↦ learning rate
     wn: Hook | None = None  # the weight-normalization hook (000 ch. 5), None for plain training
