@@ -172,8 +172,9 @@ def test_conv_ensembles_with_dropout_equal_solo_runs():
 
 def test_conv_ensemble_draws_exactly_the_solo_masks(monkeypatch):
     """Every mask an ensemble member uses is bit-identical to its solo run's, in the same order (tweaks_cnn
-    without BN: its numbers agree to 1e-7 for ~36 steps, then a near-tie flips under vmap's different conv
-    kernels and the runs drift apart by 1e-3 in the loss: float sensitivity, not the masks, which this checks)."""
+    without BN at lr 0.1: its numbers agree to 1e-7 for ~36 steps, then drift apart by 1.2e-2 in the second
+    epoch's loss — as much as the solo run itself moves between 1 and 2 torch threads (measured: 1.2e-2 with
+    dropout 0.5, 1e-6 without): float sensitivity of this run, not the masks, which this checks)."""
     import genlab.models.dropout as drop_mod
     import genlab.train.ensemble as ens
 
