@@ -3,7 +3,8 @@
 `load_reference("3fd97c0")` writes that commit's `src/genlab/measures/*.py` (commands.py left out) into a
 temporary folder as the package `genlab_measures_3fd97c0`, with its `genlab.measures` imports renamed, and
 imports it: it has its own registry, `MeasureData` and `compute`, and shares only `genlab.registry` and
-`genlab.losses` with the working tree.
+`genlab.losses` with the working tree. Where there is no git history (the device machine gets a copy of the
+working tree), the files are read from `.ref/<commit>/`, which `benchmarks/device.sh prepare` exports.
 """
 
 from __future__ import annotations
@@ -31,9 +32,17 @@ def load_reference(commit: str) -> ModuleType:
         return sys.modules[name]
     folder = Path(tempfile.mkdtemp(prefix="genlab_ref_"))
     (folder / name).mkdir()
-    for path in _git("ls-tree", "--name-only", f"{commit}:{PACKAGE}").split():
+    for path, text in _files(commit):
         if path.endswith(".py") and path not in SKIP:
-            text = _git("show", f"{commit}:{PACKAGE}/{path}").replace("genlab.measures", name)
-            (folder / name / path).write_text(text)
+            (folder / name / path).write_text(text.replace("genlab.measures", name))
     sys.path.insert(0, str(folder))
     return importlib.import_module(name)
+
+
+def _files(commit: str) -> list[tuple[str, str]]:
+    """(file name, text) of the measures package at `commit`: from `.ref/<commit>/` if exported, else git."""
+    exported = ROOT / ".ref" / commit / PACKAGE
+    if exported.is_dir():
+        return [(p.name, p.read_text()) for p in sorted(exported.iterdir())]
+    return [(path, _git("show", f"{commit}:{PACKAGE}/{path}"))
+            for path in _git("ls-tree", "--name-only", f"{commit}:{PACKAGE}").split()]
