@@ -1,7 +1,7 @@
 """Ensemble trainer vs solo trainer, side by side in one process (1 torch thread), on the same runs.
 
     python benchmarks/bench_ensemble.py                 # quickstart + 16 MLPs on mnist1d + per-family groups
-    python benchmarks/bench_ensemble.py --only mlp16    # one part: quickstart | mlp16 | families
+    python benchmarks/bench_ensemble.py --only mlp16    # one part: quickstart | mlp16 | dropout | families
     python benchmarks/bench_ensemble.py --device cuda   # the same on a GPU
 
 Each part trains every run with `genlab.train.loop.train` (one run at a time, the solo trainer) and with the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,14 +26,27 @@ from genlab.experiment import PlannedRun, load
 from genlab.spec import RunConfig
 from genlab.train.ensemble import train_ensemble
 from genlab.train.loop import train
+from genlab.train.state import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(fn) -> tuple[float, float]:
+def timed(fn) -> tuple[float, float, Any]:
+    """(CPU s, wall s, fn())."""
     c0, w0 = time.process_time(), time.perf_counter()
-    fn()
-    return time.process_time() - c0, time.perf_counter() - w0
+    out = fn()
+    return time.process_time() - c0, time.perf_counter() - w0, out
+
+
+def worst_difference(solo: list[Outcome], ens: list[Outcome]) -> float:
+    """The largest relative difference between the two trainers' final losses and errors over the runs."""
+    worst = 0.0
+    for a, b in zip(solo, ens):
+        for k in ("train_loss", "test_loss", "train_error", "test_error"):
+            x, y = a.history[-1][k], b.history[-1][k]
+            if x != y:
+                worst = max(worst, abs(x - y) / max(abs(x), abs(y)))
+    return worst
 
 
 def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO) -> None:
@@ -41,13 +55,17 @@ def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUT
     for c in configs[:1]:  # warm: imports, and the data set in build_dataset's cache (both trainers use it)
         train(with_epochs(c, 0), device=device)
     solo = timed(lambda: [train(c, device=device) for c in configs])
-    ens = timed(lambda: [train_ensemble(g, device=device) if len(g) > 1 else train(g[0], device=device)
-                         for g in groups])
+    ens = timed(lambda: [o for g in groups for o in (train_ensemble(g, device=device) if len(g) > 1
+                                                       else [train(g[0], device=device)])])
+    order = [configs.index(c) for g in groups for c in g]  # ensemble outcomes come in group order
+    by_config = [o for _, o in sorted(zip(order, ens[2]), key=lambda t: t[0])]
     sizes = sorted((len(g) for g in groups), reverse=True)
     print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}) on {device}\n"
           f"  solo     {solo[0]:8.2f} CPU s {solo[1]:8.2f} wall s\n"
           f"  ensemble {ens[0]:8.2f} CPU s {ens[1]:8.2f} wall s\n"
-          f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall", flush=True)
+          f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall\n"
+          f"  worst relative difference of the final losses and errors: "
+          f"{worst_difference(solo[2], by_config):.1e}", flush=True)
 
 
 def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
@@ -67,6 +85,16 @@ def mlp16() -> list[RunConfig]:
         for lr in (0.01, 0.02, 0.05, 0.1) for s in range(4)]
 
 
+def dropout8() -> list[RunConfig]:
+    """8 mlp_uniform (2 × 64, ReLU) on digits: dropout 0, 0.25, 0.5, 0.75 × 2 seeds, 5 epochs — one group, each
+    member drawing its own masks from its run's dropout stream."""
+    return [RunConfig.model_validate({
+        "experiment": "bench_dropout8", "seed": s, "data": {"name": "digits"},
+        "model": {"name": "mlp_uniform", "width": 64, "depth": 2, "dropout": p}, "optim": {"lr": 0.05},
+        "train": {"epochs": 5, "batch_size": 32}, "record": {"checkpoint": "none", "save_init": False}})
+        for p in (0.0, 0.25, 0.5, 0.75) for s in range(2)]
+
+
 def families() -> dict[str, list[RunConfig]]:
     """One small group per model family the executor batches (4 lrs each, 2 epochs)."""
     base = {"experiment": "bench_family", "record": {"checkpoint": "none", "save_init": False},
@@ -83,12 +111,14 @@ def families() -> dict[str, list[RunConfig]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--only", choices=["quickstart", "mlp16", "families"])
+    ap.add_argument("--only", choices=["quickstart", "mlp16", "dropout", "families"])
     a = ap.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, device {a.device}, 1 torch thread")
     if a.only in (None, "mlp16"):
         compare("16 MLPs on mnist1d", mlp16(), a.device)
+    if a.only in (None, "dropout"):
+        compare("8 dropout MLPs on digits", dropout8(), a.device)
     if a.only in (None, "families"):
         for name, cfgs in families().items():
             compare(name, cfgs, a.device)
