@@ -4,8 +4,8 @@ member to the store as the solo run of its config (same run id, files and meanin
 Runs group when they share the model (architecture and options, apart from dropout probabilities in the
 families whose dropout is genlab's replayable `Dropout`: each member draws its masks from its own generator),
 the data set apart from its labels (corruption, seed of the label draw), batch sizes, loss, optimizer family
-and learning rule, and train plainly (no [constraint]). `--ensemble auto` groups up to `K_AUTO` members (fewer where memory says so);
-`--ensemble K` caps groups at K; `--ensemble off` trains every run alone.
+and learning rule, and train plainly (no [constraint]). `--ensemble auto` groups up to `K_AUTO` members
+(fewer where memory says so); `--ensemble K` caps groups at K; `--ensemble off` trains every run alone.
 """
 
 from __future__ import annotations
