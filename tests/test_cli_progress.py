@@ -61,3 +61,25 @@ def test_display_for_the_output():
     assert isinstance(make_display(names, Console(file=io.StringIO()), quiet=True), Quiet)
     assert isinstance(make_display(names, Console(file=io.StringIO(), force_terminal=True)), LiveBars)
     assert type(make_display(names, Console(file=io.StringIO()))) is PlainLines
+
+
+def test_summary_table_in_a_log_keeps_each_sweep_point_on_one_line(write_spec, tmp_path):
+    """stderr not a terminal (CI logs, files): the summary takes the width it needs, not 80 columns, so a long
+    sweep point is not folded into a column two characters wide."""
+    from typer.testing import CliRunner
+
+    from genlab.cli import app
+
+    spec = write_spec(conftest_tiny().replace('"init.std" = [0.01, 0.1]',
+                                              '"init.std" = [0.01, 0.1]\n"optim.lr" = [0.1234567]'))
+    r = CliRunner().invoke(app, ["run", str(spec), "--profile", "small", "--store", str(tmp_path / "runs")])
+    assert r.exit_code == 0, r.output
+    rows = [ln for ln in r.output.splitlines() if "lr=0.1234567" in ln and "│" in ln]
+    assert len(rows) == 2 and all("std=0.01" in ln or "std=0.1" in ln for ln in rows)
+    assert max(len(ln) for ln in r.output.splitlines()) > 80  # it did take more than 80 columns
+
+
+def conftest_tiny() -> str:
+    from conftest import TINY
+
+    return TINY

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from genlab.cli import (NameOpt, ProfileOpt, SetOpt, StoreOpt, UserError, _fail, _line, _say, _store, app, console,
                         load_spec, out)
+
+LOG_WIDTH = 200  # characters a summary table may take when stderr is a file or pipe, not a terminal
 
 
 def _label(point: dict[str, Any]) -> str:
@@ -185,6 +188,7 @@ def _short_point(point: dict[str, Any], seeds: int) -> str:
 def _summary(rows) -> None:
     """One table per experiment: run, sweep point, status, epochs, final train/test loss and error, seconds."""
     seeds = len({r.point.get("seed") for r, _ in rows})
+    sink = console if console.is_terminal else Console(stderr=True, width=LOG_WIDTH)  # a log: no 80-column squeeze
     for exp in sorted({r.config.experiment for r, _ in rows}):
         t = Table(title=f"{exp}: finished runs", show_lines=False, pad_edge=False)
         t.add_column("run", no_wrap=True)
@@ -197,4 +201,4 @@ def _summary(rows) -> None:
             t.add_row(r.run_id[:8], _short_point(r.point, seeds), status, str(res["epochs_run"]),
                       _fmt(f.get("train_loss")), _fmt(f.get("train_error")), _fmt(f.get("test_loss")),
                       _fmt(f.get("test_error")), f"{res['wall_s']:.1f}")
-        console.print(t)
+        sink.print(t)
