@@ -77,7 +77,6 @@ def test_analyze_table_and_csv_with_a_gap_formula(trained):
     (["--format", "xml"], "--format must be one of"),
     (["-m", "nope"], "measure 'nope' is not a column"),
     (["--statistics", "cmi"], "unknown statistic 'cmi'"),
-    (["--statistics", "sign_error"], "--n-test"),  # separable data records no test-set size
 ])
 def test_analyze_bad_input_is_one_clear_error(trained, args, match):
     from genlab.cli import main  # noqa: F401  (the same error path as the console script)
@@ -85,6 +84,24 @@ def test_analyze_bad_input_is_one_clear_error(trained, args, match):
     _, store = trained
     r = CliRunner().invoke(app, ["analyze", "rank", "--store", str(store), *args])
     assert r.exit_code != 0 and match in str(r.exception)
+
+
+def test_every_run_records_its_set_sizes_so_sign_error_needs_no_flag(trained):
+    """Each run stores data_info.n_train / n_test (synthetic sets too), the test size sign-error weighs by."""
+    _, store = trained
+    r = CliRunner().invoke(app, ["analyze", "rank", "--store", str(store), "-m", "dist_from_init", "--format", "csv",
+                                 "--statistics", "sign_error"])
+    assert r.exit_code == 0, r.output
+    header, row = r.stdout.splitlines()[:2]
+    got = dict(zip(header.split(","), row.split(",")))
+    assert float(got["sign_envs"]) + float(got["sign_envs_noise"]) > 0  # environments weighed with n_test = 64
+    from genlab import experiment
+
+    path, _ = trained
+    exp = experiment.load(path, None)
+    res = Store(store).results(exp.name)
+    assert set(res["data_info.n_test"]) == {exp.runs[0].config.data.options["n_test"]}
+    assert set(res["data_info.n_train"]) == {exp.runs[0].config.data.options["n_train"]}
 
 
 def test_report_has_the_sortable_ranking_and_a_figure_per_top_measure(trained, tmp_path):

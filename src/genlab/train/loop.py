@@ -128,9 +128,10 @@ def finish(m: Member) -> Outcome:
         m.save("data_info", tensors)
     done = m.status == "completed"
     measures = measure(model, m.data, m.loss, m.init_state, rec) if rec.measures and done else {}
+    sizes = {"n_train": len(m.data.y_train), "n_test": len(m.data.y_test)}  # every data set: how noisy its errors are
     return Outcome(m.status, m.stop_reason, m.epoch, m.history, model, measures,
                    per_class(model, m.data, m.loss) if done else {},
-                   {k: v for k, v in m.data.info.items() if not isinstance(v, torch.Tensor)})
+                   {**sizes, **{k: v for k, v in m.data.info.items() if not isinstance(v, torch.Tensor)}})
 
 
 def step(model: nn.Module, opt: torch.optim.Optimizer, loss: Loss, xb: torch.Tensor, yb: torch.Tensor, lr: float,
