@@ -8,7 +8,10 @@ Each part trains every run with `genlab.train.loop.train` (one run at a time, th
 ensemble executor's plan (`executors.ensemble.plan`, `train.ensemble.train_ensemble`), and prints CPU seconds
 (process time: robust on a shared machine), wall seconds and their ratios. Targets (issue 12): quickstart
 ≥ 10×, 16 MLPs on mnist1d ≥ 3×, every family ≥ 1× (never slower than solo for a group the executor batches).
-Prints numbers; asserts nothing (benchmarks are not tests).
+Each part also prints the worst relative difference between the trainers' final losses and errors; with
+`--sensitivity` the same between each solo run and itself with lr·(1 + 2⁻²²) — chaotic runs (resnet20 at these
+learning rates, MLPs at lr 0.1 with momentum) move that far from rounding alone, so that is the scale to read
+the ensemble's difference against. Prints numbers; asserts nothing (benchmarks are not tests).
 """
 
 from __future__ import annotations
@@ -49,7 +52,14 @@ def worst_difference(solo: list[Outcome], ens: list[Outcome]) -> float:
     return worst
 
 
-def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO) -> None:
+def nudged(cfg: RunConfig) -> RunConfig:
+    """cfg with its learning rate changed by 2⁻²² relative: a float-level change, to measure how far the run
+    itself moves under rounding (chaotic runs move far; the ensemble cannot be closer to solo than that)."""
+    return cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"lr": cfg.optim.lr * (1 + 2 ** -22)})})
+
+
+def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO, sensitivity: bool = False
+            ) -> None:
     units = plan([Job(PlannedRun(c, {}), {}) for c in configs], k_max)
     groups = [[j.run.config for j in u] for u in units]
     for c in configs[:1]:  # warm: imports, and the data set in build_dataset's cache (both trainers use it)
@@ -66,6 +76,10 @@ def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUT
           f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall\n"
           f"  worst relative difference of the final losses and errors: "
           f"{worst_difference(solo[2], by_config):.1e}", flush=True)
+    if sensitivity:
+        moved = worst_difference(solo[2], [train(nudged(c), device=device) for c in configs])
+        print(f"  the same for solo vs solo with lr·(1 + 2⁻²²) (the runs' own float sensitivity): {moved:.1e}",
+              flush=True)
 
 
 def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
@@ -112,18 +126,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", choices=["quickstart", "mlp16", "dropout", "families"])
+    ap.add_argument("--sensitivity", action="store_true",
+                    help="also train each run solo with lr·(1 + 2⁻²²): how far rounding alone moves it")
     a = ap.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, device {a.device}, 1 torch thread")
     if a.only in (None, "mlp16"):
-        compare("16 MLPs on mnist1d", mlp16(), a.device)
+        compare("16 MLPs on mnist1d", mlp16(), a.device, sensitivity=a.sensitivity)
     if a.only in (None, "dropout"):
-        compare("8 dropout MLPs on digits", dropout8(), a.device)
+        compare("8 dropout MLPs on digits", dropout8(), a.device, sensitivity=a.sensitivity)
     if a.only in (None, "families"):
         for name, cfgs in families().items():
-            compare(name, cfgs, a.device)
+            compare(name, cfgs, a.device, sensitivity=a.sensitivity)
     if a.only in (None, "quickstart"):
-        compare("quickstart (000 Figs 3-1..3-7, small)", quickstart(), a.device)
+        compare("quickstart (000 Figs 3-1..3-7, small)", quickstart(), a.device, sensitivity=a.sensitivity)
 
 
 if __name__ == "__main__":
