@@ -71,11 +71,14 @@ def _drop(h: torch.Tensor, masks: Masks | None, i: int) -> torch.Tensor:
 
 
 def mlp_forward(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor,
-                masks: Masks | None = None) -> torch.Tensor:
+                masks: Masks | None = None, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
     """(K, B, *in_shape) → (K, B, C) for an `is_mlp` model with stacked params ((K, out, in) weights);
-    `masks` are the step's dropout multipliers (none in evaluation)."""
+    `masks` are the step's dropout multipliers (none in evaluation); `inputs`, if given, receives each
+    layer's input in order (what `mlp_grads` differentiates through)."""
     h = x
     for i, mod in enumerate(model):
+        if inputs is not None:
+            inputs.append(h)
         if isinstance(mod, nn.Flatten):
             h = h.reshape(h.shape[0], h.shape[1], -1)
         elif isinstance(mod, nn.Linear):
@@ -105,18 +108,8 @@ def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Te
     `with_loss=False` skips the loss values (the trainer checks the weights for divergence instead).
     `masks`: the step's dropout multipliers; y = x·m forward, so ∂x = ∂y·m backward (m = 0 or 1/(1−p))."""
     K, B = x.shape[:2]
-    hs, h = [], x  # hs[i]: the input of layer i
-    for i, mod in enumerate(model):
-        hs.append(h)
-        if isinstance(mod, nn.Flatten):
-            h = h.reshape(K, B, -1)
-        elif isinstance(mod, nn.Linear):
-            w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
-            h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-        elif isinstance(mod, Dropout):
-            h = _drop(h, masks, i)
-        else:
-            h = mod(h)
+    hs: list[torch.Tensor] = []  # hs[i]: the input of layer i
+    h = mlp_forward(model, params, x, masks, inputs=hs)
     flat, yf = h.reshape(K * B, -1), y.reshape(-1)
     losses = loss.per_sample(flat, yf).view(K, B).mean(1) if with_loss else None
     g = loss.d_out(flat, yf).view(K, B, -1) / B  # (K, B, C) ∂ mean loss / ∂ out
