@@ -20,7 +20,7 @@ from genlab.train.ensemble import mlp_grads, train_ensemble
 from genlab.train.loop import train
 from genlab.train.setup import STREAMS, generators
 
-from test_ensemble import assert_same, check, config
+from test_ensemble import assert_bit_identical, assert_same, check, config
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "genlab"
 
@@ -232,11 +232,7 @@ def test_resume_of_a_dropout_run_is_bit_identical(ensemble):
     full = run(save_resumes=savers)
     assert "dropout" in snaps[0][2]["gens"]
     again = run(resumed=[s[2] for s in snaps])
-    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_s"} for r in h]  # noqa: E731
-    for a, b in zip(full, again):
-        assert strip(a.history) == strip(b.history) and b.epochs_run == a.epochs_run == 4
-        for n, t in a.model.state_dict().items():
-            assert torch.equal(t, b.model.state_dict()[n]), n
+    assert_bit_identical(full, again, epochs=4)
     stale = copy.deepcopy(snaps[0][2])
     stale["gens"]["dropout"] = generators(cfgs[0].seed, torch.device("cpu"))["dropout"].get_state()  # rewound
     off = run(resumed=[stale] + [s[2] for s in snaps[1:]])
