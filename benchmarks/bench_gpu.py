@@ -182,7 +182,7 @@ def main() -> None:
         if parts & {"solo", "ensemble"}:
             result["solo_images_per_s"] = solo(base, a.device, a.epochs, n_train)
         if "ensemble" in parts:
-            members = [c for c in (width64 or cfgs)][:a.members]
+            members = (width64 or cfgs)[:a.members]
             result["ensemble"] = ensemble(members, a.device, a.epochs, n_train,
                                           result["solo_images_per_s"]["float32 eager"])
         if "sweep" in parts:
