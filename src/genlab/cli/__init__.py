@@ -279,6 +279,9 @@ def user_message(e: BaseException) -> str:
 
 
 def main() -> None:
+    from genlab.cpu import keep_freed_memory
+
+    keep_freed_memory()  # before any tensor: glibc then reuses freed blocks instead of faulting pages in again
     try:
         app()
     except (Exception, RecursionError) as e:

@@ -137,9 +137,9 @@ def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, 
     from genlab.executors.local import run_local
 
     def local(jobs, progress, on_done):
-        import torch
+        from genlab.cpu import setup_worker
 
-        torch.set_num_threads(threads)
+        setup_worker(threads)
         run_local(jobs, st, device=device, progress=progress, on_done=on_done, ensemble=ensemble)
 
     return local

@@ -84,7 +84,6 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
     for name in names:
         get_measure(name)  # unknown names fail here, listing the known ones
     parse_dtype(dtype)  # and so does a bad dtype
-    parse_dtype(dtype)
     dev = torch.device(device)
     if experiment not in store.experiments():
         raise KeyError(f"no experiment {experiment!r} in store {store.root} "

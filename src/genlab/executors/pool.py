@@ -25,9 +25,9 @@ def _init_worker(threads: int, parent_pid: int, q) -> None:
     die_with_parent(parent_pid)
     global _progress_q
     _progress_q = q
-    import torch
+    from genlab.cpu import setup_worker
 
-    torch.set_num_threads(threads)
+    setup_worker(threads)
 
 
 def _work(unit: list[Job], root: str, device: str) -> list[tuple[dict | None, str | None]]:

@@ -25,11 +25,10 @@ class RayOptions:
 
 def _task(unit: list[Job], root: str, device: str, threads: int) -> list[tuple[dict | None, str | None]]:
     """What each Ray task runs: one unit, each run's failure as a traceback string (as the pool executor)."""
-    import torch
-
+    from genlab.cpu import setup_worker
     from genlab.executors.ensemble import run_unit
 
-    torch.set_num_threads(threads)
+    setup_worker(threads)
     return [(res, err) for _, res, err in run_unit(unit, root, device)]
 
 

@@ -32,6 +32,14 @@ class SlurmOptions:
     folder: Path | None = None  # submitit's logs and pickles (default: <store>/.submitit)
 
 
+def _task(*args):
+    """What each array task runs: `run_one` in a process set up to train (genlab.cpu)."""
+    from genlab.cpu import keep_freed_memory
+
+    keep_freed_memory()
+    return run_one(*args)
+
+
 def run_slurm(jobs: list[Job], store: Store, *, options: SlurmOptions = SlurmOptions(), device: str = "auto",
               on_done: OnDone | None = None, poll_s: float = 5.0) -> None:
     """Submit one array task per job, then report each as it finishes (failures with their traceback)."""
@@ -49,7 +57,7 @@ def run_slurm(jobs: list[Job], store: Store, *, options: SlurmOptions = SlurmOpt
                       **({"slurm_partition": options.partition} if options.partition else {}))
     executor.update_parameters(**params)
     n = len(jobs)
-    futures = executor.map_array(run_one, [j.run for j in jobs], [j.meta for j in jobs],
+    futures = executor.map_array(_task, [j.run for j in jobs], [j.meta for j in jobs],
                                  [str(store.root.resolve())] * n, [device] * n, [None] * n,
                                  [j.retry_failed for j in jobs])
     waiting = dict(zip(futures, jobs))
