@@ -11,7 +11,10 @@ cross-entropy. Each path is one `compute(all its registered measures)` call, as 
   old64 / old32  the package at `--commit` (loaded by bench_measures_ref.py) in float64 (its default) / float32;
   new64 / new32  today's package in float64 / float32 (the default of `record` and `genlab measure`).
 Paths run in a rotating order within each repeat (the machine is shared: medians of interleaved runs). Prints
-the medians, the ratios, and every value on which new32 or new64 differs from old64 by more than 1e-4 relative.
+the medians, the ratios, and every value on which new32 or new64 differs from old64 by more than 1e-4 relative;
+`--breakdown` adds each measure's time alone, old and new, and the bound the PAC-Bayes searches put on any
+speed-up that keeps their values. The process sets glibc's allocator as `genlab measure` does (genlab.cpu):
+both packages run under it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from bench_measures_ref import load_reference
+from genlab.cpu import keep_freed_memory
 from genlab.losses import get_loss
 from genlab.models import create_model
 
@@ -34,6 +38,7 @@ IN_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
 MAX_EPOCHS = 60
 SHOWN_REL = 1e-4  # value differences printed above this relative size
+PACBAYES_SEARCHES = ("pacbayes_flatness", "pacbayes_mag_flatness")
 
 
 def checkpoint(n: int, width: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, dict, int]:
@@ -93,15 +98,29 @@ def rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b), 1e-300)
 
 
-def breakdown(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, init: dict, n: int, device: str) -> None:
-    """Each of today's measures alone in float32 (one compute call each: nothing shared)."""
-    import genlab.measures as pkg
+def breakdown(pkg_old: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, init: dict, n: int,
+              device: str, old_total: float | None) -> None:
+    """Each measure alone in float32 (one compute call each: nothing shared), the old package's and today's;
+    then Amdahl's bound: the most any code could gain over old32 while its PAC-Bayes searches keep their values
+    (the same σ tests on the same draws and rows: the same forward passes) — old32's total over their time."""
+    import genlab.measures as pkg_new
 
-    data = pkg.MeasureData(x[:n], y[:n], x[n:], y[n:], get_loss("cross_entropy"), init, NUM_CLASSES)
-    print("\nnew32, one measure per call:")
-    for name in pkg.list_measures():
-        dt, _ = timed(lambda: pkg.compute([name], model, data, device=device, dtype=torch.float32))
-        print(f"  {name:30s} {dt:7.2f} s")
+    secs: dict[str, dict[str, float]] = {}
+    for label, pkg in (("old32", pkg_old), ("new32", pkg_new)):
+        data = pkg.MeasureData(x[:n], y[:n], x[n:], y[n:], get_loss("cross_entropy"), init, NUM_CLASSES)
+        for name in pkg.list_measures():
+            memo = getattr(getattr(pkg, "spectral", None), "_CONV_NORMS", None)
+            if memo is not None:
+                memo.clear()
+            secs.setdefault(name, {})[label], _ = timed(
+                lambda: pkg.compute([name], model, data, device=device, dtype=torch.float32))
+    print(f"\none measure per call, float32 seconds:\n  {'':30s} {'old32':>7s} {'new32':>7s}")
+    for name, t in sorted(secs.items()):
+        print(f"  {name:30s} " + " ".join(f"{t[k]:7.2f}" if k in t else f"{'-':>7s}" for k in ("old32", "new32")))
+    searches = sum(secs[k]["old32"] for k in PACBAYES_SEARCHES)
+    if old_total is not None:
+        print(f"old32's PAC-Bayes searches alone: {searches:.2f} s of its {old_total:.2f} s: with their values kept, "
+              f"no code is more than {old_total / searches:.2f}x faster than old32, even if every other measure took 0 s")
 
 
 def main() -> None:
@@ -112,10 +131,11 @@ def main() -> None:
     ap.add_argument("--commit", default="3fd97c0", help="the reference measures package (git commit)")
     ap.add_argument("--paths", default="old64,old32,new32,new64")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--breakdown", action="store_true", help="also time each new measure alone (float32)")
+    ap.add_argument("--breakdown", action="store_true", help="also time each measure alone, old and new (float32)")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, python {platform.python_version()}, device {args.device}")
+    print(f"glibc allocator: keep_freed_memory {keep_freed_memory()} (as in `genlab measure`; genlab/cpu.py)")
     old = load_reference(args.commit)
     t0 = time.perf_counter()
     model, x, y, init, epochs = checkpoint(args.n, args.width)
@@ -149,7 +169,7 @@ def main() -> None:
             for d, k in shown:
                 print(f"  {k:40s} old64 {ref[k]:.6g}  {p} {values[p][k]:.6g}  ({d:.1e})")
     if args.breakdown:
-        breakdown(model, x, y, init, args.n, args.device)
+        breakdown(old, model, x, y, init, args.n, args.device, med.get("old32"))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 from genlab.measures import MeasureData
 from genlab.measures.hessian import HessianConfig, hessian
+from genlab.measures import pacbayes
 from genlab.measures.pacbayes import FlatnessConfig, largest_sigma, pacbayes_flatness, pacbayes_mag_flatness
 from genlab.measures.sharpness import SharpnessConfig, sharpness
 from genlab.losses import get_loss
@@ -72,6 +73,45 @@ def test_bisection_finds_the_crossing_to_the_asked_precision():
         assert got == pytest.approx(crossing, rel=1e-10)
     with pytest.raises(ValueError, match="target"):
         largest_sigma(lambda s: 0.0, 1.0, start=0.1, depth=5)
+
+
+def test_pacbayes_error_test_stops_early_with_the_full_means_answer():
+    """For the 0-1 error a σ test stops adding draws once the running mean is past the target. At every σ of a
+    grid its answer is the one the mean over all draws gives (and some tests did stop early), and the search
+    returns exactly the σ a search on the full mean returns."""
+    gen = torch.Generator().manual_seed(0)  # a linear classifier with no training errors on 200 points
+    x = torch.randn(200, 5, generator=gen, dtype=torch.float64)
+    direction = torch.randn(5, generator=gen, dtype=torch.float64)
+    net = nn.Linear(5, 2, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.stack([direction, -direction]))
+    y = (x @ direction < 0).long()
+    data = MeasureData(x, y, x, y, get_loss("cross_entropy"), None, 2)
+    cfg = FlatnessConfig(target=0.1, mc_samples=8, search_depth=20, max_samples=None)
+    w = {k: p.detach() for k, p in net.named_parameters()}
+    z = pacbayes.draws(w, cfg)
+    f = pacbayes._objective(net, data, cfg)
+    base = float(f(w))
+    assert base == 0.0
+
+    def full_rise(sigma: float) -> float:  # the mean over all 8 draws, summed in draw order as the test sums
+        total = 0.0
+        for d in range(8):
+            total += float(f({k: w[k] + sigma * z[k][d] for k in w}))
+        return total / 8 - base
+
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    test = pacbayes._mean_test(net, data, cfg, w, z, lambda k, s: s, 1)
+    stopped = 0
+    for sigma in torch.logspace(-3, 1, 41).tolist():
+        calls.clear()
+        answer, used = test(sigma), len(calls)  # forward passes = draws read
+        assert answer == (full_rise(sigma) <= cfg.target), sigma
+        stopped += used < 8
+    assert stopped > 0  # large σ: the first draws alone put the mean past the target
+    searched = pacbayes.flatness_sigma(net, data, cfg, magnitude=False)
+    assert searched == largest_sigma(full_rise, cfg.target, cfg.sigma_start, cfg.search_depth)
 
 
 def _tiny_mlp() -> tuple[nn.Module, MeasureData]:

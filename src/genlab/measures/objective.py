@@ -83,13 +83,6 @@ def value_of(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tens
     return total
 
 
-@torch.no_grad()
-def error_count(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> int:
-    """How many rows of x the model with weights `params` misclassifies (argmax ≠ label)."""
-    out = functional_call(model, {**params, **buffers_of(model)}, (x,))
-    return int((out.argmax(dim=1) != y).sum())
-
-
 def error_rate(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(B,) 1.0 where argmax ≠ label: the 0-1 loss; NaN for a row whose outputs are not all finite (a diverged
     model has no prediction: argmax of NaN would score it as class 0)."""
