@@ -101,8 +101,8 @@ def rel(a: float, b: float) -> float:
 def breakdown(pkg_old: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, init: dict, n: int,
               device: str, old_total: float | None) -> None:
     """Each measure alone in float32 (one compute call each: nothing shared), the old package's and today's;
-    then Amdahl's bound: the most any code could gain over old32 while its PAC-Bayes searches keep their values
-    (the same σ tests on the same draws and rows: the same forward passes) — old32's total over their time."""
+    then Amdahl's bound: the most any code could gain over old32 while its PAC-Bayes searches make the same
+    forward passes (the same σ tests on the same draws and rows) — old32's total over their time."""
     import genlab.measures as pkg_new
 
     secs: dict[str, dict[str, float]] = {}
@@ -119,8 +119,9 @@ def breakdown(pkg_old: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         print(f"  {name:30s} " + " ".join(f"{t[k]:7.2f}" if k in t else f"{'-':>7s}" for k in ("old32", "new32")))
     searches = sum(secs[k]["old32"] for k in PACBAYES_SEARCHES)
     if old_total is not None:
-        print(f"old32's PAC-Bayes searches alone: {searches:.2f} s of its {old_total:.2f} s: with their values kept, "
-              f"no code is more than {old_total / searches:.2f}x faster than old32, even if every other measure took 0 s")
+        print(f"old32's PAC-Bayes searches alone: {searches:.2f} s of its {old_total:.2f} s. While they make the "
+              f"same forward passes (same σ tests, draws and rows), no code is more than {old_total / searches:.2f}x "
+              "faster than old32, even if every other measure took 0 s")
 
 
 def main() -> None:
