@@ -164,6 +164,20 @@ def test_fuzz_long(doc):
     _check(doc)
 
 
+@pytest.mark.parametrize("table, entry", [("data", {"name": "x" * 3000}), ("model", {"name": "x" * 3000}),
+                                          ("findings", [{"name": "x" * 3000, "claim": "c"}])])
+def test_a_huge_unknown_name_is_cut_in_its_one_line(table, entry):
+    """Found by test_fuzz_long: an unknown finding name of 3,000 characters was quoted whole (a 3,117-character
+    message). Every registry's "unknown NAME" now shows the name cut to 100 characters."""
+    good = {"name": "x", "seeds": [0], "data": {"name": "separable"}, "model": {"name": "linear"}}
+    with pytest.raises(SpecError) as e:
+        parse({**good, table: entry}, where=WHERE, profile=None)
+    msg = str(e.value)
+    assert f"unknown {'finding' if table == 'findings' else {'data': 'dataset'}.get(table, table)} 'xxx" in msg
+    assert "…" in msg and len(msg) < 700 and "\n" not in msg
+    assert outcome(("tables", {**good, table: entry})) == "refused"
+
+
 def test_the_fuzz_can_fail(monkeypatch):
     """The checker itself: a clear line passes; a traceback and an unclear line fail it."""
     good = {"name": "x", "seeds": [0], "data": {"name": "separable"}, "model": {"name": "linear"}}

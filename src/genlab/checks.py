@@ -15,15 +15,10 @@ import math
 from typing import Any
 
 from genlab.names import check_name
+from genlab.registry import short
 from genlab.spec import RunConfig, SpecError
 
 RUN_FIELDS = tuple(f for f in RunConfig.model_fields if f not in ("experiment", "seed"))  # the run's tables
-
-
-def short(value: Any, limit: int = 100) -> str:
-    """repr(value), cut to `limit` characters (a message stays one readable line)."""
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[:limit - 1] + "…"
 
 
 def problem(where: str, path: str, msg: str, value: Any = None) -> SpecError:

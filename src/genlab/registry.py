@@ -45,6 +45,12 @@ class _Plugins:
     error: PluginError | None = None
 
 
+def short(value: Any, limit: int = 100) -> str:
+    """repr(value), cut to `limit` characters (a message stays one readable line)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit - 1] + "…"
+
+
 def load_plugins() -> None:
     """Import every `genlab.plugins` entry point once (later calls return at once; a failure is raised
     again on every call, so a broken plugin is never half-used silently)."""
@@ -106,7 +112,7 @@ class Registry(Generic[F]):
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "(none)"
             plural = self.kind + ("es" if self.kind.endswith("s") else "s")
-            raise KeyError(f"unknown {self.kind} {name!r}; known {plural}: {known}") from None
+            raise KeyError(f"unknown {self.kind} {short(name)}; known {plural}: {known}") from None
 
     def origin(self, name: str) -> str:
         """Where entry `name` was defined: "module (distribution)", e.g. "genlab.models.mlp (genlab)"."""
@@ -206,8 +212,7 @@ def format_errors(err: Any, known: list[str] | None = None) -> list[tuple[str, s
         if e["type"] == "extra_forbidden":
             msg = f"unknown option (known: {', '.join(known) or 'none'})" if known is not None else "unknown field"
         elif e["type"] not in NO_VALUE and not isinstance(e.get("input"), dict):
-            shown = repr(e.get("input"))
-            msg += f" (got {shown if len(shown) <= 100 else shown[:99] + '…'})"
+            msg += f" (got {short(e.get('input'))})"
         out.append((path, msg))
     return out
 
