@@ -115,6 +115,40 @@ def test_registered_models_run_weight_measures():
         assert all(math.isfinite(v) for v in out.values()), (model_name, out)
 
 
+def test_measure_experiment_in_worker_processes_matches_one_process(tmp_path):
+    """workers = 2: every run measured once, in spawned workers, to the values one process gets (threads aside:
+    rtol 1e-5), stored by the workers, progress counting each run, and a run that fails in a worker raising
+    here with its name."""
+    from genlab.executors.measure import measure_experiment
+    from genlab.spec import RunConfig
+    from genlab.store import Store
+    from genlab.train.loop import summary, train
+
+    store = Store(tmp_path)
+    base = {"experiment": "e", "data": {"name": "separable", "n_train": 64, "n_test": 32},
+            "model": {"name": "mlp", "widths": [8]}, "train": {"epochs": 1}}
+    cfgs = [RunConfig.model_validate({**base, "seed": s}) for s in range(3)]
+    for cfg in cfgs:
+        writer = store.start(cfg.canonical_json(), "e", cfg.run_id, {})
+        writer.finish(summary(train(cfg, save=writer.save_state), cfg, 0.0))
+    names = ["margin_q5", "sharpness", "dist_from_init"]
+    one = measure_experiment(store, "e", names)
+    seen, skipped = [], []
+    pooled = measure_experiment(store, "e", names, workers=2, threads=1, progress=lambda i, n, r: seen.append((i, n)),
+                                on_skip=lambda r, why: skipped.append(r))
+    assert sorted(seen) == [(1, 3), (2, 3), (3, 3)] and skipped == []
+    assert set(pooled) == {c.run_id for c in cfgs}
+    for rid, values in one.items():
+        assert pooled[rid] == pytest.approx(values, rel=1e-5)
+    assert store.results("e").set_index("run_id").loc[cfgs[0].run_id, "sharpness.zeta"] == \
+        pytest.approx(pooled[cfgs[0].run_id]["sharpness.zeta"], rel=1e-12)  # stored by the worker
+    bare = RunConfig.model_validate({**base, "seed": 9, "record": {"checkpoint": "none"}})
+    writer = store.start(bare.canonical_json(), "e", bare.run_id, {})
+    writer.finish(summary(train(bare, save=writer.save_state), bare, 0.0))
+    with pytest.raises(FileNotFoundError, match=f"e/{bare.run_id}.*final.pt"):  # raised in a worker, seen here
+        measure_experiment(store, "e", ["margin_q5"], workers=2, threads=1)
+
+
 def test_measure_experiment_writes_results(tmp_path):
     from genlab.executors.measure import measure_experiment
     from genlab.spec import RunConfig

@@ -212,7 +212,11 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
             profile: str = ProfileOpt,
             max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split."),
             dtype: str = typer.Option("float32", help="float32 (fast) or float64: precision of the passes over "
-                                                      "the data (weight measures are always float64).")):
+                                                      "the data (weight measures are always float64)."),
+            workers: int = typer.Option(1, "--workers", "-j", help="Worker processes, a run each at a time "
+                                                                   "(1: this process)."),
+            threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per worker (default: "
+                                                                          "the cores shared among the workers).")):
     """Compute measures on an experiment's stored final checkpoints and add them to its results."""
     from rich.progress import Progress
 
@@ -224,7 +228,8 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
     with Progress(console=console) as bar:
         task = bar.add_task(f"{experiment}: measures", total=None)
         values = measure_experiment(st, experiment, names, device=device, run_ids=ids, max_samples=max_samples,
-                                    dtype=dtype, progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
+                                    dtype=dtype, workers=workers, threads=threads,
+                                    progress=lambda i, n, rid: bar.update(task, completed=i, total=n),
                                     on_skip=lambda rid, why: console.print(f"[yellow]skipped {experiment}/{rid}: "
                                                                            f"{why}[/]", highlight=False))
     out.print(f"stored {len(names)} measures on {len(values)} runs of {experiment}; "

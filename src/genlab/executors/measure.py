@@ -4,11 +4,18 @@ checkpoints, compute, and record the values in its result.json (and manifest) wh
 Each run is measured with its own `record.measure_options` (a spec's `sharpness.cfg.alpha = 1e-3` stays
 1e-3 under the key `sharpness.zeta`). Skipped, each with a reason to `on_skip`: damaged runs (see
 genlab.integrity), diverged runs (their weights are not a solution), and runs another worker holds now.
+
+With `workers` > 1 the runs are measured in that many worker processes (spawned, `threads` torch threads each,
+dying with this one), a run each at a time: small nets use a multi-core CPU better as processes than as threads
+of one process. Measured on 2 cores (14 ConvNet3-32 runs of ch4_convnet3's small profile, Hessian, both
+PAC-Bayes searches, sharpness, spectral product and margin: `genlab measure ... -j 1` vs `-j 2`, twice each):
+32.4 and 28.0 s vs 25.7 and 27.3 s wall, spawning included; the values agree to 6e-7 (thread rounding).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -63,10 +70,67 @@ def measure_run(store: Store, experiment: str, run_id: str, names: list[str], de
     return values
 
 
+Outcome = tuple[str, "dict[str, float] | None", "str | None"]  # (run id, its values, or why it was skipped)
+
+
+def claim_and_measure(store: Store, experiment: str, run_id: str, names: list[str], device: torch.device,
+                      max_samples: int | None, dtype: str) -> Outcome:
+    """Measure one run while holding its lease, unless it is damaged, not completed or held by another worker."""
+    try:
+        with store.claim(experiment, run_id) as lease:
+            if (damage := store.damage(experiment, run_id)) is not None:
+                store.warn(experiment, run_id, damage)
+                return run_id, None, f"damaged ({damage})"
+            status = read_json(store.run_dir(experiment, run_id) / "result.json")["status"]
+            if status != "completed":
+                return run_id, None, f"{status}: no measures on its weights"
+            return run_id, measure_run(store, experiment, run_id, names, device, max_samples, lease, dtype), None
+    except Busy as e:
+        return run_id, None, f"claimed by {e.holder.describe()}"
+
+
+def _init_worker(threads: int, parent_pid: int) -> None:
+    from genlab.cpu import setup_worker
+    from genlab.executors.lifeline import die_with_parent
+
+    die_with_parent(parent_pid)
+    setup_worker(threads)
+
+
+def _in_worker(root: str, experiment: str, run_id: str, names: list[str], device: str, max_samples: int | None,
+               dtype: str) -> Outcome:
+    return claim_and_measure(Store(root), experiment, run_id, names, torch.device(device), max_samples, dtype)
+
+
+def _outcomes(store: Store, experiment: str, todo: list[str], names: list[str], device: str,
+              max_samples: int | None, dtype: str, workers: int, threads: int | None) -> Iterator[Outcome]:
+    """Each run's outcome as it is ready: in this process in order, or from a pool in completion order. A run
+    that fails raises here (the pool's pending runs are cancelled; the ones measured are stored)."""
+    if workers <= 1:
+        for rid in todo:
+            yield claim_and_measure(store, experiment, rid, names, torch.device(device), max_samples, dtype)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(threads, os.getpid())) as pool:
+        futures = [pool.submit(_in_worker, str(store.root), experiment, rid, names, device, max_samples, dtype)
+                   for rid in todo]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
 def measure_experiment(store: Store, experiment: str, names: list[str], device: str = "cpu",
                        run_ids: list[str] | None = None, progress: Progress | None = None,
                        max_samples: int | None = None, on_skip: OnSkip | None = None,
-                       dtype: str = DEFAULT_DTYPE) -> dict[str, dict[str, float]]:
+                       dtype: str = DEFAULT_DTYPE, workers: int = 1, threads: int | None = None
+                       ) -> dict[str, dict[str, float]]:
     """Compute measures on every finished run of `experiment` (or the given `run_ids`) and store them.
 
     Args:
@@ -77,6 +141,9 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
       max_samples: measure on the first rows of each split only (default: the whole splits).
       on_skip: told (run_id, why) of each run left out: damaged, diverged, or claimed by another worker.
       dtype: "float32" (default) or "float64", the precision of the passes over the data (compute()).
+      workers: processes measuring runs at once (1: this process, the runs in order; more: each run is
+        reported as it finishes).
+      threads: torch threads per worker process (default: the CPU's cores shared among the workers).
 
     Returns:
       {run_id: {measure key: value}} for the runs measured.
@@ -96,18 +163,12 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
     todo = done if run_ids is None else list(run_ids)
     skip = on_skip or (lambda rid, why: None)
     out = {}
-    for i, rid in enumerate(todo):
-        try:
-            with store.claim(experiment, rid) as lease:
-                if (damage := store.damage(experiment, rid)) is not None:
-                    store.warn(experiment, rid, damage)
-                    skip(rid, f"damaged ({damage})")
-                elif (status := read_json(store.run_dir(experiment, rid) / "result.json")["status"]) != "completed":
-                    skip(rid, f"{status}: no measures on its weights")
-                else:
-                    out[rid] = measure_run(store, experiment, rid, names, dev, max_samples, lease, dtype)
-        except Busy as e:
-            skip(rid, f"claimed by {e.holder.describe()}")
+    for i, (rid, values, why) in enumerate(_outcomes(store, experiment, todo, names, str(dev), max_samples, dtype,
+                                                     workers, threads)):
+        if values is None:
+            skip(rid, why)
+        else:
+            out[rid] = values
         if progress:
             progress(i + 1, len(todo), rid)
     return out
