@@ -165,3 +165,13 @@ def test_same_numbers_in_process_and_in_worker_processes(write_spec, tmp_path):
     a = Store(tmp_path / "one").results("tiny")[cols].sort_values("run_id").reset_index(drop=True)
     b = Store(tmp_path / "two").results("tiny")[cols].sort_values("run_id").reset_index(drop=True)
     assert a.equals(b)  # bit-for-bit: same spec and seed, same numbers, whatever the executor
+
+
+@pytest.mark.parametrize("args, option", [(["run", "x.toml", "-j", "0"], "'--workers'"),
+                                          (["run", "x.toml", "--threads", "0"], "'--threads'"),
+                                          (["measure", "e", "-m", "margin_q5", "-j", "0"], "'--workers'"),
+                                          (["measure", "e", "-m", "margin_q5", "--threads", "-1"], "'--threads'")])
+def test_worker_and_thread_counts_below_one_are_refused_naming_the_option(tmp_path, args, option):
+    r = cli(*args, store=tmp_path)  # before: -j 0 ran in process, --threads -1 was an internal error
+    text = " ".join(r.output.replace("│", " ").split())  # the message, unwrapped from its box
+    assert r.exit_code == 2 and option in text and "greater than or equal to 1" in text

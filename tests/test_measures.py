@@ -147,6 +147,8 @@ def test_measure_experiment_in_worker_processes_matches_one_process(tmp_path):
     writer.finish(summary(train(bare, save=writer.save_state), bare, 0.0))
     with pytest.raises(FileNotFoundError, match=f"e/{bare.run_id}.*final.pt"):  # raised in a worker, seen here
         measure_experiment(store, "e", ["margin_q5"], workers=2, threads=1)
+    with pytest.raises(ValueError, match="workers and threads must be at least 1"):
+        measure_experiment(store, "e", ["margin_q5"], workers=0)
 
 
 def test_measure_experiment_writes_results(tmp_path):

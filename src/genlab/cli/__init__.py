@@ -213,9 +213,9 @@ def measure(experiment: str, measures: str = typer.Option(..., "--measures", "-m
             max_samples: Optional[int] = typer.Option(None, help="Use only the first rows of each split."),
             dtype: str = typer.Option("float32", help="float32 (fast) or float64: precision of the passes over "
                                                       "the data (weight measures are always float64)."),
-            workers: int = typer.Option(1, "--workers", "-j", help="Worker processes, a run each at a time "
+            workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes, a run each at a time "
                                                                    "(1: this process)."),
-            threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per worker (default: "
+            threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads per worker (default: "
                                                                           "the cores shared among the workers).")):
     """Compute measures on an experiment's stored final checkpoints and add them to its results."""
     from rich.progress import Progress

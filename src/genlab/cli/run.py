@@ -23,9 +23,9 @@ def _label(point: dict[str, Any]) -> str:
 @app.command()
 def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profile: str = ProfileOpt,
         store: Optional[Path] = StoreOpt,
-        workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1: run in this process)."),
+        workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes (1: run in this process)."),
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
-        threads: int = typer.Option(1, "--threads", help="torch CPU threads per process. Small nets run fastest "
+        threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads per process. Small nets run fastest "
                                     "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
         sets: list[str] = SetOpt, name: Optional[str] = NameOpt,

@@ -148,6 +148,8 @@ def measure_experiment(store: Store, experiment: str, names: list[str], device: 
     Returns:
       {run_id: {measure key: value}} for the runs measured.
     """
+    if workers < 1 or (threads is not None and threads < 1):
+        raise ValueError(f"workers and threads must be at least 1, got workers={workers}, threads={threads}")
     for name in names:
         get_measure(name)  # unknown names fail here, listing the known ones
     parse_dtype(dtype)  # and so does a bad dtype
