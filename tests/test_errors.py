@@ -144,6 +144,34 @@ def test_a_full_disk_in_an_ensemble_stops_the_sweep_with_one_line(trained, tmp_p
     assert err.count("failed") == 0
 
 
+def test_a_full_disk_in_a_pool_worker_stops_the_sweep_with_one_line(trained, tmp_path, capsys, monkeypatch):
+    """`-j 2`: a worker whose store refuses a write answers with the StoreError; the pool cancels what is queued
+    and stops the sweep with one line. (The workers are threads here, so the full disk reaches them.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import genlab.executors.pool as pool
+    import genlab.runfiles
+
+    spec, _ = trained
+    real = genlab.runfiles.write_json
+
+    def full(path, obj):
+        if path.name == "result.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, obj)
+
+    def threads(n, mp_context, initializer, initargs):  # _init_worker's progress queue, without the process
+        return ThreadPoolExecutor(n, initializer=lambda: setattr(pool, "_progress_q", initargs[2]))
+
+    monkeypatch.setattr(genlab.runfiles, "write_json", full)
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", threads)
+    code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", tmp_path / "s",
+                           "-j", "2", "--ensemble", "off")
+    assert code == 2
+    one_error_line(err, "the disk is full", "cannot write run")
+    assert err.count("failed") == 0  # not one failure per run
+
+
 def test_a_missing_data_file_stops_the_sweep_once_before_the_first_run(tmp_path, capsys, monkeypatch):
     from genlab.data import files
 
