@@ -56,11 +56,19 @@ def test_the_image_sets_have_a_feasibility_check():
 
 @pytest.mark.parametrize("name", CHECKED)
 def test_n_train_feasibility_check_refuses_exactly_past_the_rarest_class(name):
-    """Every registered check: n_train up to K × (rarest class count) passes, one more is refused with the bound."""
+    """Every registered check: n_train up to K × (rarest class count) passes, one more is refused with the bound;
+    with val_size, what fails for every validation draw is refused, what depends on the draw is left to the build."""
     check = get_dataset_fn(name).check
     msg = check(n_train=10 ** 9)
     assert msg and msg.startswith("n_train = 1000000000 needs")
     most = int(msg.rsplit("n_train <= ", 1)[1])
     assert check(n_train=most) is None
     assert check(n_train=most + 1) is not None
-    assert check(n_train=10 ** 9, val_size=10) is None and check(n_train=10 ** 9, small=True) is None  # not judged
+    assert check(n_train=10 ** 9, small=True) is None  # `small` caps n_train: not judged
+    assert check(n_train=most + 1, val_size=10).startswith(f"n_train = {most + 1} needs")  # holding out only lowers
+    n = most - 10
+    assert check(n_train=n, val_size=1) is None  # feasible for some draws: the build decides
+    too_many = check(n_train=n, val_size=10 ** 9)
+    total = int(too_many.split(" training samples")[0].rsplit(" ", 1)[1])  # "... more than NAME's TOTAL training"
+    assert check(n_train=n, val_size=total - n) is None  # exactly the whole split: possible for some draws
+    assert check(n_train=n, val_size=total - n + 1) == too_many.replace(str(10 ** 9), str(total - n + 1))

@@ -211,20 +211,25 @@ def size_check(name: str, num_classes: int, class_counts: Callable[..., list[int
     """A load-time feasibility check for `build.check`: is a class-balanced subset of n_train possible?
 
     `class_counts(**loader options)` gives the training split's per-class counts, cheaply (constants for the
-    file-based sets). A balanced subset needs ⌈n_train / K⌉ of the rarest class, after val_size is held out
-    (counted against every class: a safe bound only when val_size = 0, so only then is it refused).
+    file-based sets). A balanced subset needs ⌈n_train / K⌉ of the rarest class after val_size is held out.
+    Which samples val_size takes is a random draw, so only what fails for every draw is refused here: more than
+    the rarest class has (holding out only lowers it), or n_train + val_size above the whole split; a spec
+    that fails only for its draw fails when its data is built, with the counts.
     """
     takes = inspect.signature(class_counts).parameters  # the loader options the counts depend on
 
     def check(**options) -> str | None:
-        n, val = options.get("n_train"), options.get("val_size", 0)
-        if n is None or options.get("small") or val:
+        n, val = options.get("n_train"), options.get("val_size", 0) or 0
+        if n is None or options.get("small"):
             return None
         counts = class_counts(**{k: v for k, v in options.items() if k in takes})
         need = -(-n // num_classes)
         if need > min(counts):
             return (f"n_train = {n} needs {need} training samples of each of {name}'s {num_classes} classes, but "
                     f"the rarest has {min(counts)}; use n_train <= {min(counts) * num_classes}")
+        if n + val > sum(counts):
+            return (f"n_train + val_size = {n} + {val} is more than {name}'s {sum(counts)} training samples; "
+                    f"lower one of them")
         return None
 
     return check
