@@ -84,6 +84,43 @@ def test_cmi_of_a_function_of_a_conditioned_axis_is_zero():
     assert stat(df, "mu_lr", "cmi_pgdl")["cmi_pgdl_x100"] == pytest.approx(0.0, abs=1e-9)
 
 
+def pgdl_program_score(df: pd.DataFrame, measure: str) -> float:
+    """PGDL 2020's score as its public scoring program computes it, re-written here as plain loops over models:
+    for each ordered pair of two distinct hyperparameters (h1, h2), a 2 × 2 × cells table over every ordered
+    pair of models (a model with itself included), a cell being both models' values of h1 and h2 and the
+    entries [gap_1 > gap_2] × [μ_1 > μ_2]; per cell I and H(gap) in bits (H with log2(p + 1e-12)); the set
+    scores mean I / mean H over all cells of the full grid; the task score is the smallest set score."""
+    models = df.to_dict("records")
+    values = {h: sorted(df[h].unique()) for h in AXES}
+
+    def cell_mi_h(n):  # n: 2 × 2 counts [gap][μ]
+        total = sum(map(sum, n))
+        pg, pm = [sum(n[g]) / total for g in (0, 1)], [(n[0][m] + n[1][m]) / total for m in (0, 1)]
+        mi = sum(n[g][m] / total * math.log2(n[g][m] / total / (pg[g] * pm[m]))
+                 for g in (0, 1) for m in (0, 1) if n[g][m])
+        return mi, -sum(p * math.log2(p + PGDL_LOG_EPS) for p in pg)
+
+    scores = []
+    for h1, h2 in itertools.permutations(AXES, 2):
+        cells = {key: [[0, 0], [0, 0]] for key in itertools.product(values[h1], values[h1], values[h2], values[h2])}
+        for m1 in models:
+            for m2 in models:
+                gap = (m1["test_error"] - m1["train_error"]) > (m2["test_error"] - m2["train_error"])
+                cells[m1[h1], m2[h1], m1[h2], m2[h2]][int(gap)][int(m1[measure] > m2[measure])] += 1
+        mis, hs = zip(*(cell_mi_h(n) for n in cells.values()))
+        scores.append(sum(mis) / len(mis) / (sum(hs) / len(hs)))
+    return min(scores)
+
+
+@pytest.mark.parametrize("measure", ["noise_measure", "mu_tied", "mu_gap"])
+def test_pgdl_score_equals_the_scoring_programs_loops(measure):
+    """On a complete 3 × 2 × 2 grid with 2 seeds: a noise measure, one with ties (rounded: [μ_1 > μ_2] is 0 on
+    a tie, as in the program), and the gap itself."""
+    df = with_measures(grid()).assign(mu_tied=lambda d: d["noise_measure"].round(0))
+    got = stat(df, measure, "cmi_pgdl")["cmi_pgdl_x100"]
+    assert got == pytest.approx(100 * pgdl_program_score(df, measure), rel=1e-12, abs=1e-12)
+
+
 def pgdl_hand_table() -> pd.DataFrame:
     """Two axes: A ∈ {0, 1} (two runs each) and B, one value (given as an axis explicitly)."""
     return pd.DataFrame({"model.a": [0, 0, 1, 1], "model.b": [0, 0, 0, 0], "train_error": 0.0,

@@ -8,6 +8,8 @@ information divided by the entropy of the gap's variable, in bits.
     per cell: I(V_gap; V_μ) and H(V_gap) in bits, H with log2(p + 1e-12) as the program has it
     set score = mean_cells I / mean_cells H;  task score = min over sets  (reported ×100, `cmi_pgdl_x100`)
     The program assumes a complete grid; here the means run over the cells that hold pairs (the same on one).
+    tests/test_analysis.py re-writes the program's loops (models × models per axis pair) and gets these
+    numbers to 1e-12 on a complete 3-axis grid, with ties and without.
 (b) `cmi_jiang` — the table of Jiang et al. 2020 §3 (eqs. 3-4), for conditioning sets S of 0, 1 and 2 axes:
     pairs: ordered pairs of distinct runs;  V = sgn(difference) (ties are a third value)
     Î(V_μ; V_gap | U_S) / Ĥ(V_gap | U_S), each a p(cell)-weighted sum over cells U_S (both runs' values on S)
