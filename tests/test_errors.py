@@ -125,8 +125,8 @@ def test_a_failed_ensemble_writes_its_error_into_every_member(trained, tmp_path,
     assert len(folders) == 2 and all("boom in the ensemble" in (d / "error.json").read_text() for d in folders)
 
 
-def test_a_full_disk_in_an_ensemble_stops_the_sweep_with_one_line(trained, tmp_path, capsys, monkeypatch):
-    spec, _ = trained
+def fill_disk_at_result_json(monkeypatch) -> None:
+    """Every run trains, then writing its result.json fails as on a full disk."""
     import genlab.runfiles
 
     real = genlab.runfiles.write_json
@@ -137,6 +137,11 @@ def test_a_full_disk_in_an_ensemble_stops_the_sweep_with_one_line(trained, tmp_p
         real(path, obj)
 
     monkeypatch.setattr(genlab.runfiles, "write_json", full)
+
+
+def test_a_full_disk_in_an_ensemble_stops_the_sweep_with_one_line(trained, tmp_path, capsys, monkeypatch):
+    spec, _ = trained
+    fill_disk_at_result_json(monkeypatch)
     code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", tmp_path / "s",
                            "--ensemble", "2")
     assert code == 2
@@ -150,20 +155,13 @@ def test_a_full_disk_in_a_pool_worker_stops_the_sweep_with_one_line(trained, tmp
     from concurrent.futures import ThreadPoolExecutor
 
     import genlab.executors.pool as pool
-    import genlab.runfiles
 
     spec, _ = trained
-    real = genlab.runfiles.write_json
-
-    def full(path, obj):
-        if path.name == "result.json":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, obj)
 
     def threads(n, mp_context, initializer, initargs):  # _init_worker's progress queue, without the process
         return ThreadPoolExecutor(n, initializer=lambda: setattr(pool, "_progress_q", initargs[2]))
 
-    monkeypatch.setattr(genlab.runfiles, "write_json", full)
+    fill_disk_at_result_json(monkeypatch)
     monkeypatch.setattr(pool, "ProcessPoolExecutor", threads)
     code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", tmp_path / "s",
                            "-j", "2", "--ensemble", "off")
