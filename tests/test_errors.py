@@ -5,7 +5,6 @@ where it can. (Damaged store files are genlab.integrity's: skipped with a warnin
 from __future__ import annotations
 
 import errno
-import json
 import sys
 import urllib.error
 from pathlib import Path

@@ -8,7 +8,6 @@ CI runs FUZZ_EXAMPLES examples in total (about a minute on 2 cores); the slow-ma
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from datetime import timedelta
