@@ -32,6 +32,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from genlab.losses import error_fn
+from genlab.measures.layers import run_with_hooks
 from genlab.models.dropout import Dropout, dropout_layers, multiplier
 from genlab.models.mlp import ACTIVATIONS
 from genlab.spec import RunConfig
@@ -336,17 +337,12 @@ def drop_shapes(base: nn.Module, m: Member) -> dict[str, tuple[int, ...]]:
     if not names:
         return {}
     seen: dict[str, tuple[int, ...]] = {}
-    hooks = [d.register_forward_hook(lambda mod, inp, _o: seen.__setitem__(names[mod], tuple(inp[0].shape[1:])))
-             for d in names]
-    was = base.training
-    try:
-        with torch.no_grad():
-            base.eval()
-            base(m.data.inputs(m.data.x_train[:1]))
-    finally:
-        base.train(was)
-        for h in hooks:
-            h.remove()
+
+    def hook(mod: nn.Module, inp: tuple, _out: torch.Tensor) -> None:
+        if mod in names:
+            seen[names[mod]] = tuple(inp[0].shape[1:])
+
+    run_with_hooks(base, m.data.inputs(m.data.x_train[:1]), hook)
     return seen
 
 
@@ -372,18 +368,9 @@ def member_bytes(m: Member) -> int:
     """Memory one member needs while training, bytes: weights, gradient and two optimizer buffers, plus every
     layer's output on one batch, kept for the backward pass (counted by a forward pass with hooks)."""
     n_out = [0]
-    hooks = [mod.register_forward_hook(lambda _m, _i, o: n_out.__setitem__(0, n_out[0] + o.numel()))
-             for mod in m.model.modules() if not list(mod.children())]
     bs = min(m.config.train.batch_size, m.data.n_train)
-    was = m.model.training
-    try:
-        with torch.no_grad():
-            m.model.eval()  # no BatchNorm statistics are touched
-            m.model(m.data.inputs(m.data.x_train[:bs]))
-    finally:
-        m.model.train(was)
-        for h in hooks:
-            h.remove()
+    run_with_hooks(m.model, m.data.inputs(m.data.x_train[:bs]),  # eval, no grad: no BatchNorm statistics touched
+                   lambda _m, _i, o: n_out.__setitem__(0, n_out[0] + o.numel()))
     weights = sum(p.numel() * p.element_size() for p in m.model.parameters())
     return 4 * weights + 2 * 4 * n_out[0]
 
