@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genlab.findings import Finding, at_least, at_most, evaluate, linear_fit, list_findings, within
+from genlab.findings import Finding, evaluate, linear_fit, list_findings
+from genlab.verdicts import ALPHA, Evidence, critical, judge, more_seeds, overall, spent
 
 RNG = np.random.default_rng(0)
 NOISE = RNG.standard_normal(12)  # fixed noise, shared by the constructed tables
@@ -44,16 +45,28 @@ def dominates_case(diff: float, noise: float) -> tuple[None, pd.DataFrame]:
                          "cap": 5.0 + diff * label + noise * NOISE})
 
 
+def slower_history(gap: float, noise: float, seeds: int = 4) -> pd.DataFrame:
+    """Pairs of runs (g = "a" low, "b" high) per seed, 10 epochs: log loss falls by 0.3 per epoch for a, and by
+    0.3 − gap per epoch for b (b starts 0.5 higher: a gap at initialization that must not count)."""
+    out = []
+    for seed in range(seeds):
+        for g, start, rate in (("a", 0.0, 0.3), ("b", 0.5, 0.3 - gap)):
+            for e in range(11):
+                out.append({"run_id": f"{g}{seed}", "seed": seed, "g": g, "epoch": e, "event": None,
+                            "loss": float(np.exp(start - rate * e + noise * NOISE[(seed + e) % 12] * (g == "b")))})
+    return pd.DataFrame(out)
+
+
 def recovery_history(end_ratio: float, jump: float, noise: float) -> pd.DataFrame:
-    """A control run (std 0) and two perturbed runs per seed (std 0.5, 1), 20 epochs, a perturbation at 5.
+    """A control run (std 0) and two perturbed runs per seed (3 seeds) (std 0.5, 1), 20 epochs, a perturbation at 5.
     Losses fall as 0.5 + 1/(epoch+1)²; a perturbed run jumps by `jump` at epoch 5 and ends at `end_ratio` × the
     control; `noise` is epoch-to-epoch jitter (relative)."""
     out = []
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         for std in (0.0, 0.5, 1.0):
             rid = f"s{seed}-{std}"
             for e in range(21):
-                base = (0.5 + 1.0 / (e + 1) ** 2) * (1 + noise * NOISE[e % 12] * (1 if std else -1))
+                base = (0.5 + 1.0 / (e + 1) ** 2) * (1 + noise * NOISE[(e + 5 * seed) % 12] * (1 if std else -1))
                 scale = 1.0 if std == 0 or e < 5 else 1 + (end_ratio - 1) * min(1.0, (e - 5) / 5)
                 out.append({"run_id": rid, "seed": seed, "events.perturb_std": std, "epoch": e,
                             "event": None, "train_loss": base * scale})
@@ -78,6 +91,9 @@ SIDES = {
                  (recovery_history(1.1, 1.0, 0.3), None)),
     "dominates": ({"metric": "cap", "by": "data.corrupt_prob", "low": 0.0, "high": 1.0, "over": "data.n_train"},
                   dominates_case(2.0, 0.01), dominates_case(-2.0, 0.01), dominates_case(0.0, 1.0)),
+    "slower": ({"metric": "loss", "by": "g", "low": "a", "high": "b"},
+               (slower_history(0.1, 0.01), None), (slower_history(-0.1, 0.01), None),
+               (slower_history(0.0, 0.5), None)),
 }
 
 
@@ -108,15 +124,91 @@ def test_paper_no_reverses_the_verdict(name):
 
 
 def test_the_interval_rules():
-    assert at_least("", 1.0, 0.4, 0.0).verdict == "agrees"  # 1 − 0.8 ≥ 0
-    assert at_least("", 1.0, 0.6, 0.0).verdict == "inconclusive"  # the interval spans 0
-    assert at_least("", -1.0, 0.4, 0.0).verdict == "differs"
-    assert at_least("", 0.0, 0.0, 0.0, strict=True).verdict == "differs"  # exactly on the line: not above it
-    assert at_most("", 0.0, math.nan, 0.0).verdict == "agrees"  # no error bar: judged on the value
-    assert within("", 1.0, 0.04, 0.9, 1.1).verdict == "agrees"
-    assert within("", 1.0, 0.06, 0.9, 1.1).verdict == "inconclusive"
-    assert within("", 1.223, 0.062, 0.9, 1.1).verdict == "inconclusive"  # 000: ResNet slope 1.223 ± 0.062
-    assert within("", 1.25, 0.06, 0.9, 1.1).verdict == "differs"
+    q = critical(spent(0), float("inf"))  # the design's own look: a two-sided 97.5 % normal interval
+    assert q == pytest.approx(2.2414, abs=1e-4)
+    above = lambda v, e, **kw: judge("", Evidence(v, e), "above", 0.0, **kw).verdict  # noqa: E731
+    assert above(1.0, 0.4) == "agrees" and above(1.0, 0.5) == "inconclusive" and above(-1.0, 0.4) == "differs"
+    assert above(0.0, 0.0, strict=True) == "differs"  # an exact value on the line: not above it
+    assert above(0.0, 0.0) == "agrees"
+    assert above(1.0, math.nan) is None  # one run: no error bar, not judged — never agrees or differs
+    assert judge("", Evidence(1.0, math.nan), "above", 0.0).reason.startswith("one run")
+    assert judge("", Evidence(1.0, 0.04), "within", (0.9, 1.1)).verdict == "agrees"
+    assert judge("", Evidence(1.0, 0.06), "within", (0.9, 1.1)).verdict == "inconclusive"
+    assert judge("", Evidence(1.25, 0.06), "within", (0.9, 1.1)).verdict == "differs"
+    assert judge("", Evidence(1.0, 0.4, df=2), "above", 0.0).verdict == "inconclusive"  # t with 2 df: q ≈ 6.2
+
+
+def test_no_effect_at_this_scale_on_all_four_sides():
+    """margin 0.1: the interval inside ±0.1 is "no effect"; wholly above the line agrees, below differs,
+    straddling the line and the margin's edge inconclusive."""
+    v = lambda value, err: judge("", Evidence(value, err), "above", 0.0, strict=True, margin=0.1)  # noqa: E731
+    assert v(1.0, 0.1).verdict == "agrees"
+    assert v(-1.0, 0.1).verdict == "differs"
+    assert v(0.01, 0.02).verdict == "no effect"  # [−0.035, 0.055] ⊂ [−0.1, 0.1]
+    assert v(0.08, 0.02).verdict == "agrees"  # [0.035, 0.125]: above the line, though it crosses the margin
+    assert v(0.0, 0.2).verdict == "inconclusive"  # spans the line and the margin: more seeds
+    with pytest.raises(ValueError, match="margin must be a positive"):
+        v_bad = judge("", Evidence(0.0, 0.1), "above", 0.0, margin=0.0)  # noqa: F841
+    below = judge("", Evidence(-0.01, 0.02), "below", 0.0, margin=0.1)
+    assert below.verdict == "no effect" and below.lo < 0 < below.hi
+
+
+@pytest.mark.parametrize("name", ["compare", "correlation", "dominates", "slower"])
+def test_every_comparison_or_trend_says_no_effect_inside_its_margin(name):
+    _, yes, no, between = SIDES[name]
+    tight = {"compare": (None, compare_case(0.001, 0.01)[1]),
+             "correlation": (None, runs(x=np.arange(60.0), y=np.tile([0.0, 1.0], 30))),
+             "dominates": (None, dominates_case(0.0, 0.01)[1]), "slower": (slower_history(0.0, 0.001), None)}[name]
+    margin = {"correlation": 0.3, "dominates": 1.0}.get(name, 0.1)
+    assert verdict(name, tight, margin=margin).verdict == "no effect"
+    assert verdict(name, yes, margin=margin / 100).verdict == "agrees"
+    assert verdict(name, no, margin=margin / 100).verdict == "differs"
+    assert verdict(name, tight).verdict == "inconclusive"  # without a margin an absent effect is never decided
+    assert verdict(name, tight, margin=margin, paper="no").verdict == "no effect"  # no effect either way
+
+
+def test_slower_is_judged_over_the_whole_curve_not_its_start():
+    f = verdict("slower", (slower_history(0.05, 0.0), None))
+    # per epoch the gap in log loss grows by 0.05: mean over epochs 1..10 of 0.05·e = 0.275; the 0.5 start is gone
+    assert f.value == pytest.approx(0.275) and f.error == pytest.approx(0.0) and f.verdict == "agrees"
+    lin = verdict("slower", (slower_history(0.05, 0.0), None), relative=False)
+    assert lin.value != pytest.approx(0.275)  # on the raw loss the statistic is in loss units
+    one = verdict("slower", (slower_history(0.05, 0.01, seeds=1), None))
+    assert one.verdict is None and "one run" in one.reason
+
+
+def test_one_run_is_never_agrees_or_differs():
+    one = runs(g=["a", "b"], m=[0.0, 5.0], x=[1.0, 2.0])
+    c = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, one)[1]
+    v = evaluate({"name": "value", "metric": "m", "where": "g == 'a'", "at_most": 1.0}, None, one)[1]
+    d = evaluate({"name": "dominates", "metric": "m", "by": "g", "low": "a", "high": "b", "over": "x"}, None,
+                 one.assign(x=1.0))[1]
+    for f in (c, v, d):
+        assert f.verdict is None and f.reason.startswith("one run"), f
+
+
+def test_looks_beyond_the_design_spend_less_alpha():
+    assert [spent(k) for k in range(3)] == pytest.approx([ALPHA / 2, ALPHA / 6, ALPHA / 12])
+    assert sum(spent(k) for k in range(100_000)) == pytest.approx(ALPHA, rel=1e-4)
+    df = compare_case(0.6, 0.5)[1]  # 3 seeds
+    at_design = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, df,
+                         design_seeds=3)[1]
+    later = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None, df,
+                     design_seeds=1)[1]  # the same rows seen as the third look: a wider interval
+    (c0,), (c2,) = at_design.checks, later.checks
+    assert c0.value == c2.value and (c2.hi - c2.lo) > (c0.hi - c0.lo)
+    with pytest.raises(ValueError, match="set by genlab"):
+        evaluate({"name": "value", "metric": "m", "design_seeds": 3}, None, df)
+
+
+def test_inconclusive_says_how_many_more_seeds_and_they_would_decide():
+    c = judge("", Evidence(0.5, 0.3, df=4, look=0, n=3, df_per_seed=2), "above", 0.0)
+    assert c.verdict == "inconclusive" and c.more is not None and c.more >= 1
+    grown = Evidence(0.5, 0.3, df=4, n=3, df_per_seed=2).with_seeds(c.more)
+    assert judge("", grown, "above", 0.0).verdict == "agrees"
+    fewer = Evidence(0.5, 0.3, df=4, n=3, df_per_seed=2).with_seeds(c.more - 1)
+    assert judge("", fewer, "above", 0.0).verdict == "inconclusive"  # the smallest number that decides
+    assert more_seeds([c]) == c.more and overall([c]) == "inconclusive"
 
 
 def test_slope_band_is_fixed_and_the_intercept_sign_is_checked():
@@ -152,7 +244,7 @@ def test_compare_change_from_the_start_ignores_a_gap_present_at_initialization()
     assert change.value == pytest.approx(0.0, abs=1e-9) and change.verdict == "differs"  # exactly 0 is not > 0
     one = evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}, None,
                    compare_case(1.0, 0.1)[1].iloc[:2])[1]
-    assert one.verdict == "inconclusive" and "add seeds" in one.text and math.isnan(one.error)
+    assert one.verdict is None and "one run" in one.reason and math.isnan(one.error)
 
 
 def test_recovery_needs_a_control_and_a_jump():
@@ -162,7 +254,8 @@ def test_recovery_needs_a_control_and_a_jump():
     flat = verdict("recovery", (recovery_history(1.0, -0.1, 0.01), None))  # the "perturbation" lowered the loss
     assert [c.verdict for c in flat.checks][-1] == "differs" and flat.verdict == "differs"
     ok = verdict("recovery", (h, None))
-    assert ok.value == pytest.approx(1.0, abs=0.02) and len(ok.checks) == 5  # 4 perturbed runs + the jump
+    assert ok.value == pytest.approx(1.0, abs=0.02) and len(ok.checks) == 3  # 2 perturbation sizes + the jump
+    assert ok.checks[0].error > 0 and "mean over 3 seed(s)" in ok.text  # the error is the seed-to-seed one
 
 
 def test_correlation_sign_zero_is_no_correlation_within_a_band():
@@ -185,7 +278,7 @@ def test_exact_numbers_on_hand_made_tables():
     sd = np.std([1.0, 1.2, 0.8, 1.0], ddof=1)  # the same spread in both groups
     assert c.value == pytest.approx(2.0) and c.error == pytest.approx(np.sqrt(2 * sd**2 / 4))
     v = evaluate({"name": "value", "metric": "m", "where": "run_id == 'r0'", "at_most": 1.0}, None, df)[1]
-    assert v.value == 1.0 and math.isnan(v.error) and "±" not in v.text and v.verdict == "agrees"
+    assert v.value == 1.0 and math.isnan(v.error) and "±" not in v.text and v.verdict is None  # one run
     assert evaluate({"name": "value", "metric": "m"}, None, df)[1].verdict is None  # no line: not judged
 
 
@@ -193,16 +286,16 @@ def test_errors_name_what_is_wrong():
     df = compare_case(1.0, 0.1)[1]
     with pytest.raises(ValueError, match="'nope' is not a column"):
         evaluate({"name": "value", "metric": "nope"}, None, df)
-    with pytest.raises(ValueError, match="no finished run with g = 'z'"):
+    with pytest.raises(ValueError, match="no finished run with g = z; values present: a, b"):
         evaluate({"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "z"}, None, df)
     with pytest.raises(ValueError, match="option colour"):
         evaluate({"name": "value", "metric": "m", "colour": 1}, None, df)
 
 
-def test_a_precondition_no_run_meets_is_inconclusive_and_says_why():
+def test_a_precondition_no_run_meets_is_not_judged_and_says_why():
     _, res = slope_case(1.0, 0.5, 0.0)
     f = verdict("slope", (None, res.assign(train_error=0.01)), require="train_error == 0")
-    assert f.verdict == "inconclusive" and math.isnan(f.value) and "0 runs meet train_error == 0, 3 needed" in f.text
+    assert f.verdict is None and f.reason == "precondition not met" and math.isnan(f.value) and "0 runs meet train_error == 0, 3 needed" in f.text
     with pytest.raises(ValueError, match="needs at least 3 runs"):  # no precondition: too few runs is an error
         verdict("slope", (None, res.iloc[:2]))
 
@@ -212,7 +305,7 @@ def test_value_of_every_run_is_judged_on_the_worst_run():
     mean = evaluate({"name": "value", "metric": "m", "at_most": 0.0}, None, df)[1]
     worst = evaluate({"name": "value", "metric": "m", "at_most": 0.0, "stat": "max"}, None, df)[1]
     assert mean.verdict == "inconclusive"  # the mean's interval spans 0
-    assert worst.verdict == "differs" and worst.value == 0.001 and math.isnan(worst.error) and "max m" in worst.text
+    assert worst.verdict == "differs" and worst.value == 0.001 and worst.error == 0 and "max m" in worst.text
     assert evaluate({"name": "value", "metric": "m", "at_least": 0.0, "stat": "min"}, None, df)[1].verdict == "agrees"
 
 

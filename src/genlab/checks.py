@@ -160,6 +160,8 @@ def entries(raw: Any, key: str, problems: Problems) -> tuple[dict[str, Any], ...
                 problems.add(f"{at}.file", str(e))
         if key == "findings" and not isinstance(entry.get("claim", ""), str):
             problems.add(f"{at}.claim", "must be a string", entry.get("claim"))
+        if key == "findings" and "design_seeds" in entry:
+            problems.add(f"{at}.design_seeds", "is set by genlab (the spec's seeds), not by a spec")
     return tuple(entries)
 
 

@@ -3,8 +3,9 @@
 A finding function is `fn(history, results, *, options...) -> Finding`, registered by name. A spec lists its
 findings in `[[findings]]` tables: `name` (the function), `claim` (the seed's words, quoted in the report),
 optionally `figure` (the figure file it reads, for the report's links) and the function's options — the
-lines the claim draws (a slope band, an intercept sign, a tolerance) and, for a claim the seed says does
-*not* hold, `paper = "no"`.
+lines the claim draws (a slope band, an intercept sign, a tolerance), for a comparison or a trend `margin`
+(the smallest effect that matters, in the claim's units, with a one-line reason from the seed beside it) and,
+for a claim the seed says does *not* hold, `paper = "no"`.
 
     [[findings]]
     name = "slope"
@@ -14,13 +15,15 @@ lines the claim draws (a slope band, an intercept sign, a tolerance) and, for a 
     target = 1.0
     tolerance = 0.1            # the slope band [0.9, 1.1], fixed: it does not widen with noisy data
     intercept = "positive"
+    intercept_margin = 0.01    # an offset below 0.01 (the seed reports ≈ 0.1) is no offset
     require = "train_error == 0"   # runs that did not get there are left out, and listed
 
-Each check compares a number's ±2 standard-error interval with its line: **agrees** when the whole interval
-is on the claim's side, **differs** when it is wholly on the other side, **inconclusive** when it spans the
-line. A finding agrees when every check agrees, differs when any check differs, else is inconclusive; a
-finding with no line is not judged (verdict None). Every finding states what would make it fail.
-Uncertainties are standard errors (or, where said, standard deviations across seeds), never variances.
+Each check holds an estimate's interval against its line (genlab.verdicts): agrees, differs, no effect at
+this scale (inside ± margin), or inconclusive (not enough seeds yet: it says how many more); a check read off
+one run has no error bar and is not judged. Errors are standard errors over seeds (sample std / √n, ddof = 1),
+never variances; intervals are t intervals at the error rate the look spends (α_k, genlab.verdicts), so
+`genlab run --decide` may add seeds and look again without inflating wrong verdicts. A finding agrees when
+every check agrees, differs when any check differs. Every finding states what would make it fail.
 """
 
 from __future__ import annotations
@@ -35,29 +38,19 @@ import pandas as pd
 from genlab.expr import Where
 from genlab.registry import Registry, call_entry
 from genlab.tables import describe_rows, fmt, numeric, select, split
+from genlab.verdicts import DECIDED, VERDICTS, Check, Evidence, judge, more_seeds, not_judged, overall, welch
 
 ENTRY_KEYS = ("claim", "figure")  # keys of a [[findings]] table that are not the function's options
-Z = 2.0  # an interval is the value ± 2 standard errors (≈ 95 % for a normal estimate)
-VERDICTS = ("agrees", "differs", "inconclusive")
+INJECTED = ("design_seeds",)  # options evaluate() passes, never a spec
 Paper = Literal["yes", "no"]  # does the seed say the stated relation holds?
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of a claim: `what` (e.g. "slope in [0.9, 1.1]"), the value ± its standard error (NaN: no
-    error estimate, judged on the value alone) and the verdict."""
-
-    what: str
-    value: float
-    error: float
-    verdict: str
+__all__ = ["Check", "DECIDED", "VERDICTS", "Finding", "evaluate", "judge", "Evidence"]
 
 
 @dataclass(frozen=True)
 class Finding:
     """value ± error (the headline number; error a standard error, NaN when there is none), the verdict
-    ("agrees" | "differs" | "inconclusive"; None if not judged), one line of what was measured, the checks,
-    and what it would take to fail."""
+    ("agrees" | "differs" | "no effect" | "inconclusive"; None if not judged, `reason` says why), one line of
+    what was measured, the checks, what it would take to fail, and (inconclusive) the seeds it needs."""
 
     value: float
     error: float
@@ -66,11 +59,28 @@ class Finding:
     checks: tuple[Check, ...] = ()
     fails_if: str = ""
     expect: str = ""  # the direction tested, e.g. "τ < 0 (paper: falls)" or "not: lower at every size"
+    reason: str = ""  # why it is not judged: "one run: no error bar", "precondition not met: …"
+    more: int | None = None  # inconclusive: how many more seeds the current estimate suggests
 
     @property
     def agrees(self) -> bool | None:
-        """True / False for agrees / differs; None when inconclusive or not judged."""
+        """True / False for agrees / differs; None otherwise."""
         return {"agrees": True, "differs": False}.get(self.verdict)
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in DECIDED
+
+
+def finding(value: float, error: float, checks: list[Check] | tuple[Check, ...], text: str, fails_if: str,
+            expect: str, paper: "Paper" = "yes", value_from: Check | None = None) -> Finding:
+    """The Finding of a list of checks: the verdict over them (reversed for paper = "no"), the reason when not
+    judged, the seeds an inconclusive one needs."""
+    checks = tuple(checks)
+    verdict = negate(overall(checks), paper)
+    reason = "; ".join(dict.fromkeys(c.reason for c in checks if c.verdict is None and c.reason))
+    return Finding(value, error, verdict, text, checks, fails_if, expect, reason if verdict is None else "",
+                   more_seeds(checks) if verdict == "inconclusive" else None)
 
 
 FindingFn = Callable[..., Finding]
@@ -80,48 +90,31 @@ get_finding = _FINDINGS.get
 list_findings = _FINDINGS.names
 
 
-def evaluate(entry: dict[str, Any], history: pd.DataFrame, results: pd.DataFrame) -> tuple[str, Finding]:
-    """(claim, Finding) for one `[[findings]]` entry; options are checked against the function's signature."""
-    return entry.get("claim", ""), call_entry(_FINDINGS, entry, history, results, ignore=ENTRY_KEYS)
+def evaluate(entry: dict[str, Any], history: pd.DataFrame, results: pd.DataFrame,
+             design_seeds: int | None = None) -> tuple[str, Finding]:
+    """(claim, Finding) for one `[[findings]]` entry; options are checked against the function's signature.
+    `design_seeds`: the seeds the spec itself lists — every seed beyond them in the rows a finding reads is one
+    more look (genlab.verdicts.spent); None: the rows' seeds are the design (look 0)."""
+    bad = [k for k in INJECTED if k in entry]
+    if bad:
+        raise ValueError(f"finding {entry.get('name')!r}: {bad[0]!r} is set by genlab, not by a spec")
+    return entry.get("claim", ""), call_entry(_FINDINGS, {**entry, "design_seeds": design_seeds}, history,
+                                              results, ignore=ENTRY_KEYS)
 
 
-# ---- judging: an interval against a line -------------------------------------------------------------------
-def interval(v: float, e: float) -> tuple[float, float]:
-    half = 0.0 if math.isnan(e) else Z * e
-    return v - half, v + half
+def seeds_of(df: pd.DataFrame) -> int:
+    """How many seeds the rows hold (1 without a `seed` column)."""
+    return int(df["seed"].nunique()) if "seed" in df.columns and len(df) else 1
 
 
-def at_least(what: str, v: float, e: float, line: float, strict: bool = False) -> Check:
-    """Claim v ≥ line (v > line if `strict`)."""
-    lo, hi = interval(v, e)
-    yes = lo > line if strict else lo >= line
-    no = hi <= line if strict else hi < line
-    return Check(what, v, e, "agrees" if yes else "differs" if no else "inconclusive")
-
-
-def at_most(what: str, v: float, e: float, line: float, strict: bool = False) -> Check:
-    """Claim v ≤ line (v < line if `strict`)."""
-    c = at_least(what, -v, e, -line, strict)
-    return Check(what, v, e, c.verdict)
-
-
-def within(what: str, v: float, e: float, lo_line: float, hi_line: float) -> Check:
-    """Claim lo_line ≤ v ≤ hi_line."""
-    lo, hi = interval(v, e)
-    yes, no = lo_line <= lo and hi <= hi_line, hi < lo_line or lo > hi_line
-    return Check(what, v, e, "agrees" if yes else "differs" if no else "inconclusive")
-
-
-def overall(checks: list[Check] | tuple[Check, ...]) -> str | None:
-    """differs if any check differs; else inconclusive if any is; agrees if all agree; None without checks."""
-    if not checks:
-        return None
-    verdicts = {c.verdict for c in checks}
-    return "differs" if "differs" in verdicts else "inconclusive" if "inconclusive" in verdicts else "agrees"
+def look(df: pd.DataFrame, design_seeds: int | None) -> int:
+    """The look the rows are judged at: seeds present beyond the spec's own (0 at the design)."""
+    return 0 if design_seeds is None else max(0, seeds_of(df) - design_seeds)
 
 
 def negate(verdict: str | None, paper: Paper) -> str | None:
-    """The verdict on the seed's statement: with paper = "no" the seed says the relation does not hold."""
+    """The verdict on the seed's statement: with paper = "no" the seed says the relation does not hold
+    (agrees ↔ differs; no effect, inconclusive and not judged stay)."""
     if paper not in ("yes", "no"):
         raise ValueError(f"paper must be 'yes' or 'no' (does the seed say it holds?), got {paper!r}")
     return {"agrees": "differs", "differs": "agrees"}.get(verdict, verdict) if paper == "no" else verdict
@@ -131,11 +124,14 @@ def _expect(text: str, paper: Paper) -> str:
     return f"not: {text} (paper: no)" if paper == "no" else text
 
 
-def _fails(text: str, paper: Paper) -> str:
+def _fails(text: str, paper: Paper, margin: float | None = None) -> str:
+    tail = "; inconclusive when an interval spans its line"
+    if margin is not None:
+        tail = f"; no effect when the interval lies within ±{margin:g} of the line" + tail
     if paper == "no":
         return f"the seed says this does not hold: agrees only if the data show it does not ({text} is the " \
-               f"opposite); inconclusive when an interval spans its line"
-    return f"differs if {text}; inconclusive when an interval spans its line"
+               f"opposite){tail}"
+    return f"differs if {text}{tail}"
 
 
 def _fmt(v: float) -> str:
@@ -143,7 +139,13 @@ def _fmt(v: float) -> str:
 
 
 def _pm(v: float, e: float) -> str:
-    return f"{_fmt(v)} ± {_fmt(e)}" if not math.isnan(e) else f"{_fmt(v)} (no error bar)"
+    if math.isnan(e):
+        return f"{_fmt(v)} (one run, no error bar)"
+    return f"{_fmt(v)} ± {_fmt(e)}" if e > 0 else f"{_fmt(v)} (exact)"
+
+
+def _values_present(df: pd.DataFrame, col: str) -> str:
+    return ", ".join(fmt(v) for v in sorted(df[col].dropna().unique(), key=lambda v: (str(type(v)), v)))
 
 
 # ---- the tables ------------------------------------------------------------------------------------------
@@ -161,10 +163,10 @@ def rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | 
 
 
 def unmet(text: str) -> Finding:
-    """Inconclusive: too few runs meet the claim's precondition (`require`) to test it; the text lists them."""
-    return Finding(math.nan, math.nan, "inconclusive", text, (),
+    """Not judged: too few runs meet the claim's precondition (`require`) to test it; the text lists them."""
+    return Finding(math.nan, math.nan, None, text, (),
                    "cannot fail on these runs: too few meet the claim's precondition (train them further)",
-                   "precondition not met")
+                   "precondition not met", reason="precondition not met")
 
 
 def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -175,63 +177,75 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float
     return float(r.slope), float(r.stderr), float(r.intercept), float(r.intercept_stderr)
 
 
-def _xy(df: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+def _xy(df: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, str]:
+    """The finite (x, y) pairs, the rows they come from, and a note listing the rows left out (NaN or ±inf)."""
     xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
     ok = np.isfinite(xs) & np.isfinite(ys)
-    return xs[ok], ys[ok]
+    note = f"; left out {int((~ok).sum())} of {len(ok)} runs with no finite {x} or {y}: " \
+           f"{describe_rows(df[~ok], df, (x, y))}" if (~ok).any() else ""
+    return xs[ok], ys[ok], df[ok], note
 
 
 # ---- the finding kinds -----------------------------------------------------------------------------------
 @register_finding("slope")
 def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x: bool = False,
           log_y: bool = False, target: float | None = None, tolerance: float = 0.1,
-          intercept: Literal["any", "positive", "negative"] = "any", require: Where | None = None,
-          where: Where | None = None, table: str = "results") -> Finding:
-    """The least-squares line y = a x + b over the runs (optionally in log space), a and b ± standard errors.
+          intercept: Literal["any", "positive", "negative"] = "any", intercept_margin: float | None = None,
+          require: Where | None = None, where: Where | None = None, table: str = "results",
+          design_seeds: int | None = None) -> Finding:
+    """The least-squares line y = a x + b over the runs (optionally in log space), a and b ± standard errors
+    (t with n − 2 degrees of freedom).
 
     Checks: a in the fixed band [target − tolerance, target + tolerance]; b > 0 (`intercept = "positive"`)
-    or b < 0. `require` is the claim's precondition (e.g. "train_error == 0"): runs failing it are left out
-    of the fit and listed.
+    or b < 0, with no effect when b's interval lies within ±`intercept_margin`. `require` is the claim's
+    precondition (e.g. "train_error == 0"): runs failing it are left out of the fit and listed, as are runs
+    with no finite x or y.
     """
     df, note = rows(history, results, table, where, require, show=(x, "train_error"))
-    xs, ys = _xy(df, x, y)
+    xs, ys, df, dropped = _xy(df, x, y)
+    note += dropped
     xs, ys = (np.log(xs) if log_x else xs), (np.log(ys) if log_y else ys)
     if len(xs) < 3:
         if note:  # the runs exist but miss the claim's precondition: this profile cannot test the claim
             return unmet(f"slope of {y} vs {x}: {len(xs)} runs meet {require}, 3 needed{note}")
         raise ValueError(f"slope of {y} vs {x}: needs at least 3 runs with finite values, got {len(xs)}")
     a, se, b, se_b = linear_fit(xs, ys)
+    s = seeds_of(df)
+    ev = dict(df=len(xs) - 2, look=look(df, design_seeds), n=s, df_per_seed=len(xs) / s)
     checks, lines = [], []
     if target is not None:
         lo, hi = target - tolerance, target + tolerance
-        checks.append(within(f"slope in [{lo:g}, {hi:g}]", a, se, lo, hi))
+        checks.append(judge(f"slope in [{lo:g}, {hi:g}]", Evidence(a, se, **ev), "within", (lo, hi)))
         lines.append(f"the slope's interval lies outside [{lo:g}, {hi:g}]")
     if intercept != "any":
-        sign = 1.0 if intercept == "positive" else -1.0
-        checks.append(at_least(f"intercept {'>' if sign > 0 else '<'} 0", sign * b, se_b, 0.0, strict=True))
-        checks[-1] = Check(checks[-1].what, b, se_b, checks[-1].verdict)
-        lines.append(f"the intercept's interval lies {'at or below' if sign > 0 else 'at or above'} 0")
-    return Finding(a, se, overall(checks), f"slope {_pm(a, se)}, intercept {_pm(b, se_b)} (n = {len(xs)} runs)"
-                   + note, tuple(checks), _fails(" or ".join(lines), "yes") if lines else "",
-                   ", ".join(c.what for c in checks))
+        kind = "above" if intercept == "positive" else "below"
+        checks.append(judge(f"intercept {'>' if kind == 'above' else '<'} 0", Evidence(b, se_b, **ev), kind, 0.0,
+                            strict=True, margin=intercept_margin))
+        lines.append(f"the intercept's interval lies {'at or below' if kind == 'above' else 'at or above'} 0")
+    return finding(a, se, checks, f"slope {_pm(a, se)}, intercept {_pm(b, se_b)} (n = {len(xs)} runs, {s} "
+                   f"seed{'s' * (s > 1)})" + note, _fails(" or ".join(lines), "yes", intercept_margin)
+                   if lines else "", ", ".join(c.what for c in checks))
 
 
 @register_finding("correlation")
 def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, sign: int = 1,
-                band: float = 0.3, paper: Paper = "yes", require: Where | None = None, where: Where | None = None,
-                table: str = "results") -> Finding:
-    """Kendall's τ between x and y over the runs, ± its standard error under independence,
-    √(2(2n+5) / (9n(n−1))).
+                band: float = 0.3, margin: float | None = None, paper: Paper = "yes",
+                require: Where | None = None, where: Where | None = None, table: str = "results",
+                design_seeds: int | None = None) -> Finding:
+    """Kendall's τ between x and y over every run (sweep points × seeds), ± its standard error under
+    independence, √(2(2n+5) / (9n(n−1))) (normal).
 
-    sign = +1 (y grows with x) or −1 (falls): τ·sign > 0. sign = 0 ("no direct correlation"): |τ| ≤ band.
-    `paper = "no"`: the seed says the stated direction does not hold; the verdict is reversed.
+    sign = +1 (y grows with x) or −1 (falls): τ·sign > 0, no effect when τ's interval lies within ±`margin`.
+    sign = 0 ("no direct correlation"): |τ| ≤ band. `paper = "no"`: the seed says the stated direction does
+    not hold; the verdict is reversed.
     """
     from scipy import stats
 
     if sign not in (-1, 0, 1):
         raise ValueError(f"correlation: sign must be +1 (grows), -1 (falls) or 0 (no correlation), got {sign!r}")
     df, note = rows(history, results, table, where, require)
-    xs, ys = _xy(df, x, y)
+    xs, ys, df, dropped = _xy(df, x, y)
+    note += dropped
     n = len(xs)
     if n < 3:
         if note:
@@ -240,14 +254,18 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
     tau, p = stats.kendalltau(xs, ys)
     tau = float(tau) if np.isfinite(tau) else 0.0  # constant x or y: no ordering, τ = 0
     se = math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+    s = seeds_of(df)
+    ev = Evidence(tau, se, look=look(df, design_seeds), n=s, df_per_seed=0.0)
     if sign == 0:
-        check, line = within(f"|τ| ≤ {band:g}", tau, se, -band, band), f"τ's interval lies outside ±{band:g}"
+        check, line = judge(f"|τ| ≤ {band:g}", ev, "within", (-band, band)), f"τ's interval lies outside ±{band:g}"
     else:
         word = "grows" if sign > 0 else "falls"
-        check = at_least(f"τ {'>' if sign > 0 else '<'} 0 ({y} {word} with {x})", sign * tau, se, 0.0, strict=True)
-        check, line = Check(check.what, tau, se, check.verdict), f"τ's interval lies {'≤' if sign > 0 else '≥'} 0"
-    return Finding(tau, se, negate(check.verdict, paper), f"Kendall τ = {_pm(tau, se)} (p = {p:.2g}, n = {n})"
-                   + note, (check,), _fails(line, paper), _expect(check.what, paper))
+        check = judge(f"τ {'>' if sign > 0 else '<'} 0 ({y} {word} with {x})", ev, "above" if sign > 0 else "below",
+                      0.0, strict=True, margin=margin)
+        line = f"τ's interval lies {'≤' if sign > 0 else '≥'} 0"
+    return finding(tau, se, [check], f"Kendall τ = {_pm(tau, se)} (p = {p:.2g}, n = {n} runs, {s} seed"
+                   f"{'s' * (s > 1)})" + note, _fails(line, paper, margin if sign else None),
+                   _expect(check.what, paper), paper)
 
 
 def _values(df: pd.DataFrame, history: pd.DataFrame, metric: str, change_from: int | None) -> pd.Series:
@@ -262,14 +280,24 @@ def _values(df: pd.DataFrame, history: pd.DataFrame, metric: str, change_from: i
     return vals - df["run_id"].map(start).astype(float)
 
 
+def difference(lo: pd.Series, hi: pd.Series, look_: int) -> Evidence:
+    """mean(hi) − mean(lo) over runs (seeds) as Evidence: Welch's standard error and df; NaN error with one
+    run in a group."""
+    if min(len(lo), len(hi)) < 2:
+        return Evidence(float(hi.mean() - lo.mean()), math.nan)
+    d, se, df = welch(lo, hi)
+    return Evidence(d, se, df, look_, min(len(lo), len(hi)), 2.0)
+
+
 @register_finding("compare")
 def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
-            change_from: int | None = None, paper: Paper = "yes", require: Where | None = None,
-            where: Where | None = None, table: str = "results") -> Finding:
-    """mean(metric | by = high) − mean(metric | by = low), ± the standard error of the difference (sample
-    std, ddof=1, over runs). Claim: the difference is > 0. With `change_from` (history) each run's value is
-    its change since that epoch — "slower to converge" is a smaller fall from the start, not a higher level.
-    One run in a group gives no error estimate: inconclusive (add seeds).
+            change_from: int | None = None, margin: float | None = None, paper: Paper = "yes",
+            require: Where | None = None, where: Where | None = None, table: str = "results",
+            design_seeds: int | None = None) -> Finding:
+    """mean(metric | by = high) − mean(metric | by = low) over seeds, ± the standard error of the difference
+    (sample std, ddof=1; Welch's t). Claim: the difference is > 0; no effect when its interval lies within
+    ±`margin`. With `change_from` (history) each run's value is its change since that epoch. One run in a
+    group gives no error estimate: not judged (add seeds).
     """
     df, note = rows(history, results, table, where, require)
     vals = _values(df, history, metric, change_from)
@@ -278,20 +306,18 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
     groups = {v: vals[df[by] == v].dropna() for v in (low, high)}
     for v, g in groups.items():
         if g.empty:
-            raise ValueError(f"compare: no finished run with {by} = {v!r}; values present: {sorted(df[by].unique())}")
-    d = float(groups[high].mean() - groups[low].mean())
+            raise ValueError(f"compare: no finished run with {by} = {fmt(v)}; values present: "
+                             f"{_values_present(df, by)}")
+    ev = difference(groups[low], groups[high], look(df, design_seeds))
     what = metric if change_from is None else f"change of {metric} since epoch {change_from}"
-    head = f"{what}: {_fmt(groups[high].mean())} at {by}={high} vs {_fmt(groups[low].mean())} at {by}={low}"
-    claim = f"{what} higher at {by}={high} than at {by}={low}"
-    if min(len(g) for g in groups.values()) < 2:
-        check = Check(claim, d, math.nan, "inconclusive")
-        text = f"{head} (difference {_fmt(d)}; one run in a group: no error bar, add seeds)"
-    else:
-        se = math.sqrt(sum(g.std(ddof=1) ** 2 / len(g) for g in groups.values()))
-        check = at_least(claim, d, se, 0.0, strict=True)
-        text = f"{head} (difference {_pm(d, se)}, {len(groups[low])} and {len(groups[high])} runs)"
-    return Finding(d, check.error, negate(check.verdict, paper), text + note, (check,),
-                   _fails("the difference's interval lies at or below 0", paper), _expect(claim, paper))
+    claim = f"{what} higher at {by}={fmt(high)} than at {by}={fmt(low)}"
+    check = judge(claim, ev, "above", 0.0, strict=True, margin=margin)
+    text = (f"{what}: {_fmt(groups[high].mean())} at {by}={fmt(high)} vs {_fmt(groups[low].mean())} at "
+            f"{by}={fmt(low)} (difference {_pm(ev.value, ev.error)}; {len(groups[low])} and {len(groups[high])} "
+            f"runs)")
+    return finding(ev.value, ev.error, [check], text + note,
+                   _fails("the difference's interval lies at or below 0", paper, margin), _expect(claim, paper),
+                   paper)
 
 
 @register_finding("value")
@@ -299,12 +325,12 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
           table: str = "results", target: float | None = None, tolerance: float = 0.0,
           at_most: float | None = None, at_least: float | None = None, require: Where | None = None,
           stat: Literal["mean", "max", "min"] = "mean", best_over: str | None = None,
-          best_by: str = "train_loss") -> Finding:
-    """The mean of `metric` over the selected runs ± its standard error, or (`stat`) its largest or smallest
-    value — for a claim about every run ("every network fits its training set": max ≤ 0), exact, no error
-    bar. Checks: within the fixed band target ± tolerance; ≤ at_most; ≥ at_least. One run is judged on its
-    own value (the claim is about it). `best_over` (e.g. "optim.lr"): only the runs at the value of that sweep
-    field whose runs reach the lowest mean `best_by` (training loss: chosen without looking at the test set).
+          best_by: str = "train_loss", design_seeds: int | None = None) -> Finding:
+    """The mean of `metric` over the selected runs ± its standard error (t, n − 1 df), or (`stat`) its largest
+    or smallest value — for a claim about every run ("every network fits its training set": max ≤ 0), exact, no
+    sampling error. Checks: within the fixed band target ± tolerance; ≤ at_most; ≥ at_least. One run is not
+    judged (no error bar). `best_over` (e.g. "optim.lr"): only the runs at the value of that sweep field whose
+    runs reach the lowest mean `best_by` (training loss: chosen without looking at the test set).
     """
     df, note = rows(history, results, table, where, require)
     if best_over is not None:
@@ -315,24 +341,25 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
         diverged = int((df["status"] == "diverged").sum()) if "status" in df.columns else 0
         raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else "")
                          + (f" ({diverged} of {len(df)} selected runs diverged)" if diverged else ""))
-    m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    if stat != "mean":
-        m, se, metric = float(v.max() if stat == "max" else v.min()), math.nan, f"{stat} {metric}"
+    n, s = len(v), seeds_of(df.loc[v.index])
+    m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    if stat != "mean":  # every run's own value: exact, but one run is still one run
+        m, se, metric = float(v.max() if stat == "max" else v.min()), (0.0 if n > 1 else math.nan), f"{stat} {metric}"
+    ev = Evidence(m, se, max(n - 1, 1), look(df, design_seeds), s, n / s)
     checks, lines = [], []
     if target is not None:
-        checks.append(within(f"{metric} in [{target - tolerance:g}, {target + tolerance:g}]", m, se,
-                             target - tolerance, target + tolerance))
+        checks.append(judge(f"{metric} in [{target - tolerance:g}, {target + tolerance:g}]", ev, "within",
+                            (target - tolerance, target + tolerance)))
         lines.append(f"the interval lies outside [{target - tolerance:g}, {target + tolerance:g}]")
     if at_most is not None:
-        checks.append(_at_most(f"{metric} ≤ {at_most:g}", m, se, at_most))
+        checks.append(judge(f"{metric} ≤ {at_most:g}", ev, "below", at_most))
         lines.append(f"the interval lies above {at_most:g}")
     if at_least is not None:
-        checks.append(_at_least(f"{metric} ≥ {at_least:g}", m, se, at_least))
+        checks.append(judge(f"{metric} ≥ {at_least:g}", ev, "above", at_least))
         lines.append(f"the interval lies below {at_least:g}")
-    spread = f" ± {_fmt(se)}" if not math.isnan(se) else ""
-    return Finding(m, se, overall(checks), f"{metric} = {_fmt(m)}{spread} (n = {len(v)} runs)" + note,
-                   tuple(checks), _fails(" or ".join(lines), "yes") if lines else "",
-                   ", ".join(c.what for c in checks))
+    spread = f" ± {_fmt(se)}" if se > 0 else ""
+    return finding(m, se, checks, f"{metric} = {_fmt(m)}{spread} (n = {n} runs)" + note,
+                   _fails(" or ".join(lines), "yes") if lines else "", ", ".join(c.what for c in checks))
 
 
 def best_group(df: pd.DataFrame, over: str, by: str) -> tuple[pd.DataFrame, str]:
@@ -348,6 +375,4 @@ def best_group(df: pd.DataFrame, over: str, by: str) -> tuple[pd.DataFrame, str]
     return df[df[over] == best], f"{over}={fmt(best)} (lowest mean {by} of {shown})"
 
 
-_at_most, _at_least = at_most, at_least  # `value`'s options shadow the names inside it
-
-from genlab import findings_runs  # noqa: E402,F401  (registers recovery and dominates)
+from genlab import findings_runs  # noqa: E402,F401  (registers recovery, dominates and slower)

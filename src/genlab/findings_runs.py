@@ -1,5 +1,6 @@
-"""Findings that set runs against other runs: `recovery` (a perturbed run against its unperturbed control)
-and `dominates` (one group below another at every value of a sweep field). Registered in genlab.findings."""
+"""Findings that set runs against other runs: `recovery` (a perturbed run against its unperturbed control),
+`dominates` (one group below another at every value of a sweep field) and `slower` (one group's curve above
+another's over the whole run). Registered in genlab.findings; errors are over seeds (genlab.verdicts)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,17 @@ import numpy as np
 import pandas as pd
 
 from genlab.expr import Where
-from genlab.findings import (Check, Finding, Paper, _expect, _fails, _fmt, _pm, at_least, at_most, negate, overall,
-                             register_finding, rows)
+from genlab.findings import (Check, Evidence, Finding, Paper, _expect, _fails, _fmt, _pm, _values_present,
+                             difference, finding, judge, look, register_finding, rows, seeds_of)
 from genlab.tables import fmt, numeric
 
 
-def tail_level(run: pd.DataFrame, metric: str, window: int) -> tuple[float, float]:
-    """Mean of `metric` over a run's last `window` epochs (rows after a perturbation excluded) ± its standard
-    error (sample std / √window): the level a run ends at, with the epoch-to-epoch noise of SGD as its error."""
+def tail_level(run: pd.DataFrame, metric: str, window: int) -> float:
+    """Mean of `metric` over a run's last `window` epochs (rows after a perturbation excluded): the level a run
+    ends at, averaged over the last epochs so that one noisy epoch does not decide it."""
     v = numeric(run[run["event"].isna()] if "event" in run else run, metric, "metric").dropna().to_numpy(float)
     v = v[-window:]
-    if len(v) == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    return float(v.mean()) if len(v) else math.nan
 
 
 def jumps(run: pd.DataFrame, metric: str) -> list[float]:
@@ -36,17 +35,26 @@ def jumps(run: pd.DataFrame, metric: str) -> list[float]:
     return out
 
 
+def over_seeds(values: list[float], look_: int) -> Evidence:
+    """The mean of per-seed values ± sample std / √n (t, n − 1 df); NaN error for one seed."""
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return Evidence(float(v.mean()) if len(v) else math.nan, math.nan)
+    return Evidence(float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))), len(v) - 1, look_, len(v), 1.0)
+
+
 @register_finding("recovery")
 def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train_loss",
              by: str = "events.perturb_std", control: Any = 0.0, match: list[str] = ["seed"],
-             tolerance: float = 0.1, window: int = 5, where: Where | None = None) -> Finding:
+             tolerance: float = 0.1, window: int = 5, where: Where | None = None,
+             design_seeds: int | None = None) -> Finding:
     """After perturbations, does `metric` come back to where an unperturbed run gets? (000 §3.4–3.6)
 
-    Per perturbed run: r = (its level over the last `window` epochs) / (the same for its control: the run
-    with `by` = `control` and the same `match` columns — same seed, same data order), ± a standard error from
-    the epoch-to-epoch spread of both levels. Checks: every r ≤ 1 + tolerance; and the perturbations set the
-    metric back (mean jump after − before > 0), without which there is nothing to recover from.
-    The value is the worst (largest) r.
+    Per perturbed run: r = (its level over the last `window` epochs) / (the same for its control: the run with
+    `by` = `control` and the same `match` columns — same seed, same data order). Per value of `by`: the mean r
+    over seeds ± its standard error over seeds. Checks: each mean r ≤ 1 + tolerance; and the perturbations set
+    the metric back (mean jump after − before > 0, over runs), without which there is nothing to recover from.
+    One seed: not judged. The value is the worst (largest) mean r.
     """
     h, _ = rows(history, results, "history", where)
     if "event" not in h.columns or h["event"].isna().all():
@@ -57,75 +65,121 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
     ctrl = h[h[by] == control]
     if ctrl.empty:
         raise ValueError(f"recovery needs an unperturbed control run: add {by} = {control!r} to the sweep "
-                         f"(values present: {sorted(h[by].dropna().unique())})")
+                         f"(values present: {_values_present(h, by)})")
     levels = {tuple(k) if isinstance(k, tuple) else (k,): tail_level(run, metric, window)
               for k, run in ctrl.groupby(match)}
-    checks, all_jumps = [], []
+    ratios: dict[Any, list[float]] = {}
+    per_run_jumps = []
     for rid, run in h[h[by] != control].groupby("run_id", sort=False):
         key = tuple(run.iloc[0][match])
         if key not in levels:
             raise ValueError(f"recovery: run {rid} has no control with {match} = {key!r}")
-        (p, sp), (c, sc) = tail_level(run, metric, window), levels[key]
-        r = p / c
-        se = abs(r) * math.sqrt((sp / p) ** 2 + (sc / c) ** 2)
-        checks.append(at_most(f"{by}={fmt(run.iloc[0][by])}: final / control ≤ {1 + tolerance:g}", r, se,
-                              1 + tolerance))
-        all_jumps += jumps(run, metric)
-    if not checks:
+        ratios.setdefault(run.iloc[0][by], []).append(tail_level(run, metric, window) / levels[key])
+        j = jumps(run, metric)
+        if j:
+            per_run_jumps.append(float(np.mean(j)))
+    if not ratios:
         raise ValueError(f"recovery: no perturbed run (every run has {by} = {control!r})")
+    k = look(h, design_seeds)
+    checks = [judge(f"{by}={fmt(v)}: final / control ≤ {1 + tolerance:g}", over_seeds(r, k), "below", 1 + tolerance)
+              for v, r in sorted(ratios.items())]
     worst = max(checks, key=lambda c: c.value)
-    per_run = ", ".join(c.what.split(":")[0] + ": " + _pm(c.value, c.error) for c in checks)
-    text = f"final {metric} / control's: {per_run} (last {window} epochs)"
-    j = np.array(all_jumps)
-    if len(j):
-        j_se = float(j.std(ddof=1) / math.sqrt(len(j))) if len(j) > 1 else math.nan
-        checks.append(at_least(f"perturbations raise {metric} (mean jump > 0)", float(j.mean()), j_se, 0.0,
-                               strict=True))
-        text += f"; jump at a perturbation {_pm(float(j.mean()), j_se)} (mean of {len(j)})"
-    return Finding(worst.value, worst.error, overall(checks), text, tuple(checks),
-                   f"differs if a run ends more than {tolerance:.0%} above its control beyond its error bar, or "
-                   f"the perturbations do not raise {metric}; inconclusive when an interval spans its line",
-                   f"final / control ≤ {1 + tolerance:g} for every perturbed run; perturbations raise {metric}")
+    per_value = ", ".join(c.what.split(":")[0] + ": " + _pm(c.value, c.error) for c in checks)
+    text = f"final {metric} / control's, mean over {seeds_of(h)} seed(s): {per_value} (last {window} epochs)"
+    if per_run_jumps:
+        ev = over_seeds(per_run_jumps, k)
+        checks.append(judge(f"perturbations raise {metric} (mean jump > 0)", ev, "above", 0.0, strict=True))
+        text += f"; jump at a perturbation {_pm(ev.value, ev.error)} (mean over {len(per_run_jumps)} runs)"
+    return finding(worst.value, worst.error, checks, text,
+                   f"differs if the mean over seeds ends more than {tolerance:.0%} above the control beyond its "
+                   f"error bar, or the perturbations do not raise {metric}; inconclusive when an interval spans "
+                   f"its line", f"final / control ≤ {1 + tolerance:g} for every perturbation size; perturbations "
+                   f"raise {metric}")
 
 
 @register_finding("dominates")
 def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: str, low: Any, high: Any,
-              over: str, paper: Paper = "yes", where: Where | None = None, table: str = "results") -> Finding:
+              over: str, margin: float | None = None, paper: Paper = "yes", where: Where | None = None,
+              table: str = "results", design_seeds: int | None = None) -> Finding:
     """Is mean(metric | by = low) < mean(metric | by = high) at every value of the sweep field `over`?
     (004: lower capacity on true labels than on random ones at every training-set size.)
 
     One check per value of `over`: high − low > 0, ± the standard error of the difference of means over
-    seeds (none with one seed per group: judged on the difference). A value where both means are +inf
-    (vacuous: γ_margin ≤ 0) is inconclusive. The value is the fraction of values where it holds, ± its
-    binomial standard error √(f(1−f)/k). `paper = "no"`: the seed says it does not hold at every value.
+    seeds (Welch; not judged with one seed per group); no effect within ±`margin`. A value where both means
+    are +inf (vacuous: γ_margin ≤ 0) is not judged. The value is the number of values of `over` where it holds
+    (of k). `paper = "no"`: the seed says it does not hold at every value.
     """
     df, _ = rows(history, results, table, where)
     vals = numeric(df, metric, "metric")
     for col in (by, over):
         if col not in df.columns:
             raise ValueError(f"dominates: {col!r} is not a column of the results")
-    checks = []
+    checks, k = [], look(df, design_seeds)
     for v, sub in df.groupby(over, sort=True):
         lo, hi = vals[sub.index][sub[by] == low].dropna(), vals[sub.index][sub[by] == high].dropna()
         if not (len(lo) and len(hi)):
             continue
         what = f"{over}={fmt(v)}: {metric} lower at {by}={fmt(low)}"
         if np.isinf(hi.mean()) and np.isinf(lo.mean()):
-            checks.append(Check(what + " (both vacuous)", math.nan, math.nan, "inconclusive"))
+            checks.append(Check(what, math.nan, math.nan, None, reason="both vacuous (+inf)"))
             continue
-        d = float(hi.mean() - lo.mean())
-        spread = min(len(hi), len(lo)) > 1 and np.isfinite(d)  # an +inf seed (vacuous) has no spread to show
-        se = math.sqrt(hi.var(ddof=1) / len(hi) + lo.var(ddof=1) / len(lo)) if spread else math.nan
-        checks.append(at_least(what, d, se, 0.0, strict=True))
+        ev = difference(lo, hi, k)
+        if not np.isfinite(ev.value):  # an +inf seed (vacuous) has no spread to show
+            ev = Evidence(ev.value, math.nan)
+        checks.append(judge(what, ev, "above", 0.0, strict=True, margin=margin))
     if not checks:
-        raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {low!r} and {high!r}; "
-                         f"values of {by} present: {sorted(df[by].unique()) if by in df else []}")
-    k, held = len(checks), sum(c.verdict == "agrees" for c in checks)
-    f = held / k
-    shown = ", ".join(f"{c.what.split(':')[0].split('=')[1]}: {_fmt(c.value)}" for c in checks)
+        raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {fmt(low)} and "
+                         f"{fmt(high)}; values of {by} present: {_values_present(df, by) if by in df else ''}")
+    held = sum(c.verdict == "agrees" for c in checks)
+    shown = ", ".join(f"{c.what.split(':')[0].split('=')[1]}: {_pm(c.value, c.error)}" for c in checks)
     claim = f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)} at every {over}"
-    return Finding(f, math.sqrt(f * (1 - f) / k), negate(overall(checks), paper),
-                   f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)} at {held}/{k} values of {over} "
-                   f"(mean difference high − low per value: {shown})", tuple(checks),
-                   _fails("at some value the difference's interval lies at or below 0", paper),
-                   _expect(claim, paper))
+    return finding(held, math.nan, checks,
+                   f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)}: agrees at {held} of {len(checks)} "
+                   f"values of {over} (difference high − low per value: {shown})",
+                   _fails("at some value the difference's interval lies at or below 0", paper, margin),
+                   _expect(claim, paper), paper)
+
+
+@register_finding("slower")
+def slower(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train_loss", by: str, low: Any,
+           high: Any, relative: bool = True, match: list[str] = ["seed"], margin: float | None = None,
+           paper: Paper = "yes", where: Where | None = None, design_seeds: int | None = None) -> Finding:
+    """Does the run at `by` = high converge slower than its match at `by` = low, over the whole curve?
+    (000 §3.4: "with a larger init std it takes slightly longer to converge".)
+
+    Per matched pair (same `match` columns: same seed, same data order) and epoch e ≥ 1, the gap in progress
+    since initialization: g(e) = [ℓ_high(e) − ℓ_high(0)] − [ℓ_low(e) − ℓ_low(0)], with ℓ = log metric when
+    `relative` (fractions fallen: an initial gap in scale does not count) or the metric itself. The statistic is
+    the mean of g over the epochs, per pair, then its mean ± standard error over pairs (t, n − 1 df): > 0 means
+    the high run has fallen less, on average over the run, than the low one — slower. No effect when the
+    interval lies within ±`margin` (log units when relative: 0.1 ≈ 10 % of the loss). One pair: not judged.
+    """
+    h, _ = rows(history, results, "history", where)
+    h = h[h["event"].isna()] if "event" in h.columns else h
+    for c in (by, "epoch", *match):
+        if c not in h.columns:
+            raise ValueError(f"slower: {c!r} is not a column of the history")
+    curve = {}
+    for key, run in h[h[by].isin([low, high])].groupby([by, *match], sort=False):
+        y = numeric(run.sort_values("epoch"), metric, "metric").to_numpy(float)
+        y = np.log(np.maximum(y, 1e-300)) if relative else y
+        curve[key] = y - y[0]  # progress since initialization (epoch 0)
+    gaps = []
+    for (v, *m), prog in curve.items():
+        other = curve.get((low, *m))
+        if v == high and other is not None:
+            e = min(len(prog), len(other))
+            gaps.append(float(np.mean(prog[1:e] - other[1:e])) if e > 1 else math.nan)
+    gaps = [g for g in gaps if np.isfinite(g)]
+    if not gaps:
+        raise ValueError(f"slower: no pair of runs with {by} = {fmt(low)} and {fmt(high)} and the same "
+                         f"{', '.join(match)}; values of {by} present: {_values_present(h, by)}")
+    ev = over_seeds(gaps, look(h, design_seeds))
+    unit = "log " + metric if relative else metric
+    claim = f"{metric} falls slower at {by}={fmt(high)} than at {by}={fmt(low)} (mean gap in {unit} since epoch 0)"
+    check = judge(claim, ev, "above", 0.0, strict=True, margin=margin)
+    text = (f"mean over epochs of the gap in progress ({unit}, {by}={fmt(high)} − {fmt(low)}, each since its own "
+            f"start): {_pm(ev.value, ev.error)} over {len(gaps)} seed pair(s)")
+    return finding(ev.value, ev.error, [check], text,
+                   _fails("the gap's interval lies at or below 0 (the high run falls as fast or faster)", paper,
+                          margin), _expect(claim, paper), paper)
