@@ -45,15 +45,16 @@ def dominates_case(diff: float, noise: float) -> tuple[None, pd.DataFrame]:
                          "cap": 5.0 + diff * label + noise * NOISE})
 
 
-def slower_history(gap: float, noise: float, seeds: int = 4) -> pd.DataFrame:
+def slower_history(gap: float, noise: float, seeds: int = 4, start: float = 0.0) -> pd.DataFrame:
     """Pairs of runs (g = "a" low, "b" high) per seed, 10 epochs: log loss falls by 0.3 per epoch for a, and by
-    0.3 − gap per epoch for b (b starts 0.5 higher: a gap at initialization that must not count)."""
+    0.3 − gap per epoch for b, which starts `start` higher in log loss."""
     out = []
     for seed in range(seeds):
-        for g, start, rate in (("a", 0.0, 0.3), ("b", 0.5, 0.3 - gap)):
+        for g, s0, rate in (("a", 0.0, 0.3), ("b", start, 0.3 - gap)):
             for e in range(11):
                 out.append({"run_id": f"{g}{seed}", "seed": seed, "g": g, "epoch": e, "event": None,
-                            "loss": float(np.exp(start - rate * e + noise * NOISE[(seed + e) % 12] * (g == "b")))})
+                            "loss": float(np.exp(s0 - rate * e + noise * (-1) ** seed * (g == "b")
+                                                   * abs(NOISE[(seed + e) % 12])))})
     return pd.DataFrame(out)
 
 
@@ -158,23 +159,35 @@ def test_every_comparison_or_trend_says_no_effect_inside_its_margin(name):
     _, yes, no, between = SIDES[name]
     tight = {"compare": (None, compare_case(0.001, 0.01)[1]),
              "correlation": (None, runs(x=np.arange(60.0), y=np.tile([0.0, 1.0], 30))),
-             "dominates": (None, dominates_case(0.0, 0.01)[1]), "slower": (slower_history(0.0, 0.001), None)}[name]
+             "dominates": (None, dominates_case(0.0, 0.01)[1]),
+             "slower": (slower_history(0.0, 0.001), None)}[name]
+    extra = {}
     margin = {"correlation": 0.3, "dominates": 1.0}.get(name, 0.1)
-    assert verdict(name, tight, margin=margin).verdict == "no effect"
+    assert verdict(name, tight, margin=margin, **extra).verdict == "no effect"
     assert verdict(name, yes, margin=margin / 100).verdict == "agrees"
     assert verdict(name, no, margin=margin / 100).verdict == "differs"
-    assert verdict(name, tight).verdict == "inconclusive"  # without a margin an absent effect is never decided
-    assert verdict(name, tight, margin=margin, paper="no").verdict == "no effect"  # no effect either way
+    assert verdict(name, tight, **extra).verdict == "inconclusive"  # without a margin no absent effect is decided
+    assert verdict(name, tight, margin=margin, paper="no", **extra).verdict == "no effect"  # either way
 
 
 def test_slower_is_judged_over_the_whole_curve_not_its_start():
-    f = verdict("slower", (slower_history(0.05, 0.0), None))
+    prog = verdict("slower", (slower_history(0.05, 0.0, start=0.5), None), statistic="progress")
     # per epoch the gap in log loss grows by 0.05: mean over epochs 1..10 of 0.05·e = 0.275; the 0.5 start is gone
-    assert f.value == pytest.approx(0.275) and f.error == pytest.approx(0.0) and f.verdict == "agrees"
-    lin = verdict("slower", (slower_history(0.05, 0.0), None), relative=False)
-    assert lin.value != pytest.approx(0.275)  # on the raw loss the statistic is in loss units
+    assert prog.value == pytest.approx(0.275) and prog.error == pytest.approx(0.0) and prog.verdict == "agrees"
+    from genlab.findings_runs import delay, first_reach
+    y = np.array([3.0, 2.0, 1.0, 0.5])
+    assert first_reach(y, 1.5) == pytest.approx(1.5) and first_reach(y, 3.0) == 0.0 and math.isnan(first_reach(y, 0.1))
+    a, b = np.array([1.0, 0.8, 0.6, 0.4, 0.2]), np.array([1.0, 0.9, 0.8, 0.7, 0.6])  # b needs twice the epochs
+    assert delay(a, b, levels=5) == pytest.approx(np.mean([0, 0.5, 1.0, 1.5, 2.0]))
+    assert delay(a, a) == 0.0 and math.isnan(delay(a, a + 2))  # no common level: not computed
+    shifted = verdict("slower", (slower_history(0.0, 0.0, start=0.5), None))  # same speed, b starts higher
+    assert shifted.value > 0 and shifted.verdict == "agrees"  # it reaches each level later: takes longer
+    same_speed = verdict("slower", (slower_history(0.0, 0.0, start=0.5), None), statistic="progress")
+    assert same_speed.value == pytest.approx(0.0)  # ... though it sheds its loss just as fast
     one = verdict("slower", (slower_history(0.05, 0.01, seeds=1), None))
     assert one.verdict is None and "one run" in one.reason
+    with pytest.raises(ValueError, match="statistic must be one of delay, progress"):
+        verdict("slower", (slower_history(0.05, 0.01), None), statistic="speed")
 
 
 def test_one_run_is_never_agrees_or_differs():

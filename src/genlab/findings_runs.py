@@ -140,20 +140,56 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
                    _expect(claim, paper), paper)
 
 
+def first_reach(y: np.ndarray, level: float) -> float:
+    """The (fractional, linearly interpolated) epoch at which the curve y[epoch] first gets to ≤ level; NaN if
+    it never does."""
+    hit = np.nonzero(y <= level)[0]
+    if not len(hit):
+        return math.nan
+    i = int(hit[0])
+    return 0.0 if i == 0 else i - 1 + float((y[i - 1] - level) / (y[i - 1] - y[i]))
+
+
+def delay(lo: np.ndarray, hi: np.ndarray, levels: int = 20) -> float:
+    """Mean over `levels` loss levels that both curves pass through (from the lower of their starts to the higher
+    of their lowest values, evenly spaced) of epochs(hi reaches it) − epochs(lo reaches it): how much later the
+    high run gets to the same loss. NaN when the curves share no level."""
+    top, bottom = min(lo[0], hi[0]), max(lo.min(), hi.min())
+    if not top > bottom:
+        return math.nan
+    ls = np.linspace(top, bottom, levels)
+    return float(np.mean([first_reach(hi, v) - first_reach(lo, v) for v in ls]))
+
+
+def progress_gap(lo: np.ndarray, hi: np.ndarray) -> float:
+    """Mean over epochs ≥ 1 of [log hi(e) − log hi(0)] − [log lo(e) − log lo(0)]: how much less of its loss the
+    high run has shed than the low one (fractions, so a gap at initialization does not count)."""
+    lo, hi = np.log(np.maximum(lo, 1e-300)), np.log(np.maximum(hi, 1e-300))
+    return float(np.mean((hi[1:] - hi[0]) - (lo[1:] - lo[0]))) if len(lo) > 1 else math.nan
+
+
+STATISTICS = {"delay": (delay, "epochs"), "progress": (progress_gap, "log loss")}
+
+
 @register_finding("slower")
 def slower(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train_loss", by: str, low: Any,
-           high: Any, relative: bool = True, match: list[str] = ["seed"], margin: float | None = None,
+           high: Any, statistic: str = "delay", match: list[str] = ["seed"], margin: float | None = None,
            paper: Paper = "yes", where: Where | None = None, design_seeds: int | None = None) -> Finding:
     """Does the run at `by` = high converge slower than its match at `by` = low, over the whole curve?
     (000 §3.4: "with a larger init std it takes slightly longer to converge".)
 
-    Per matched pair (same `match` columns: same seed, same data order) and epoch e ≥ 1, the gap in progress
-    since initialization: g(e) = [ℓ_high(e) − ℓ_high(0)] − [ℓ_low(e) − ℓ_low(0)], with ℓ = log metric when
-    `relative` (fractions fallen: an initial gap in scale does not count) or the metric itself. The statistic is
-    the mean of g over the epochs, per pair, then its mean ± standard error over pairs (t, n − 1 df): > 0 means
-    the high run has fallen less, on average over the run, than the low one — slower. No effect when the
-    interval lies within ±`margin` (log units when relative: 0.1 ≈ 10 % of the loss). One pair: not judged.
+    Per matched pair (same `match` columns: same seed, same data order), one of two statistics of the two
+    curves metric[epoch] (epoch 0 = initialization):
+    - "delay" (default; units: epochs): the mean over the loss levels both curves pass through of how many
+      epochs later the high run first gets down to the level than the low one ("takes longer to converge");
+    - "progress" (units: log loss): the mean over epochs of how much less of its loss (in log) the high run has
+      shed since its own start — speed with any gap at initialization removed.
+    Then the mean over pairs ± its standard error over pairs (t, n − 1 df); > 0 means slower. No effect when
+    the interval lies within ±`margin` (in the statistic's units). One pair: not judged.
     """
+    if statistic not in STATISTICS:
+        raise ValueError(f"slower: statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
+    stat, unit = STATISTICS[statistic]
     h, _ = rows(history, results, "history", where)
     h = h[h["event"].isna()] if "event" in h.columns else h
     for c in (by, "epoch", *match):
@@ -161,25 +197,23 @@ def slower(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train
             raise ValueError(f"slower: {c!r} is not a column of the history")
     curve = {}
     for key, run in h[h[by].isin([low, high])].groupby([by, *match], sort=False):
-        y = numeric(run.sort_values("epoch"), metric, "metric").to_numpy(float)
-        y = np.log(np.maximum(y, 1e-300)) if relative else y
-        curve[key] = y - y[0]  # progress since initialization (epoch 0)
+        curve[key] = numeric(run.sort_values("epoch"), metric, "metric").to_numpy(float)
     gaps = []
-    for (v, *m), prog in curve.items():
+    for (v, *m), y in curve.items():
         other = curve.get((low, *m))
         if v == high and other is not None:
-            e = min(len(prog), len(other))
-            gaps.append(float(np.mean(prog[1:e] - other[1:e])) if e > 1 else math.nan)
+            e = min(len(y), len(other))
+            gaps.append(stat(other[:e], y[:e]))
     gaps = [g for g in gaps if np.isfinite(g)]
     if not gaps:
-        raise ValueError(f"slower: no pair of runs with {by} = {fmt(low)} and {fmt(high)} and the same "
-                         f"{', '.join(match)}; values of {by} present: {_values_present(h, by)}")
+        raise ValueError(f"slower: no pair of runs with {by} = {fmt(low)} and {fmt(high)}, the same "
+                         f"{', '.join(match)} and a common range of {metric}; values of {by} present: "
+                         f"{_values_present(h, by)}")
     ev = over_seeds(gaps, look(h, design_seeds))
-    unit = "log " + metric if relative else metric
-    claim = f"{metric} falls slower at {by}={fmt(high)} than at {by}={fmt(low)} (mean gap in {unit} since epoch 0)"
+    claim = f"{metric} converges slower at {by}={fmt(high)} than at {by}={fmt(low)} ({statistic}, {unit})"
     check = judge(claim, ev, "above", 0.0, strict=True, margin=margin)
-    text = (f"mean over epochs of the gap in progress ({unit}, {by}={fmt(high)} − {fmt(low)}, each since its own "
-            f"start): {_pm(ev.value, ev.error)} over {len(gaps)} seed pair(s)")
+    text = (f"{statistic} of {by}={fmt(high)} behind {fmt(low)} in {metric}: {_pm(ev.value, ev.error)} {unit} over "
+            f"{len(gaps)} seed pair(s)")
     return finding(ev.value, ev.error, [check], text,
-                   _fails("the gap's interval lies at or below 0 (the high run falls as fast or faster)", paper,
-                          margin), _expect(claim, paper), paper)
+                   _fails(f"the {statistic}'s interval lies at or below 0 (the high run converges as fast or faster)",
+                          paper, margin), _expect(claim, paper), paper)

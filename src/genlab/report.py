@@ -29,13 +29,13 @@ SEED_TITLES = {"000": "000 — thesis: linear networks, normalized losses, weigh
                "002": "002 — the role of tweaks in deep learning", "003": "003 — HW0: capacity, robustness, "
                "random labels, regression", "004": "004 — generalization ideas: capacity measures",
                "other": "across the seeds — which measure predicts generalization (experiments/analysis)"}
-VERDICT_CLASS = {"agrees": "yes", "differs": "no", "inconclusive": "maybe", None: "na"}
+VERDICT_CLASS = {"agrees": "yes", "differs": "no", "no effect": "noeff", "inconclusive": "maybe", None: "na"}
 CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1400px;margin:1.5em auto;padding:0 1.2em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #888;padding-bottom:.2em;margin-top:2.2em}
 h3.chapter{color:#555;margin-top:1.6em}h3.exp{border-bottom:1px solid #ccc;padding-bottom:.15em;margin-top:1.8em}
 table{border-collapse:collapse;margin:.8em 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
 vertical-align:top}th{background:#f4f4f4}.yes{color:#176f2c;font-weight:600}.no{color:#b3261e;font-weight:600}
-.maybe{color:#8a5a00;font-weight:600}.na{color:#777}.meta{color:#555;font-size:12.5px}.top{float:right;font-size:12px}
+.maybe{color:#8a5a00;font-weight:600}.noeff{color:#1f4f8a;font-weight:600}.na{color:#777}.meta{color:#555;font-size:12.5px}.top{float:right;font-size:12px}
 figure{display:inline-block;margin:.6em 1em .6em 0;vertical-align:top;max-width:100%}
 figure img{max-width:100%;cursor:zoom-in;border:1px solid #eee}figcaption{font-size:12px;color:#444;max-width:900px}
 img.big{position:fixed;inset:0;width:100vw;height:100vh;max-width:none;object-fit:contain;background:#fffe;
@@ -49,6 +49,7 @@ class Section:
     exp: Experiment
     history: pd.DataFrame
     results: pd.DataFrame
+    design_seeds: int | None = None  # the spec's own seeds; more in the rows are `run --decide`'s later looks
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def judge(s: Section) -> list[Judged]:
     out = []
     for i, entry in enumerate(getattr(s.exp, "findings", ())):
         try:
-            out.append(Judged(s.exp, i, entry, evaluate(entry, s.history, s.results)[1]))
+            out.append(Judged(s.exp, i, entry, evaluate(entry, s.history, s.results, s.design_seeds)[1]))
         except (ValueError, KeyError) as e:  # a finding that cannot be computed is shown, not hidden
             out.append(Judged(s.exp, i, entry, None, str(e)))
     return out
@@ -120,7 +121,14 @@ def _e(v) -> str:
 
 def verdict_html(f: Finding | None) -> str:
     v = f.verdict if f is not None else None
-    return f"<span class='{VERDICT_CLASS.get(v, 'na')}'>{_e(v or 'not judged')}</span>"
+    word = v or "not judged"
+    if f is not None and v is None and f.reason:
+        word += f" ({f.reason})"
+    elif v == "no effect":
+        word = "no effect at this scale"
+    elif v == "inconclusive":
+        word += f" (needs {f.more} more seed{'s' * (f.more != 1)})" if f.more else " (needs many more seeds)"
+    return f"<span class='{VERDICT_CLASS.get(v, 'na')}'>{_e(word)}</span>"
 
 
 def number(f: Finding | None) -> str:
@@ -138,7 +146,7 @@ def figure_ref(j: Judged) -> str:
 
 def verdict_table(judged: list[Judged]) -> str:
     counts = {v: sum((j.finding.verdict if j.finding else None) == v for j in judged)
-              for v in ("agrees", "differs", "inconclusive", None)}
+              for v in ("agrees", "differs", "no effect", "inconclusive", None)}
     head = ", ".join(f"{n} {v or 'not judged / cannot compute'}" for v, n in counts.items() if n)
     rows = "".join(
         f"<tr><td>{_e(seed_of(j.exp))}</td><td>{figure_ref(j)}</td><td>{_e(j.entry.get('claim', ''))}</td>"
@@ -146,8 +154,14 @@ def verdict_table(judged: list[Judged]) -> str:
         f"<td>{_e(number(j.finding))}</td><td>{verdict_html(j.finding)}</td>"
         f"<td><a href='#{_e(j.anchor)}'>details</a></td></tr>" for j in judged)
     return (f"<h2 id='verdicts'>Verdicts: the seeds' claims and ours</h2><p class='meta'>{len(judged)} claims: "
-            f"{_e(head)}. Each verdict compares a number's ±2 standard-error interval with the claim's line; "
-            "inconclusive when the interval spans it.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
+            f"{_e(head)}. Each verdict compares a number's interval with the claim's line: agrees or differs when it "
+            "lies wholly on one side, no effect at this scale when it lies within the claim's margin (the smallest "
+            "effect that matters, set from the seed), inconclusive when it spans the line (and it says how many "
+            "more seeds its estimate suggests); a claim read off one run, or whose precondition no run meets, is "
+            "not judged. Errors are standard errors over seeds; intervals are t intervals at the error rate each "
+            "look spends in a group-sequential design with α-spending (α = 0.05 in all, α/2 at the spec's own "
+            "seeds, α/6 at the first seed <code>genlab run --decide</code> adds, …), so the verdicts stay valid "
+            "however many seeds are added and looked at.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
             "<th>claim</th><th>tested here</th><th>number ± error</th><th>verdict</th><th></th></tr>" + rows + "</table>")
 
 

@@ -255,15 +255,20 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
 
     st = _store(store)
     sections = []
+    from genlab.decide import seen
+    from genlab.overrides import parse_sets
+
     for s in specs:
-        exp = load_spec(s, profile, sets, name)
-        done = [r for r in exp.run_ids if st.has_done(exp.name, r)]  # damaged ones: skipped, warned
+        load_spec(s, profile, sets, name)  # the spec's own errors first, as every command reports them
+        sn = seen(s, _profile(profile), parse_sets(sets), name, st)  # + seeds `run --decide` added
+        exp, done = sn.design, list(sn.done)  # damaged ones: skipped, warned
         if not done:
             raise UserError(f"{s}: no finished runs; run `genlab run {s} --profile {exp.profile or 'none'}` first")
-        if len(done) < len(exp.runs):
-            console.print(f"[yellow]{exp.name}: {len(exp.runs) - len(done)} of {len(exp.runs)} runs unfinished; "
+        planned = set(exp.run_ids)
+        if missing := len(planned - set(done)):
+            console.print(f"[yellow]{exp.name}: {missing} of {len(exp.runs)} runs unfinished; "
                           "the report uses the finished ones[/]")
-        sections.append(Section(exp, st.history(exp.name, done), st.results(exp.name, done)))
+        sections.append(Section(exp, st.history(exp.name, done), st.results(exp.name, done), sn.design_seeds))
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(render(sections, title))
     out.print(f"wrote {out_file} ({len(sections)} sections)")

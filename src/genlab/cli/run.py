@@ -3,6 +3,7 @@ options choose (this process, a pool, Ray or Slurm; ensembles by default), show 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,12 +40,21 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
         ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
                                      "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
-                                     "group size K. Same numbers as solo runs, to float tolerance.")):
+                                     "group size K. Same numbers as solo runs, to float tolerance."),
+        decide: bool = typer.Option(False, "--decide", help="After the spec's runs, judge its findings and add one "
+                                    "seed at a time to the runs an undecided finding reads, until every finding is "
+                                    "decided, --budget is spent or --max-seeds is reached (intervals stay valid "
+                                    "under these repeated looks: genlab.verdicts)."),
+        budget: str = typer.Option("30m", "--budget", help="--decide: wall time for the whole command, e.g. 45s, "
+                                   "30m, 1h30m; a round starts only if the last one's time still fits."),
+        max_seeds: int = typer.Option(10, "--max-seeds", min=2, help="--decide: seeds per sweep point at most.")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
     another worker holds left to it (see `genlab status`)."""
     from genlab.cli.store_cmds import plan_line
     from genlab.executors import pending, plan
     from genlab.executors.ensemble import parse_ensemble
+
+    started = time.monotonic()  # --decide's budget counts from here
 
     try:
         grouping = parse_ensemble(ensemble)
@@ -72,12 +82,21 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                 out.print(f"  {r.run_id}  {states[r.run_id]:8s} {_label(r.point)}",
                           highlight=False, markup=False, soft_wrap=True)
         jobs += todo
+    launch = _launcher(st, workers, device, threads, cluster, partition, gpus, time_min, grouping, address)
     if jobs and not dry_run:
-        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
-                                                grouping, address), quiet)
+        failures = _execute(jobs, st, launch, quiet)
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
+    if decide and not dry_run:
+        from genlab.cli.decide import decide_loop
+        from genlab.decide import parse_duration
+
+        try:
+            seconds = parse_duration(budget)
+        except ValueError as e:
+            raise UserError(f"--budget: {e}") from None
+        decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet, _execute)
 
 
 def _load_all(specs: list[Path], profile: str, dry_run: bool, sets: list[str] = (), name: Optional[str] = None):

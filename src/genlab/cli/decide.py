@@ -1,0 +1,86 @@
+"""`genlab run --decide`: rounds of one more seed for the runs that undecided findings read (genlab.decide),
+until every finding is decided, the budget is spent or the seed cap is reached; then a table of where each
+claim stands."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.table import Table
+
+from genlab.cli import _fail, _profile, console
+
+
+def judge_all(seen, store) -> list[tuple[dict, Any]]:
+    """(entry, Finding or None when it cannot be computed) for each finding of the spec, on every finished run."""
+    from genlab.findings import evaluate
+
+    exp, done = seen.design, list(seen.done)
+    if not exp.findings or not done:
+        return [(e, None) for e in exp.findings]
+    history, results = store.history(exp.name, done), store.results(exp.name, done)
+    out = []
+    for entry in exp.findings:
+        try:
+            out.append((entry, evaluate(entry, history, results, seen.design_seeds)[1]))
+        except (ValueError, KeyError):
+            out.append((entry, None))
+    return out
+
+
+def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | None, store, launch,
+                deadline: float, max_seeds: int, quiet: bool, execute: Callable) -> None:
+    from genlab.decide import load, runs_read, seeds_of, seen, undecided
+    from genlab.executors import pending
+    from genlab.overrides import parse_sets
+
+    prof, sets_d = _profile(profile), parse_sets(sets)
+    last_round, rounds, why = 0.0, 0, "every finding is decided or needs what seeds cannot give"
+    while True:
+        jobs, state = [], {}
+        for path in specs:
+            s = seen(path, prof, sets_d, name, store)
+            judged = judge_all(s, store)
+            state[path] = (s, judged)
+            have = seeds_of(s.extended)
+            todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
+            if todo:
+                nxt = load(path, prof, sets_d, name, [max(have) + 1])
+                jobs += pending(dataclasses.replace(nxt, runs=tuple(runs_read(nxt, todo))), store)
+        if not jobs:
+            break
+        if time.monotonic() + last_round > deadline:
+            why = "the budget is spent"
+            break
+        if not quiet:
+            console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of one more seed", highlight=False)
+        t = time.monotonic()
+        failures = execute(jobs, store, launch, quiet)
+        last_round, rounds = time.monotonic() - t, rounds + 1
+        if failures:
+            _fail(f"--decide: {failures} of {len(jobs)} runs failed (above); the others are stored")
+    _print_state(state, rounds, why, max_seeds)
+
+
+def _print_state(state: dict, rounds: int, why: str, max_seeds: int) -> None:
+    from genlab.decide import seeds_of
+
+    t = Table(title=f"--decide: {rounds} round(s); stopped: {why}", pad_edge=False)
+    for c in ("spec", "claims", "decided", "seeds", "undecided: why (seeds it needs)"):
+        t.add_column(c, overflow="fold")
+    for path, (s, judged) in state.items():
+        fs = [f for _, f in judged]
+        decided = sum(f is not None and f.decided for f in fs)
+        rest = []
+        for e, f in judged:
+            if f is None:
+                rest.append(f"{e.get('name')}: cannot be computed")
+            elif not f.decided:
+                need = (f"needs {f.more} more seed(s)" if f.more else "needs more than "
+                        f"{max_seeds} seeds") if f.verdict == "inconclusive" else f"not judged: {f.reason}"
+                rest.append(f"{e.get('name')}: {need}")
+        t.add_row(s.design.name, str(len(judged)), str(decided), str(len(seeds_of(s.extended))), "; ".join(rest))
+    console.print(t)
