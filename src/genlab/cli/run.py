@@ -55,6 +55,13 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
     from genlab.executors.ensemble import parse_ensemble
 
     started = time.monotonic()  # --decide's budget counts from here
+    if decide:
+        from genlab.decide import parse_duration
+
+        try:
+            seconds = parse_duration(budget)
+        except ValueError as e:
+            raise UserError(f"--budget: {e}") from None
 
     try:
         grouping = parse_ensemble(ensemble)
@@ -90,12 +97,7 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
     if decide and not dry_run:
         from genlab.cli.decide import decide_loop
-        from genlab.decide import parse_duration
 
-        try:
-            seconds = parse_duration(budget)
-        except ValueError as e:
-            raise UserError(f"--budget: {e}") from None
         decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet, _execute)
 
 

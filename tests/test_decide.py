@@ -1,0 +1,152 @@
+"""Deciding claims: the sequential design keeps wrong verdicts at its stated rate however often it looks (a
+simulation that a naive ±2·SE re-check fails), decides real effects within the seed cap, and `genlab run
+--decide` adds seeds to the runs undecided findings read, which the report then reads."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from genlab.cli import app
+from genlab.findings import evaluate
+from genlab.verdicts import ALPHA, DECIDED, Check, Evidence, judge, welch
+
+START, CAP = 3, 10  # the spec's seeds, and --max-seeds
+
+
+def naive(d: float, se: float) -> str:
+    """The rule a naive loop would re-check after each round: d ± 2·SE against 0."""
+    lo, hi = d - 2 * se, d + 2 * se
+    return "agrees" if lo > 0 else "differs" if hi < 0 else "inconclusive"
+
+
+def sequential(d: float, se: float, df: float, look: int, margin: float | None) -> str:
+    return judge("", Evidence(d, se, df, look), "above", 0.0, strict=True, margin=margin).verdict
+
+
+def simulate(effect: float, sims: int, rule, margin: float | None = None, seed: int = 0) -> dict[str, int]:
+    """`sims` sequences: two groups of START seeds each, metric ~ N(mean, 1) with mean(high) − mean(low) =
+    effect; after each look one more seed per group until decided or CAP seeds. Returns verdict counts."""
+    rng = np.random.default_rng(seed)
+    out = {"agrees": 0, "differs": 0, "no effect": 0, "inconclusive": 0}
+    for _ in range(sims):
+        lo, hi = rng.standard_normal(CAP), rng.standard_normal(CAP) + effect
+        for n in range(START, CAP + 1):
+            d, se, df = welch(pd.Series(lo[:n]), pd.Series(hi[:n]))
+            v = rule(d, se) if rule is naive else rule(d, se, df, n - START, margin)
+            if v != "inconclusive":
+                break
+        out[v] += 1
+    return out
+
+
+def check_rates(sims: int) -> None:
+    on_line = simulate(0.0, sims, sequential)
+    wrong = (on_line["agrees"] + on_line["differs"]) / sims
+    assert wrong <= ALPHA, on_line  # the stated rate, over every look of every sequence
+    naive_line = simulate(0.0, sims, naive)
+    assert (naive_line["agrees"] + naive_line["differs"]) / sims > 2 * ALPHA, naive_line  # the naive loop fails
+    off = simulate(3.0, sims, sequential, seed=1)
+    assert off["agrees"] / sims >= 0.95 and off["differs"] == 0, off  # a real effect: decided within the cap
+    null_margin = simulate(0.0, sims, sequential, margin=2.5, seed=2)  # "no effect": reachable, and right
+    assert (null_margin["agrees"] + null_margin["differs"]) / sims <= ALPHA, null_margin
+    assert null_margin["no effect"] / sims >= 0.5, null_margin
+
+
+def test_sequential_verdicts_keep_their_rate_short():
+    check_rates(300)
+
+
+@pytest.mark.slow
+def test_sequential_verdicts_keep_their_rate_long():
+    check_rates(2000)
+
+
+def test_findings_read_seeds_beyond_the_design_as_later_looks():
+    rng = np.random.default_rng(3)
+    rows = [{"run_id": f"{g}{s}", "seed": s, "g": g, "m": float(rng.normal(0.8 if g == "b" else 0.0, 1.0))}
+            for s in range(6) for g in "ab"]
+    df = pd.DataFrame(rows)
+    entry = {"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}
+    at_design = evaluate(entry, None, df, design_seeds=6)[1].checks[0]
+    as_look_3 = evaluate(entry, None, df, design_seeds=3)[1].checks[0]
+    assert at_design.value == as_look_3.value
+    d, se, dof = welch(df[df.g == "a"].m, df[df.g == "b"].m)
+    from scipy import stats
+    assert at_design.hi - at_design.lo == pytest.approx(2 * stats.t.ppf(1 - ALPHA / 4, dof) * se)
+    assert as_look_3.hi - as_look_3.lo == pytest.approx(2 * stats.t.ppf(1 - ALPHA / 40, dof) * se)  # α_3 = α/20
+
+
+SPEC = """
+name = "dec"
+seeds = [0, 1]
+[data]
+name = "separable"
+dim = 3
+n_train = 64
+n_test = 64
+[model]
+name = "linear"
+[init]
+name = "normal"
+std = 0.1
+bias = "same"
+[optim]
+lr = 0.1
+[train]
+epochs = 3
+batch_size = 16
+[sweep]
+"init.std" = [0.01, 0.5, 3.0]
+[[findings]]
+name = "compare"
+claim = "a larger init has a higher final test loss (a tiny effect: needs seeds)"
+metric = "test_loss"
+by = "init.std"
+low = 0.01
+high = 0.5
+[[findings]]
+name = "value"
+claim = "every run ends with a finite loss"
+metric = "train_loss"
+at_least = 0.0
+"""
+
+
+def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spec):
+    spec = write_spec(SPEC)
+    store = tmp_path / "runs"
+    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "--decide", "--max-seeds", "4",
+                                 "--budget", "10m", "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    from genlab import experiment
+    from genlab.store import Store
+
+    st = Store(store)
+    seeds = {}
+    for rid in st.run_ids("dec"):
+        c = st.config("dec", rid)
+        seeds.setdefault(c["init"]["std"], set()).add(c["seed"])
+    # the compare reads init.std 0.01 and 0.5: those got seeds 2 and 3; init.std 3.0 is read only by the value
+    # finding, decided (or judged) on the spec's two seeds, so it stayed at them
+    assert seeds[3.0] == {0, 1}
+    assert seeds[0.01] == seeds[0.5] and len(seeds[0.5]) >= 2
+    # extra-seed runs are the runs a spec listing that seed would have: same ids
+    full = experiment.load(spec, None, sets={"seeds": sorted(seeds[0.5])})
+    ids = {r.run_id for r in full.runs if r.config.init.std == 0.5}
+    assert ids <= set(st.run_ids("dec"))
+    assert "--decide:" in r.output and "round" in r.output
+    rep = CliRunner().invoke(app, ["report", str(spec), "--store", str(store), "--out", str(tmp_path / "r.html")])
+    assert rep.exit_code == 0, rep.output
+    page = (tmp_path / "r.html").read_text()
+    assert f"{len(seeds[0.5])} and {len(seeds[0.5])} runs" in page  # the report reads the added seeds
+    bad = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "--decide", "--budget", "soon"])
+    assert bad.exit_code != 0 and "--budget: 'soon' is not a duration" in str(bad.exception)
+    assert "runs" not in bad.output  # refused before anything was planned or run
+
+
+def test_one_run_check_is_never_decided():
+    c = judge("", Evidence(5.0, math.nan), "above", 0.0)
+    assert isinstance(c, Check) and c.verdict not in DECIDED
