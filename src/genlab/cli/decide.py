@@ -31,16 +31,43 @@ def judge_all(seen, store) -> list[tuple[dict, Any]]:
     return out
 
 
+def cost(seen, store, runs) -> float:
+    """Seconds the `runs` (of a new seed) should take: each one's sweep point's mean wall time over the seeds
+    stored (the same config, another seed), 0 where none is known."""
+    from genlab.omitted import with_omitted_defaults
+    from genlab.store import flatten
+
+    def key(config: dict) -> str:  # a config without its seed, stored form and planned form alike
+        c = with_omitted_defaults(config)
+        c.pop("seed", None)
+        return str(sorted(flatten(c).items()))
+
+    done = list(seen.done)
+    if not done:
+        return 0.0
+    res = store.results(seen.design.name, done)
+    if "wall_s" not in res.columns:
+        return 0.0
+    per = {}
+    for rid, w in zip(res["run_id"], res["wall_s"]):
+        per.setdefault(key(store.config(seen.design.name, rid)), []).append(float(w))
+    total = 0.0
+    for r in runs:
+        ws = per.get(key(r.config.model_dump(mode="json")))
+        total += sum(ws) / len(ws) if ws else 0.0
+    return total
+
+
 def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | None, store, launch,
-                deadline: float, max_seeds: int, quiet: bool, execute: Callable) -> None:
+                deadline: float, max_seeds: int, quiet: bool, execute: Callable, workers: int = 1) -> None:
     from genlab.decide import load, runs_read, seeds_of, seen, undecided
     from genlab.executors import pending
     from genlab.overrides import parse_sets
 
     prof, sets_d = _profile(profile), parse_sets(sets)
-    last_round, rounds, why = 0.0, 0, "every finding is decided or needs what seeds cannot give"
+    rounds, why = 0, "every finding is decided or needs what seeds cannot give"
     while True:
-        jobs, state = [], {}
+        jobs, state, over = [], {}, []
         for path in specs:
             s = seen(path, prof, sets_d, name, store)
             judged = judge_all(s, store)
@@ -49,17 +76,19 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
             if todo:
                 nxt = load(path, prof, sets_d, name, [max(have) + 1])
-                jobs += pending(dataclasses.replace(nxt, runs=tuple(runs_read(nxt, todo))), store)
+                runs = runs_read(nxt, todo)
+                if time.monotonic() + cost(s, store, runs) / workers > deadline:
+                    over.append(s.design.name)  # its next seed would not fit the budget left
+                    continue
+                jobs += pending(dataclasses.replace(nxt, runs=tuple(runs)), store)
         if not jobs:
-            break
-        if time.monotonic() + last_round > deadline:
-            why = "the budget is spent"
+            if over:
+                why = f"the budget left is too short for one more seed of {', '.join(over)}"
             break
         if not quiet:
             console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of one more seed", highlight=False)
-        t = time.monotonic()
         failures = execute(jobs, store, launch, quiet)
-        last_round, rounds = time.monotonic() - t, rounds + 1
+        rounds += 1
         if failures:
             _fail(f"--decide: {failures} of {len(jobs)} runs failed (above); the others are stored")
     _print_state(state, rounds, why, max_seeds)

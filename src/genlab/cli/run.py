@@ -98,7 +98,8 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
     if decide and not dry_run:
         from genlab.cli.decide import decide_loop
 
-        decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet, _execute)
+        decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet, _execute,
+                    workers)
 
 
 def _load_all(specs: list[Path], profile: str, dry_run: bool, sets: list[str] = (), name: Optional[str] = None):
