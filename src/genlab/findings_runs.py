@@ -106,8 +106,8 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
 
     One check per value of `over`: high − low > 0, ± the standard error of the difference of means over
     seeds (Welch; not judged with one seed per group); no effect within ±`margin`. A value where both means
-    are +inf (vacuous: γ_margin ≤ 0) is not judged. The value is the number of values of `over` where it holds
-    (of k). `paper = "no"`: the seed says it does not hold at every value.
+    are +inf (vacuous: γ_margin ≤ 0) is not judged. The value is the fraction of the k values of `over` where
+    the check agrees (a count, no error bar; the text gives "j of k"). `paper = "no"`: the seed says it does not hold at every value.
     """
     df, _ = rows(history, results, table, where)
     vals = numeric(df, metric, "metric")
@@ -123,17 +123,18 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
         if np.isinf(hi.mean()) and np.isinf(lo.mean()):
             checks.append(Check(what, math.nan, math.nan, None, reason="both vacuous (+inf)"))
             continue
-        ev = difference(lo, hi, k)
-        if not np.isfinite(ev.value):  # an +inf seed (vacuous) has no spread to show
-            ev = Evidence(ev.value, math.nan)
-        checks.append(judge(what, ev, "above", 0.0, strict=True, margin=margin))
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):  # an +inf seed (vacuous): no spread to show
+            d = float(hi.mean() - lo.mean())
+            checks.append(Check(what, d, math.nan, None, reason="a vacuous (+inf) seed: no error bar"))
+            continue
+        checks.append(judge(what, difference(lo, hi, k), "above", 0.0, strict=True, margin=margin))
     if not checks:
         raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {fmt(low)} and "
                          f"{fmt(high)}; values of {by} present: {_values_present(df, by) if by in df else ''}")
     held = sum(c.verdict == "agrees" for c in checks)
     shown = ", ".join(f"{c.what.split(':')[0].split('=')[1]}: {_pm(c.value, c.error)}" for c in checks)
     claim = f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)} at every {over}"
-    return finding(held, math.nan, checks,
+    return finding(held / len(checks), math.nan, checks,
                    f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)}: agrees at {held} of {len(checks)} "
                    f"values of {over} (difference high − low per value: {shown})",
                    _fails("at some value the difference's interval lies at or below 0", paper, margin),
