@@ -66,6 +66,7 @@ class Finding:
     checks: tuple[Check, ...] = ()
     fails_if: str = ""
     expect: str = ""  # the direction tested, e.g. "τ < 0 (paper: falls)" or "not: lower at every size"
+    unit: str = ""  # what the headline number counts when it is not the metric itself, e.g. "fraction of the 4 values of data.n_train where it holds"
 
     @property
     def agrees(self) -> bool | None:
@@ -132,9 +133,9 @@ def _expect(text: str, paper: Paper) -> str:
 
 
 def _fails(text: str, paper: Paper) -> str:
-    if paper == "no":
-        return f"the seed says this does not hold: agrees only if the data show it does not ({text} is the " \
-               f"opposite); inconclusive when an interval spans its line"
+    if paper == "no":  # the claim's source (a seed, or the paper a seed reproduces) says the relation fails
+        return f"the claim is that this relation does not hold (paper = 'no'): agrees only if the data show it " \
+               f"does not ({text} is the opposite); inconclusive when an interval spans its line"
     return f"differs if {text}; inconclusive when an interval spans its line"
 
 
@@ -144,6 +145,23 @@ def _fmt(v: float) -> str:
 
 def _pm(v: float, e: float) -> str:
     return f"{_fmt(v)} ± {_fmt(e)}" if not math.isnan(e) else f"{_fmt(v)} (no error bar)"
+
+
+def values_text(values) -> str:
+    """Distinct values as a reader writes them, sorted: "0.001, 0.01, 0.1" (never "[np.float64(0.001), …]")."""
+    vals = [v for v in pd.unique(pd.Series(list(values), dtype=object)) if not (isinstance(v, float) and math.isnan(v))]
+    try:
+        vals = sorted(vals)
+    except TypeError:  # mixed kinds (numbers and text): in the order met
+        pass
+    return ", ".join(fmt(v.item() if isinstance(v, np.generic) else v) for v in vals) or "none"
+
+
+def counted(df: pd.DataFrame, n: int, table: str) -> str:
+    """What `n` counts: runs of the results table, or (run, epoch) rows of the history and how many runs."""
+    if table == "history" and "run_id" in df.columns:
+        return f"n = {n} (run, epoch) rows of {df['run_id'].nunique()} runs"
+    return f"n = {n} runs"
 
 
 # ---- the tables ------------------------------------------------------------------------------------------
@@ -160,11 +178,15 @@ def rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | 
     return kept, note
 
 
+PRECONDITION = "not judged: precondition not met"  # `expect` of a finding whose runs miss the claim's precondition
+
+
 def unmet(text: str) -> Finding:
-    """Inconclusive: too few runs meet the claim's precondition (`require`) to test it; the text lists them."""
-    return Finding(math.nan, math.nan, "inconclusive", text, (),
+    """Not judged (verdict None): too few runs meet the claim's precondition (`require`) to test it — not
+    "inconclusive", which means the runs are there but their interval spans the line; the text lists them."""
+    return Finding(math.nan, math.nan, None, text, (),
                    "cannot fail on these runs: too few meet the claim's precondition (train them further)",
-                   "precondition not met")
+                   PRECONDITION)
 
 
 def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -175,10 +197,20 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float
     return float(r.slope), float(r.stderr), float(r.intercept), float(r.intercept_stderr)
 
 
-def _xy(df: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+def _xy(df: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, str, pd.DataFrame]:
+    """The finite (x, y) pairs, a note listing the rows left out for a missing or non-finite value, and the
+    rows kept."""
     xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
     ok = np.isfinite(xs) & np.isfinite(ys)
-    return xs[ok], ys[ok]
+    return xs[ok], ys[ok], missing_note(df, ~ok, f"{x} or {y}"), df[ok]
+
+
+def missing_note(df: pd.DataFrame, bad: np.ndarray, what: str) -> str:
+    """"; left out k of n rows with no finite <what>: <which>" — never dropped without a word."""
+    bad = np.asarray(bad, bool)
+    if not bad.any():
+        return ""
+    return f"; left out {int(bad.sum())} of {len(df)} rows with no finite {what}: {describe_rows(df[bad], df)}"
 
 
 # ---- the finding kinds -----------------------------------------------------------------------------------
@@ -194,7 +226,8 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
     of the fit and listed.
     """
     df, note = rows(history, results, table, where, require, show=(x, "train_error"))
-    xs, ys = _xy(df, x, y)
+    xs, ys, gone, used = _xy(df, x, y)
+    note += gone
     xs, ys = (np.log(xs) if log_x else xs), (np.log(ys) if log_y else ys)
     if len(xs) < 3:
         if note:  # the runs exist but miss the claim's precondition: this profile cannot test the claim
@@ -211,7 +244,8 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
         checks.append(at_least(f"intercept {'>' if sign > 0 else '<'} 0", sign * b, se_b, 0.0, strict=True))
         checks[-1] = Check(checks[-1].what, b, se_b, checks[-1].verdict)
         lines.append(f"the intercept's interval lies {'at or below' if sign > 0 else 'at or above'} 0")
-    return Finding(a, se, overall(checks), f"slope {_pm(a, se)}, intercept {_pm(b, se_b)} (n = {len(xs)} runs)"
+    return Finding(a, se, overall(checks), f"slope {_pm(a, se)}, intercept {_pm(b, se_b)} "
+                   f"({counted(used, len(xs), table)})"
                    + note, tuple(checks), _fails(" or ".join(lines), "yes") if lines else "",
                    ", ".join(c.what for c in checks))
 
@@ -231,7 +265,8 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
     if sign not in (-1, 0, 1):
         raise ValueError(f"correlation: sign must be +1 (grows), -1 (falls) or 0 (no correlation), got {sign!r}")
     df, note = rows(history, results, table, where, require)
-    xs, ys = _xy(df, x, y)
+    xs, ys, gone, used = _xy(df, x, y)
+    note += gone
     n = len(xs)
     if n < 3:
         if note:
@@ -246,7 +281,7 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
         word = "grows" if sign > 0 else "falls"
         check = at_least(f"τ {'>' if sign > 0 else '<'} 0 ({y} {word} with {x})", sign * tau, se, 0.0, strict=True)
         check, line = Check(check.what, tau, se, check.verdict), f"τ's interval lies {'≤' if sign > 0 else '≥'} 0"
-    return Finding(tau, se, negate(check.verdict, paper), f"Kendall τ = {_pm(tau, se)} (p = {p:.2g}, n = {n})"
+    return Finding(tau, se, negate(check.verdict, paper), f"Kendall τ = {_pm(tau, se)} (p = {p:.2g}, {counted(used, n, table)})"
                    + note, (check,), _fails(line, paper), _expect(check.what, paper))
 
 
@@ -278,7 +313,7 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
     groups = {v: vals[df[by] == v].dropna() for v in (low, high)}
     for v, g in groups.items():
         if g.empty:
-            raise ValueError(f"compare: no finished run with {by} = {v!r}; values present: {sorted(df[by].unique())}")
+            raise ValueError(f"compare: no finished run with {by} = {v!r}; values present: {values_text(df[by])}")
     d = float(groups[high].mean() - groups[low].mean())
     what = metric if change_from is None else f"change of {metric} since epoch {change_from}"
     head = f"{what}: {_fmt(groups[high].mean())} at {by}={high} vs {_fmt(groups[low].mean())} at {by}={low}"
@@ -310,7 +345,10 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
     if best_over is not None:
         df, picked = best_group(df, best_over, best_by)
         note = f" at {picked}" + note
-    v = numeric(df, metric, "metric").dropna()
+    raw = numeric(df, metric, "metric")
+    if raw.notna().any():  # rows without the metric (NaN: not measured, or undefined) are listed, not dropped silently
+        note += missing_note(df, raw.isna().to_numpy(), metric)
+    v = raw.dropna()
     if v.empty:
         diverged = int((df["status"] == "diverged").sum()) if "status" in df.columns else 0
         raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else "")
@@ -330,7 +368,7 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
         checks.append(_at_least(f"{metric} ≥ {at_least:g}", m, se, at_least))
         lines.append(f"the interval lies below {at_least:g}")
     spread = f" ± {_fmt(se)}" if not math.isnan(se) else ""
-    return Finding(m, se, overall(checks), f"{metric} = {_fmt(m)}{spread} (n = {len(v)} runs)" + note,
+    return Finding(m, se, overall(checks), f"{metric} = {_fmt(m)}{spread} ({counted(df.loc[v.index], len(v), table)})" + note,
                    tuple(checks), _fails(" or ".join(lines), "yes") if lines else "",
                    ", ".join(c.what for c in checks))
 

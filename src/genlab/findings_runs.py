@@ -11,7 +11,7 @@ import pandas as pd
 
 from genlab.expr import Where
 from genlab.findings import (Check, Finding, Paper, _expect, _fails, _fmt, _pm, at_least, at_most, negate, overall,
-                             register_finding, rows)
+                             register_finding, rows, values_text)
 from genlab.tables import fmt, numeric
 
 
@@ -57,7 +57,7 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
     ctrl = h[h[by] == control]
     if ctrl.empty:
         raise ValueError(f"recovery needs an unperturbed control run: add {by} = {control!r} to the sweep "
-                         f"(values present: {sorted(h[by].dropna().unique())})")
+                         f"(values present: {values_text(h[by])})")
     levels = {tuple(k) if isinstance(k, tuple) else (k,): tail_level(run, metric, window)
               for k, run in ctrl.groupby(match)}
     checks, all_jumps = [], []
@@ -119,7 +119,7 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
         checks.append(at_least(what, d, se, 0.0, strict=True))
     if not checks:
         raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {low!r} and {high!r}; "
-                         f"values of {by} present: {sorted(df[by].unique()) if by in df else []}")
+                         f"values of {by} present: {values_text(df[by]) if by in df else 'none'}")
     k, held = len(checks), sum(c.verdict == "agrees" for c in checks)
     f = held / k
     shown = ", ".join(f"{c.what.split(':')[0].split('=')[1]}: {_fmt(c.value)}" for c in checks)
@@ -128,4 +128,4 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
                    f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)} at {held}/{k} values of {over} "
                    f"(mean difference high − low per value: {shown})", tuple(checks),
                    _fails("at some value the difference's interval lies at or below 0", paper),
-                   _expect(claim, paper))
+                   _expect(claim, paper), unit=f"fraction of the {k} values of {over} where it holds")
