@@ -309,6 +309,9 @@ def test_a_precondition_no_run_meets_is_not_judged_and_says_why():
     _, res = slope_case(1.0, 0.5, 0.0)
     f = verdict("slope", (None, res.assign(train_error=0.01)), require="train_error == 0")
     assert f.verdict is None and f.reason == "precondition not met" and math.isnan(f.value) and "0 runs meet train_error == 0, 3 needed" in f.text
+    assert f.expect == "not judged: precondition not met"  # not "inconclusive": no run could be judged at all
+    g = verdict("correlation", (None, res.assign(train_error=0.01)), require="train_error == 0")
+    assert g.verdict is None and g.expect == f.expect
     with pytest.raises(ValueError, match="needs at least 3 runs"):  # no precondition: too few runs is an error
         verdict("slope", (None, res.iloc[:2]))
 
@@ -329,3 +332,33 @@ def test_value_at_the_best_sweep_value_is_chosen_on_training_loss_not_test():
     assert f.value == pytest.approx(0.25) and "at optim.lr=0.1 (lowest mean train_loss of 0.01: 0.6, 0.1: 0.02)" in f.text
     with pytest.raises(ValueError, match="2 of 2 selected runs diverged"):
         evaluate({"name": "value", "metric": "test_error", "where": "`optim.lr` == 1.0"}, None, df)
+
+
+def test_rows_without_a_value_are_listed_not_dropped_silently():
+    df = runs(m=[1.0, 2.0, np.nan, 3.0, np.nan], **{"train.rule": ["fa", "fa", "fa", "bp", "bp"]})
+    f = evaluate({"name": "value", "metric": "m"}, None, df)[1]
+    assert f.value == pytest.approx(2.0) and "n = 3 runs" in f.text
+    assert "left out 2 of 5 rows with no finite m: train.rule=fa; train.rule=bp" in f.text
+    _, res = slope_case(1.0, 0.5, 0.0)
+    res.loc[[0, 5], "y"] = np.nan
+    g = evaluate({"name": "slope", "x": "x", "y": "y"}, None, res)[1]
+    assert "n = 10 runs" in g.text and "left out 2 of 12 rows with no finite x or y" in g.text
+
+
+def test_counts_say_what_they_count():
+    h = pd.DataFrame({"run_id": np.repeat(["a", "b", "c"], 4), "epoch": np.tile([1, 2, 3, 4], 3),
+                      "angle": np.arange(12.0)})
+    f = evaluate({"name": "value", "metric": "angle", "table": "history"}, h, None)[1]
+    assert "n = 12 (run, epoch) rows of 3 runs" in f.text and "n = 12 runs" not in f.text
+    g = evaluate({"name": "correlation", "x": "epoch", "y": "angle", "table": "history"}, h, None)[1]
+    assert "n = 12 (run, epoch) rows of 3 runs" in g.text
+    d = evaluate({"name": "dominates", "metric": "cap", "by": "data.corrupt_prob", "low": 0.0, "high": 1.0,
+                  "over": "data.n_train"}, None, dominates_case(1.0, 0.0)[1])[1]
+    assert d.unit == "fraction of the 3 values of data.n_train where it holds" and d.value == 1.0
+
+
+def test_values_in_messages_are_numbers_not_numpy_reprs():
+    df = runs(g=np.array([0.001, 0.01, 0.1, 0.001]), m=[1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError) as e:
+        evaluate({"name": "compare", "metric": "m", "by": "g", "low": 0.001, "high": 0.5}, None, df)
+    assert "values present: 0.001, 0.01, 0.1" in str(e.value) and "np." not in str(e.value)

@@ -291,7 +291,7 @@ def rules_history():
 FIGURE_CASES = {"learning_rules": lambda: ({}, rules_history(), rules_results())}
 
 
-def test_learning_rules_figure_draws_accuracy_angles_and_each_rules_slope_one_line():
+def test_learning_rules_figure_draws_accuracy_angles_and_each_rules_fit():
     from genlab.figures import draw
 
     fig = draw({"name": "learning_rules"}, rules_history(), rules_results())
@@ -304,7 +304,7 @@ def test_learning_rules_figure_draws_accuracy_angles_and_each_rules_slope_one_li
     fits = {ln.get_label().split(":")[0]: ln for ln in loss.get_lines()}
     for name, off in (("backprop", 0.01), ("feedback alignment", 0.03)):
         x, y = fits[name].get_data()
-        assert (y - x) == pytest.approx(off) and f"y = x + {off:.3g}" in fits[name].get_label()  # RL run included
+        assert (y - x) == pytest.approx(off) and f"slope 1 ± 0, intercept {off:.3g} ± 0" in fits[name].get_label()  # RL run included
     assert [len(c.get_offsets()) for c in loss.collections] == [3, 1, 3, 1]  # runs, then the RL star, per rule
 
 
@@ -356,3 +356,18 @@ def test_ensembles_group_by_rule_and_refuse_mixed_rules():
                                                                                  seed=5))
     with pytest.raises(ValueError, match="must share train.rule"):
         train_ensemble([bp, fa])
+
+
+def test_learning_rules_figure_draws_the_findings_fit_on_the_runs_meeting_the_precondition():
+    from genlab.figures import draw
+
+    res = rules_results().assign(train_error=0.0, **{"grad_alignment_deg.first": 45.0})
+    res.loc[0, "train_error"] = 0.106  # one run never fitted its training set: out of panel (c), and listed
+    res.loc[1, "grad_alignment_deg.first"] = float("nan")  # the angle undefined for one run: listed, not dropped silently
+    fig = draw({"name": "learning_rules", "require": "train_error == 0"}, rules_history(), res)
+    loss = fig.axes[2]
+    assert sum(len(c.get_offsets()) for c in loss.collections) == len(res) - 1
+    notes = " ".join(fig.genlab_notes)
+    assert "Left out 1 of" in notes and "train_error 0.106" in notes and "No grad_alignment_deg.first (NaN)" in notes
+    with pytest.raises(ValueError, match="fit must be"):
+        draw({"name": "learning_rules", "fit": "cubic"}, rules_history(), res)

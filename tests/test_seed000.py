@@ -11,6 +11,7 @@ from torch import nn
 
 from genlab.figures import draw
 from genlab.figures.seed000 import derived, slope_one_fit, variant
+from genlab.findings import evaluate, linear_fit
 from genlab.measures import MeasureData, compute
 from genlab.measures.margins import gamma_margin, margins
 from genlab.experiment import load
@@ -103,18 +104,21 @@ FIGURE_CASES = {
 }
 
 
-def test_ch4_losses_draws_raw_and_normalized_panels_with_the_slope_one_line():
+def test_ch4_losses_draws_raw_and_normalized_panels_with_the_findings_fit():
     fig = draw({"name": "ch4_losses"}, None, ch4_results())
     raw, norm = fig.axes  # the colour bars are inset axes of each panel
     assert raw.get_xlabel() == "training loss (nats)" and raw.get_ylabel() == "test loss (nats)"
     assert norm.get_xlabel() == "normalized training loss (nats)"
     assert [len(c.get_offsets()) for c in norm.collections] == [5, 1]  # 5 runs, 1 RL star
-    line = next(ln for ln in norm.get_lines() if ln.get_label().startswith("slope 1"))
+    line = next(ln for ln in norm.get_lines() if ln.get_label().startswith("fit"))  # the slope finding's own fit
     x, y = line.get_data()
     slope, intercept = np.polyfit(x, y, 1)
-    b, _ = slope_one_fit(ch4_results()["normalized_loss.train"].to_numpy(), ch4_results()["normalized_loss.test"].to_numpy())
-    assert slope == pytest.approx(1.0) and intercept == pytest.approx(b) == pytest.approx(0.015)  # (5·0.01 + 0.04)/6
-    assert "intercept 0.015" in line.get_label()
+    res = ch4_results()
+    f = evaluate({"name": "slope", "x": "normalized_loss.train", "y": "normalized_loss.test", "target": 1.0}, None, res)[1]
+    a, _, b, se_b = linear_fit(res["normalized_loss.train"].to_numpy(), res["normalized_loss.test"].to_numpy())
+    assert slope == pytest.approx(a) == pytest.approx(f.value) and intercept == pytest.approx(b)
+    assert f"slope {f.value:.3g} ± {f.error:.2g}, intercept {b:.3g} ± {se_b:.2g} (n = 6)" in line.get_label()
+    assert f"intercept {b:.3g} ± {se_b:.2g}" in f.text  # the legend's numbers are the finding's
     assert not [ln for ln in raw.get_lines() if ln.get_label().startswith(("slope", "fit"))]  # raw panel: no fit
 
 

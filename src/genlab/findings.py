@@ -61,6 +61,8 @@ class Finding:
     expect: str = ""  # the direction tested, e.g. "τ < 0 (paper: falls)" or "not: lower at every size"
     reason: str = ""  # why it is not judged: "one run: no error bar", "precondition not met: …"
     more: int | None = None  # inconclusive: how many more seeds the current estimate suggests
+    unit: str = ""  # what the headline number counts when it is not the metric itself, e.g. "fraction of the 4
+    # values of data.n_train where it holds"
 
     @property
     def agrees(self) -> bool | None:
@@ -73,14 +75,14 @@ class Finding:
 
 
 def finding(value: float, error: float, checks: list[Check] | tuple[Check, ...], text: str, fails_if: str,
-            expect: str, paper: "Paper" = "yes", value_from: Check | None = None) -> Finding:
+            expect: str, paper: "Paper" = "yes", unit: str = "") -> Finding:
     """The Finding of a list of checks: the verdict over them (reversed for paper = "no"), the reason when not
     judged, the seeds an inconclusive one needs."""
     checks = tuple(checks)
     verdict = negate(overall(checks), paper)
     reason = "; ".join(dict.fromkeys(c.reason for c in checks if c.verdict is None and c.reason))
     return Finding(value, error, verdict, text, checks, fails_if, expect, reason if verdict is None else "",
-                   more_seeds(checks) if verdict == "inconclusive" else None)
+                   more_seeds(checks) if verdict == "inconclusive" else None, unit)
 
 
 FindingFn = Callable[..., Finding]
@@ -128,9 +130,9 @@ def _fails(text: str, paper: Paper, margin: float | None = None) -> str:
     tail = "; inconclusive when an interval spans its line"
     if margin is not None:
         tail = f"; no effect when the interval lies within ±{margin:g} of the line" + tail
-    if paper == "no":
-        return f"the seed says this does not hold: agrees only if the data show it does not ({text} is the " \
-               f"opposite){tail}"
+    if paper == "no":  # the claim's source (a seed, or the paper a seed reproduces) says the relation fails
+        return f"the claim is that this relation does not hold (paper = 'no'): agrees only if the data show it " \
+               f"does not ({text} is the opposite){tail}"
     return f"differs if {text}{tail}"
 
 
@@ -144,8 +146,33 @@ def _pm(v: float, e: float) -> str:
     return f"{_fmt(v)} ± {_fmt(e)}" if e > 0 else f"{_fmt(v)} (exact)"
 
 
+def values_text(values) -> str:
+    """Distinct values as a reader writes them, sorted: "0.001, 0.01, 0.1" (never "[np.float64(0.001), …]")."""
+    vals = [v for v in pd.unique(pd.Series(list(values), dtype=object)) if not (isinstance(v, float) and math.isnan(v))]
+    try:
+        vals = sorted(vals)
+    except TypeError:  # mixed kinds (numbers and text): in the order met
+        pass
+    return ", ".join(fmt(v.item() if isinstance(v, np.generic) else v) for v in vals) or "none"
+
+
 def _values_present(df: pd.DataFrame, col: str) -> str:
-    return ", ".join(fmt(v) for v in sorted(df[col].dropna().unique(), key=lambda v: (str(type(v)), v)))
+    return values_text(df[col])
+
+
+def counted(df: pd.DataFrame, n: int, table: str) -> str:
+    """What `n` counts: runs of the results table, or (run, epoch) rows of the history and how many runs."""
+    if table == "history" and "run_id" in df.columns:
+        return f"n = {n} (run, epoch) rows of {df['run_id'].nunique()} runs"
+    return f"n = {n} runs"
+
+
+def missing_note(df: pd.DataFrame, bad: np.ndarray, what: str) -> str:
+    """"; left out k of n rows with no finite <what>: <which>" — never dropped without a word."""
+    bad = np.asarray(bad, bool)
+    if not bad.any():
+        return ""
+    return f"; left out {int(bad.sum())} of {len(df)} rows with no finite {what}: {describe_rows(df[bad], df)}"
 
 
 # ---- the tables ------------------------------------------------------------------------------------------
@@ -162,11 +189,15 @@ def rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | 
     return kept, note
 
 
+PRECONDITION = "not judged: precondition not met"  # `expect` of a finding whose runs miss the claim's precondition
+
+
 def unmet(text: str) -> Finding:
-    """Not judged: too few runs meet the claim's precondition (`require`) to test it; the text lists them."""
+    """Not judged (verdict None): too few runs meet the claim's precondition (`require`) to test it — not
+    "inconclusive", which means the runs are there but their interval spans the line; the text lists them."""
     return Finding(math.nan, math.nan, None, text, (),
                    "cannot fail on these runs: too few meet the claim's precondition (train them further)",
-                   "precondition not met", reason="precondition not met")
+                   PRECONDITION, reason="precondition not met")
 
 
 def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -181,9 +212,7 @@ def _xy(df: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, pd.Da
     """The finite (x, y) pairs, the rows they come from, and a note listing the rows left out (NaN or ±inf)."""
     xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
     ok = np.isfinite(xs) & np.isfinite(ys)
-    note = f"; left out {int((~ok).sum())} of {len(ok)} runs with no finite {x} or {y}: " \
-           f"{describe_rows(df[~ok], df, (x, y))}" if (~ok).any() else ""
-    return xs[ok], ys[ok], df[ok], note
+    return xs[ok], ys[ok], df[ok], missing_note(df, ~ok, f"{x} or {y}")
 
 
 # ---- the finding kinds -----------------------------------------------------------------------------------
@@ -222,8 +251,8 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
         checks.append(judge(f"intercept {'>' if kind == 'above' else '<'} 0", Evidence(b, se_b, **ev), kind, 0.0,
                             strict=True, margin=intercept_margin))
         lines.append(f"the intercept's interval lies {'at or below' if kind == 'above' else 'at or above'} 0")
-    return finding(a, se, checks, f"slope {_pm(a, se)}, intercept {_pm(b, se_b)} (n = {len(xs)} runs, {s} "
-                   f"seed{'s' * (s > 1)})" + note, _fails(" or ".join(lines), "yes", intercept_margin)
+    return finding(a, se, checks, f"slope {_pm(a, se)}, intercept {_pm(b, se_b)} ({counted(df, len(xs), table)}, "
+                   f"{s} seed{'s' * (s > 1)})" + note, _fails(" or ".join(lines), "yes", intercept_margin)
                    if lines else "", ", ".join(c.what for c in checks))
 
 
@@ -263,8 +292,8 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
         check = judge(f"τ {'>' if sign > 0 else '<'} 0 ({y} {word} with {x})", ev, "above" if sign > 0 else "below",
                       0.0, strict=True, margin=margin)
         line = f"τ's interval lies {'≤' if sign > 0 else '≥'} 0"
-    return finding(tau, se, [check], f"Kendall τ = {_pm(tau, se)} (p = {p:.2g}, n = {n} runs, {s} seed"
-                   f"{'s' * (s > 1)})" + note, _fails(line, paper, margin if sign else None),
+    return finding(tau, se, [check], f"Kendall τ = {_pm(tau, se)} (p = {p:.2g}, {counted(df, n, table)}, {s} "
+                   f"seed{'s' * (s > 1)})" + note, _fails(line, paper, margin if sign else None),
                    _expect(check.what, paper), paper)
 
 
@@ -336,7 +365,10 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
     if best_over is not None:
         df, picked = best_group(df, best_over, best_by)
         note = f" at {picked}" + note
-    v = numeric(df, metric, "metric").dropna()
+    raw = numeric(df, metric, "metric")
+    if raw.notna().any():  # rows without the metric (NaN: not measured, or undefined) are listed, not dropped silently
+        note += missing_note(df, raw.isna().to_numpy(), metric)
+    v = raw.dropna()
     if v.empty:
         diverged = int((df["status"] == "diverged").sum()) if "status" in df.columns else 0
         raise ValueError(f"value: no finished run has {metric!r}" + (f" where {where}" if where else "")
@@ -358,7 +390,7 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
         checks.append(judge(f"{metric} ≥ {at_least:g}", ev, "above", at_least))
         lines.append(f"the interval lies below {at_least:g}")
     spread = f" ± {_fmt(se)}" if se > 0 else ""
-    return finding(m, se, checks, f"{metric} = {_fmt(m)}{spread} (n = {n} runs)" + note,
+    return finding(m, se, checks, f"{metric} = {_fmt(m)}{spread} ({counted(df.loc[v.index], n, table)})" + note,
                    _fails(" or ".join(lines), "yes") if lines else "", ", ".join(c.what for c in checks))
 
 

@@ -138,7 +138,7 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
                    f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)}: agrees at {held} of {len(checks)} "
                    f"values of {over} (difference high − low per value: {shown})",
                    _fails("at some value the difference's interval lies at or below 0", paper, margin),
-                   _expect(claim, paper), paper)
+                   _expect(claim, paper), paper, unit=f"fraction of the {len(checks)} values of {over} where it holds")
 
 
 def first_reach(y: np.ndarray, level: float) -> float:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from genlab.figures import draw
 from genlab.figures.style import column_text
-from genlab.findings import Finding, evaluate
+from genlab.findings import Check, Finding, evaluate, negate
 from genlab.experiment import Experiment
 
 FINAL_METRICS = ("n_params", "epochs_run", "train_loss", "test_loss", "train_error", "test_error", "val_error")
@@ -37,10 +37,11 @@ table{border-collapse:collapse;margin:.8em 0;font-size:13px}td,th{border:1px sol
 vertical-align:top}th{background:#f4f4f4}.yes{color:#176f2c;font-weight:600}.no{color:#b3261e;font-weight:600}
 .maybe{color:#8a5a00;font-weight:600}.noeff{color:#1f4f8a;font-weight:600}.na{color:#777}.meta{color:#555;font-size:12.5px}.top{float:right;font-size:12px}
 figure{display:inline-block;margin:.6em 1em .6em 0;vertical-align:top;max-width:100%}
-figure img{max-width:100%;cursor:zoom-in;border:1px solid #eee}figcaption{font-size:12px;color:#444;max-width:900px}
+img{max-width:100%;height:auto}figure img{cursor:zoom-in;border:1px solid #eee}figcaption{font-size:12px;color:#444;max-width:900px}
 img.big{position:fixed;inset:0;width:100vw;height:100vh;max-width:none;object-fit:contain;background:#fffe;
 cursor:zoom-out;z-index:9;border:0}ul.checks{margin:0;padding-left:1.1em}.fails{color:#666;font-size:12px}
-table.verdicts td:nth-child(3){max-width:460px}table.verdicts td:nth-child(4){max-width:300px}"""
+table.verdicts td:nth-child(3){max-width:460px}table.verdicts td:nth-child(4){max-width:300px}
+table.verdicts ul.checks{min-width:260px}.against{color:#b3261e;font-weight:600}"""
 ZOOM = "this.classList.toggle('big')"  # click: the figure fills the window; click again: back
 
 
@@ -119,14 +120,30 @@ def _e(v) -> str:
     return html.escape(str(v))
 
 
+def not_judged_why(f: Finding | None) -> str:
+    """Why a finding has no verdict: it cannot be computed, its runs miss the claim's precondition, or the
+    claim draws no line (a number reported beside the seed's, which gives none)."""
+    if f is None:
+        return "cannot compute"
+    if f.reason:
+        return f.reason
+    if f.expect.startswith("not judged:"):
+        return f.expect.split(":", 1)[1].strip()
+    return "no line to judge: a number reported" if not f.checks else ""
+
+
+def verdict_word(f: Finding | None) -> str:
+    """The verdict as the table shows it: agrees / differs / inconclusive (the interval spans the line), or
+    "not judged (why)" — never inconclusive for a claim no run could test."""
+    if f is not None and f.verdict is not None:
+        return "no effect at this scale" if f.verdict == "no effect" else f.verdict
+    return f"not judged ({not_judged_why(f)})"
+
+
 def verdict_html(f: Finding | None) -> str:
     v = f.verdict if f is not None else None
-    word = v or "not judged"
-    if f is not None and v is None and f.reason:
-        word += f" ({f.reason})"
-    elif v == "no effect":
-        word = "no effect at this scale"
-    elif v == "inconclusive":
+    word = verdict_word(f)
+    if f is not None and v == "inconclusive":
         word += f" (needs {f.more} more seed{'s' * (f.more != 1)})" if f.more else " (needs many more seeds)"
     return f"<span class='{VERDICT_CLASS.get(v, 'na')}'>{_e(word)}</span>"
 
@@ -137,31 +154,118 @@ def number(f: Finding | None) -> str:
     return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if not math.isnan(f.error) else " (no error bar)")
 
 
+HOLDS = {"agrees": "holds", "differs": "does not hold", "no effect": "no effect at this scale",
+         "inconclusive": "can't tell", None: "not judged"}
+
+
+def check_html(c: Check, paper: str) -> str:
+    """One check: what it tests, its number ± error and its verdict. For a claim that the relation does not
+    hold (paper = "no") the check tests the relation itself, so it says whether the relation holds and,
+    coloured by it, what that means for the claim — a green claim never shows a red check."""
+    num = _e(number(Finding(c.value, c.error, None, "")))
+    if paper == "no":
+        claim = negate(c.verdict, "no")
+        return (f"<li>{_e(c.what)}: {num} → relation {_e(HOLDS.get(c.verdict, c.verdict))}, so the claim "
+                f"<span class='{VERDICT_CLASS.get(claim, 'na')}'>{_e(claim)}</span></li>")
+    word = c.verdict or f"not judged ({c.reason})"
+    return f"<li>{_e(c.what)}: {num} → <span class='{VERDICT_CLASS.get(c.verdict, 'na')}'>{_e(word)}</span></li>"
+
+
+def checks_html(f: Finding, entry: dict) -> str:
+    return "<ul class='checks'>" + "".join(check_html(c, entry.get("paper", "yes")) for c in f.checks) + "</ul>"
+
+
+def number_cell(j: Judged) -> str:
+    """The verdict table's number: one check → its number (and what it counts); several → every check with
+    its own number and verdict (slope and intercept each), so the row shows what was judged."""
+    f = j.finding
+    if f is not None and len(f.checks) > 1:
+        head = f"{_e(number(f))} ({_e(f.unit)}); " if f.unit else ""
+        return head + checks_html(f, j.entry)
+    return _e(number(f)) + (f" <span class='meta'>({_e(f.unit)})</span>" if f is not None and f.unit else "")
+
+
+FINDING_COLUMNS = ("metric", "x", "y")  # the options of a [[findings]] entry that name the columns it reads
+
+
+def _strings(v) -> set[str]:
+    """Every string inside a figure entry's options (panels are lists of lists or of {x, y} tables)."""
+    if isinstance(v, str):
+        return {v}
+    if isinstance(v, dict):
+        return {s for x in v.values() for s in _strings(x)}
+    if isinstance(v, (list, tuple)):
+        return {s for x in v for s in _strings(x)}
+    return set()
+
+
+def drawn_columns(fig_entry: dict) -> set[str]:
+    """The columns a `[[figures]]` entry names, its function's defaults included (a figure drawing
+    `test_accuracy` draws `test_error`), for matching findings to figures."""
+    import inspect
+
+    from genlab.figures import get_figure
+
+    try:
+        params = inspect.signature(get_figure(fig_entry["name"])).parameters.values()
+        opts = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    except (KeyError, ValueError):
+        opts = {}
+    opts.update({k: v for k, v in fig_entry.items() if k not in ("title", "file", "name", "labels")})
+    cols = _strings(opts)
+    return cols | {c.replace("_accuracy", "_error") for c in cols}
+
+
+def figure_of(exp: Experiment, entry: dict) -> str:
+    """The file of the figure a finding reads: its `figure` key; else the spec's only figure; else the figure
+    that draws the most of the finding's columns (metric, x, y), a figure with the finding's own `where`
+    first; "" when the spec draws none of them."""
+    files = [e.get("file", e["name"]) for e in exp.figures]
+    if entry.get("figure") or len(files) <= 1:
+        return entry.get("figure") or (files[0] if files else "")
+    cols = {entry[k] for k in FINDING_COLUMNS if isinstance(entry.get(k), str)}
+    scores = [(len(cols & drawn_columns(e)), e.get("where") == entry.get("where"), -i)
+              for i, e in enumerate(exp.figures)]
+    best = max(scores)
+    return files[-best[2]] if best[0] > 0 else ""
+
+
 def figure_ref(j: Judged) -> str:
-    """The figure a finding reads: its `figure` key, else the spec's only figure, else the spec's name."""
-    files = [e.get("file", e["name"]) for e in j.exp.figures]
-    name = j.entry.get("figure") or (files[0] if len(files) == 1 else "")
-    return f"<a href='#fig-{_e(j.exp.name)}-{_e(name)}'>{_e(name)}</a>" if name else _e(j.exp.name)
+    """A link to the figure a finding reads (`figure_of`), else to the spec's section."""
+    name = figure_of(j.exp, j.entry)
+    if name:
+        return f"<a href='#fig-{_e(j.exp.name)}-{_e(name)}'>{_e(name)}</a>"
+    return f"<a href='#{_e(j.exp.name)}'>{_e(j.exp.name)}</a>"
+
+
+def verdict_counts(judged: list[Judged]) -> dict[str, int]:
+    """How many claims got each verdict; the not-judged ones by their reason (precondition, no line, cannot
+    compute), never folded into inconclusive."""
+    counts: dict[str, int] = {}
+    for j in judged:
+        w = verdict_word(j.finding)
+        counts[w] = counts.get(w, 0) + 1
+    order = {"agrees": 0, "differs": 1, "no effect at this scale": 2, "inconclusive": 3}
+    return dict(sorted(counts.items(), key=lambda kv: (order.get(kv[0], 3), kv[0])))
 
 
 def verdict_table(judged: list[Judged]) -> str:
-    counts = {v: sum((j.finding.verdict if j.finding else None) == v for j in judged)
-              for v in ("agrees", "differs", "no effect", "inconclusive", None)}
-    head = ", ".join(f"{n} {v or 'not judged / cannot compute'}" for v, n in counts.items() if n)
+    head = ", ".join(f"{n} {v}" for v, n in verdict_counts(judged).items())
     rows = "".join(
         f"<tr><td>{_e(seed_of(j.exp))}</td><td>{figure_ref(j)}</td><td>{_e(j.entry.get('claim', ''))}</td>"
         f"<td class='meta'>{_e(j.finding.expect if j.finding else j.error)}</td>"
-        f"<td>{_e(number(j.finding))}</td><td>{verdict_html(j.finding)}</td>"
+        f"<td>{number_cell(j)}</td><td>{verdict_html(j.finding)}</td>"
         f"<td><a href='#{_e(j.anchor)}'>details</a></td></tr>" for j in judged)
     return (f"<h2 id='verdicts'>Verdicts: the seeds' claims and ours</h2><p class='meta'>{len(judged)} claims: "
             f"{_e(head)}. Each verdict compares a number's interval with the claim's line: agrees or differs when it "
             "lies wholly on one side, no effect at this scale when it lies within the claim's margin (the smallest "
             "effect that matters, set from the seed), inconclusive when it spans the line (and it says how many "
-            "more seeds its estimate suggests); a claim read off one run, or whose precondition no run meets, is "
-            "not judged. Errors are standard errors over seeds; intervals are t intervals at the error rate each "
-            "look spends in a group-sequential design with α-spending (α = 0.05 in all, α/2 at the spec's own "
-            "seeds, α/6 at the first seed <code>genlab run --decide</code> adds, …), so the verdicts stay valid "
-            "however many seeds are added and looked at.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
+            "more seeds its estimate suggests); not judged when no run can test the claim (one run: no error bar; "
+            "its precondition is not met; it cannot be computed) or the claim draws no line. A claim judged on "
+            "several checks lists each with its number. Errors are standard errors over seeds; intervals are t "
+            "intervals at the error rate each look spends in a group-sequential design with α-spending (α = 0.05 in "
+            "all, α/2 at the spec's own seeds, α/6 at the first seed <code>genlab run --decide</code> adds, …), so "
+            "the verdicts stay valid however many seeds are added and looked at.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
             "<th>claim</th><th>tested here</th><th>number ± error</th><th>verdict</th><th></th></tr>" + rows + "</table>")
 
 
@@ -174,9 +278,7 @@ def findings_html(judged: list[Judged]) -> str:
         if f is None:
             here = f"<span class='no'>cannot compute: {_e(j.error)}</span>"
         else:
-            checks = "".join(f"<li>{_e(c.what)}: {_e(number(Finding(c.value, c.error, None, '')))} → "
-                             f"<span class='{VERDICT_CLASS[c.verdict]}'>{_e(c.verdict)}</span></li>" for c in f.checks)
-            here = (_e(f.text) + (f"<ul class='checks'>{checks}</ul>" if checks else "")
+            here = (_e(f.text) + (checks_html(f, j.entry) if f.checks else "")
                     + (f"<div class='fails'>what would make it fail: {_e(f.fails_if)}</div>" if f.fails_if else ""))
         rows.append(f"<tr id='{_e(j.anchor)}'><td>{_e(j.entry.get('claim', ''))}</td><td>{here}</td>"
                     f"<td>{verdict_html(f)}</td></tr>")

@@ -12,8 +12,10 @@ from matplotlib.figure import Figure
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
 from genlab.expr import Where
-from genlab.figures.seed000 import LABELS, RL_WHERE, rl_mask, slope_one_fit
-from genlab.tables import numeric, select
+from genlab.figures.seed000 import LABELS, RL_WHERE, free_fit_label, rl_mask, runs_drawn, slope_one_fit
+from genlab.figures.style import note
+from genlab.findings import linear_fit
+from genlab.tables import describe_rows, numeric, select
 
 ORDER = ("backprop", "feedback_alignment", "sign_symmetry")  # known rules first, in this order; others after
 
@@ -32,16 +34,23 @@ def _rule_of(df: pd.DataFrame, column: str) -> pd.Series:
 def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule: str = "train.rule",
                    angle: str = "grad_alignment_deg.first", x: str = "normalized_loss.train",
                    y: str = "normalized_loss.test", rl: Where | None = RL_WHERE, title: str = "",
-                   where: Where | None = None) -> Figure:
+                   fit: str = "free", require: Where | None = None, where: Where | None = None) -> Figure:
     """Three panels, one colour per learning rule (`rule`, a config column):
 
     (a) test accuracy per rule, one dot per correctly labelled run, the mean ± standard error as a bar;
     (b) `angle` (degrees between the rule's update and the true gradient, `grad_alignment_deg.*`) against the
         epoch, mean over the correctly labelled runs of each rule (history rows with the measure); from the
         results (one dot per run) when the history has none;
-    (c) `y` against `x` (normalized test vs training loss, 000 ch. 4) with each rule's slope-1 fit y = x + b
-        over all its runs, RL runs included as stars (000 Fig. 4-6) — b ± its standard error in the legend.
+    (c) `y` against `x` (normalized test vs training loss, 000 ch. 4) with each rule's fit over its runs, RL
+        runs included as stars (000 Fig. 4-6): `fit = "free"`, the least-squares line the `slope` finding
+        judges (slope and intercept ± standard errors in the legend), or "slope_one", y = x + b.
+        `require` (e.g. "train_error == 0", the claim's precondition) leaves runs out of (c) and lists them.
+
+    Runs with no value of `angle` (NaN: the measure was undefined) are listed under the axes, not dropped
+    without a word.
     """
+    if fit not in ("free", "slope_one"):
+        raise ValueError(f"learning_rules: fit must be 'free' or 'slope_one', got {fit!r}")
     df = with_accuracy(select(results, where)).reset_index(drop=True)
     if df.empty:
         raise ValueError("no finished runs to draw: run the spec first (`genlab run SPEC`)")
@@ -63,7 +72,13 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     lo = np.nanmin(acc[~is_rl]) if (~is_rl & np.isfinite(acc)).any() else 0.0
     acc_ax.set_ylim(max(0.0, lo - 0.05), 1.0)
 
+    notes = []
     h = select(history, where) if history is not None and not history.empty else pd.DataFrame()
+    if angle in df.columns:  # runs whose final angle is missing: say which
+        gone = df[numeric(df, angle).isna().to_numpy() & ~is_rl]
+        if len(gone):
+            notes.append(f"No {angle} (NaN) for {len(gone)} of {int((~is_rl).sum())} correctly labelled runs, "
+                         f"not in (b): {describe_rows(gone, df)}.")
     if angle in h.columns:  # (b) per epoch
         h = h[~rl_mask(h, rl)].assign(_rule=_rule_of(h, rule))
         h = h.assign(_a=numeric(h, angle)).dropna(subset=["_a"])
@@ -83,16 +98,23 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     ang_ax.set_ylabel("angle between update and gradient (degrees)")
     ang_ax.set_ylim(-3, 100)
 
+    kept, left_out = runs_drawn(df, require)  # (c) draws only the runs meeting the claim's precondition
+    notes.append(left_out)
+    keep = df.index.isin(kept.index) if require else np.ones(len(df), bool)
     xs, ys = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float)
     for r in rules:  # (c)
-        sel = (rule_col == r).to_numpy()
+        sel = (rule_col == r).to_numpy() & keep
         ok = sel & np.isfinite(xs) & np.isfinite(ys)
         loss_ax.scatter(xs[ok & ~is_rl], ys[ok & ~is_rl], s=22, color=colours[r], edgecolors="k", linewidths=0.3)
         loss_ax.scatter(xs[ok & is_rl], ys[ok & is_rl], marker="*", s=140, color=colours[r], edgecolors="k",
                         linewidths=0.4)
-        if ok.sum() >= 2:
+        grid = np.linspace(xs[ok].min(), xs[ok].max(), 20) if ok.any() else None
+        if fit == "free" and ok.sum() >= 3:
+            a, se_a, b, se_b = linear_fit(xs[ok], ys[ok])
+            loss_ax.plot(grid, a * grid + b, "-", color=colours[r], lw=1.1,
+                         label=f"{r.replace('_', ' ')}: " + free_fit_label(a, se_a, b, se_b, int(ok.sum())))
+        elif fit == "slope_one" and ok.sum() >= 2:
             b, se = slope_one_fit(xs[ok], ys[ok])
-            grid = np.linspace(xs[ok].min(), xs[ok].max(), 20)
             loss_ax.plot(grid, grid + b, "-", color=colours[r], lw=1.1,
                          label=f"{r.replace('_', ' ')}: y = x + {b:.3g} ± {se:.2g}")
     loss_ax.set_xlabel(LABELS.get(x, x))
@@ -105,4 +127,5 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    note(fig, notes)
     return fig

@@ -110,6 +110,12 @@ def slope_one_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), se
 
 
+def free_fit_label(a: float, se_a: float, b: float, se_b: float, n: int) -> str:
+    """The legend of a least-squares line, as the `slope` finding reports it: slope and intercept ± their
+    standard errors and the number of runs fitted."""
+    return f"fit: slope {a:.3g} ± {se_a:.2g}, intercept {b:.3g} ± {se_b:.2g} (n = {n})"
+
+
 def _finish(fig: Figure, ax, x: str, y: str, labels: dict[str, str], mappable, hue: str | None):
     ax.set_xlabel(labels.get(x, LABELS.get(x, x)))
     ax.set_ylabel(labels.get(y, LABELS.get(y, y)))
@@ -124,16 +130,17 @@ def _finish(fig: Figure, ax, x: str, y: str, labels: dict[str, str], mappable, h
 def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
                panels: list[dict[str, str]] = [{"x": "train_loss", "y": "test_loss"},
                                                {"x": "normalized_loss.train", "y": "normalized_loss.test",
-                                                "fit": "slope_one"}],
+                                                "fit": "free"}],
                hue: str | None = "init.std", rl: Where | None = RL_WHERE, fit_rl: bool = True, zoom: bool = False,
                annotate: str | None = None, labels: dict[str, str] = {}, title: str = "",
                require: Where | None = None, where: Where | None = None) -> Figure:
     """Test loss against training loss, one panel per {x, y[, fit]} pair (000 Figs. 4-1, 4-2, 4-3, 4-6).
 
     Args:
-      panels: each {"x": column, "y": column, "fit": "none" | "slope_one" | "free"}. "slope_one" draws
-        y = x + b with b = mean(y − x) ("the regression of slope 1 with a positive intercept", Fig. 4-6);
-        "free" the least-squares line. The legend gives b (and the slope) ± standard errors.
+      panels: each {"x": column, "y": column, "fit": "none" | "slope_one" | "free"}. "free" (the default of
+        the normalized panel) is the least-squares line y = a x + b the `slope` finding judges — same runs
+        (`where`, `require`, finite values), same numbers — slope and intercept ± standard errors in the
+        legend; "slope_one" draws y = x + b with b = mean(y − x), for a claim that holds the slope at 1.
       hue: the column colouring the points (log scale); rl: an expression marking the RL runs (red star).
       fit_rl: include the RL runs in the fit (Fig. 4-6: the RL point lies on the same line).
       zoom: limit the axes to the non-RL runs (Fig. 4-3, "zoomed in").
@@ -163,7 +170,7 @@ def ch4_losses(history: pd.DataFrame, results: pd.DataFrame, *,
                 ax.plot(grid, grid + b, "k-", lw=1.2, label=f"slope 1 fit: intercept {b:.3g} ± {se:.2g}")
             elif ok.sum() >= 3:
                 a, se_a, b, se_b = linear_fit(xs[ok], ys[ok])
-                ax.plot(grid, a * grid + b, "k-", lw=1.2, label=f"fit: slope {a:.3g} ± {se_a:.2g}, intercept {b:.3g}")
+                ax.plot(grid, a * grid + b, "k-", lw=1.2, label=free_fit_label(a, se_a, b, se_b, int(ok.sum())))
         if zoom and (~is_rl & np.isfinite(xs) & np.isfinite(ys)).any():
             keep = ~is_rl & np.isfinite(xs) & np.isfinite(ys)
             for lim, v in ((ax.set_xlim, xs[keep]), (ax.set_ylim, ys[keep])):
