@@ -78,6 +78,53 @@ def _torch_bytes(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+RESUME_MAGIC = b"genlab-resume 2 sha256="  # then 64 hex digits of the body's SHA-256, a newline, the body
+
+
+class BadResume(ValueError):
+    """A resume file genlab cannot use (damaged, foreign, written by an older genlab): set aside, start over."""
+
+
+def pack_resume(rows: int, state: Any) -> bytes:
+    """resume.pt's bytes: a header with the SHA-256 of the body, then the body, torch.save of
+    {"rows", "state"} holding only tensors and plain data (train/resume.py), so weights_only=True reads it."""
+    import hashlib
+
+    body = _torch_bytes({"rows": int(rows), "state": state})
+    return RESUME_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def unpack_resume(data: bytes, name: str = RESUME) -> tuple[int, Any]:
+    """(rows, state) from resume.pt's bytes, the hash checked before anything is read and the body read with
+    torch.load(weights_only=True): never unpickled. Raises BadResume saying why."""
+    import hashlib
+
+    import torch
+
+    head, _, body = data.partition(b"\n")
+    if not head.startswith(RESUME_MAGIC) or len(head) != len(RESUME_MAGIC) + 64:
+        raise BadResume(f"{name}: not a genlab resume file (format 2); written by an older genlab, or damaged")
+    if hashlib.sha256(body).hexdigest().encode() != head[len(RESUME_MAGIC):]:
+        raise BadResume(f"{name}: its SHA-256 differs from the one written with it (damaged or edited)")
+    try:
+        saved = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError (a forbidden global), RuntimeError (a bad zip), …: never run
+        raise BadResume(f"{name}: unreadable as plain tensors ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                        ) from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("rows"), int) or saved["rows"] < 0 \
+            or "state" not in saved:
+        raise BadResume(f"{name}: not {{rows, state}}")
+    return saved["rows"], saved["state"]
+
+
+def write_error(path: Path, error: BaseException) -> None:
+    """error.json: the error, its traceback, where and when."""
+    write_json(path, {"error": f"{type(error).__name__}: {error}",
+                      "traceback": "".join(traceback.format_exception(error)),
+                      "host": claims.socket.gethostname(), "pid": os.getpid(),
+                      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
 def write_done(folder: Path) -> None:
     """DONE with the manifest of every file now in `folder` (written last: it certifies the others)."""
     write_json(folder / DONE, {"manifest": integrity.manifest(folder), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -106,12 +153,12 @@ class RunWriter:
         atomic_write(self.path / f"{name}.pt", _torch_bytes(state))
 
     def save_resume(self, obj: Any) -> None:
-        """Atomically store `obj` (any torch.save-able object: weights, optimizer, RNG states, …) as the point
+        """Atomically store `obj` (tensors and plain data: weights, optimizer, RNG states, …) as the point
         to resume from, with the number of metrics rows logged so far: a resumed run's metrics.jsonl is cut
         back to them, so rows logged after this call are logged again, once."""
         self._confirm()
         self._metrics.flush()
-        atomic_write(self.path / RESUME, _torch_bytes({"rows": self.rows, "state": obj}))
+        atomic_write(self.path / RESUME, pack_resume(self.rows, obj))
 
     def finish(self, result: dict[str, Any]) -> None:
         self._confirm()
@@ -126,10 +173,7 @@ class RunWriter:
         """Keep the error and its traceback in the folder (error.json; `genlab status` shows it), then let go."""
         self._metrics.close()
         if self.lease.renew():  # still ours (read back from the lease file): the folder is ours to write
-            write_json(self.path / ERROR, {"error": f"{type(error).__name__}: {error}",
-                                           "traceback": "".join(traceback.format_exception(error)),
-                                           "host": claims.socket.gethostname(), "pid": os.getpid(),
-                                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            write_error(self.path / ERROR, error)
         self._release()
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ import os
 import tempfile
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -38,8 +39,8 @@ from genlab.omitted import with_omitted_defaults  # old and new runs: the same c
 if TYPE_CHECKING:  # pandas loads with the first table (0.3 s): `genlab ls` and writers never need it
     import pandas as pd
 
-from genlab.runfiles import (ERROR, FILE_MODE, RESUME, RunWriter, atomic_write, read_json,  # noqa: F401 (API)
-                             write_done, write_json)
+from genlab.runfiles import (ERROR, FILE_MODE, RESUME, BadResume, RunWriter, atomic_write,  # noqa: F401 (API)
+                             read_json, unpack_resume, write_done, write_error, write_json)
 
 
 class StoreError(ValueError):
@@ -157,30 +158,54 @@ class Store:
             raise
 
     def _resumable(self, d: Path, config_text: str) -> tuple[int, Any]:
-        """(rows, state) of a resume file left in `d` for this config, its metrics cut back to `rows`; else (0, None)."""
+        """(rows, state) of a resume file left in `d` for this config, its metrics cut back to `rows`; else (0, None).
+        A resume file that is damaged, foreign or inconsistent with metrics.jsonl is set aside (`set_aside`)."""
         try:
-            if (d / DONE).exists() or (d / "config.json").read_text() != config_text:
+            if (d / DONE).exists() or (d / "config.json").read_text() != config_text or not (d / RESUME).exists():
                 return 0, None
-            import torch
-
-            saved = torch.load(d / RESUME, map_location="cpu", weights_only=False)  # our own file, not foreign
-            lines = (d / "metrics.jsonl").read_bytes().split(b"\n")
-        except (OSError, RuntimeError, EOFError, ValueError):
+            data = (d / RESUME).read_bytes()
+        except OSError:
             return 0, None
-        rows = int(saved["rows"])
-        if len(lines) <= rows:  # fewer complete rows than the resume state saw: not consistent, start afresh
+        try:
+            rows, state = check_resume(data, json.loads(config_text))
+            lines = (d / "metrics.jsonl").read_bytes().split(b"\n")
+            if len(lines) <= rows:  # fewer complete rows than the resume state saw: not consistent
+                raise BadResume(f"{RESUME}: made after row {rows}, metrics.jsonl has {len(lines) - 1} complete rows")
+        except (BadResume, OSError) as e:
+            self.set_aside(d, str(e))
             return 0, None
         atomic_write(d / "metrics.jsonl", b"".join(x + b"\n" for x in lines[:rows]))
-        return rows, saved["state"]
+        return rows, state
+
+    def set_aside(self, d: Path, why: str) -> Path | None:
+        """Move run folder `d`'s resume.pt to <experiment>/.set-aside/<run_id>.<time>.resume.pt (kept for a
+        look, never read again) with one warning naming it; the run then starts over. None if there was none."""
+        src = d / RESUME
+        if not src.exists():
+            return None
+        folder = under(d.parent, ".set-aside")
+        folder.mkdir(exist_ok=True)
+        dest = under(folder, f"{d.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}.{RESUME}")
+        os.replace(src, dest)
+        print(f"warning: run {d.parent.name}/{d.name}: {why}; set it aside as {dest}; the run starts over",
+              file=sys.stderr)
+        return dest
 
     def load_resume(self, experiment: str, run_id: str) -> Any:
-        """The object of the run's last `save_resume` (None if it has none), without touching the folder."""
+        """The object of the run's last `save_resume` (None if it has none), without touching the folder;
+        BadResume if it is unusable."""
         path = self.run_dir(experiment, run_id) / RESUME
         if not path.exists():
             return None
-        import torch
+        return unpack_resume(path.read_bytes(), str(path))[1]
 
-        return torch.load(path, map_location="cpu", weights_only=False)["state"]
+    def write_error(self, experiment: str, run_id: str, error: BaseException, lease: claims.Lease) -> None:
+        """error.json for a run that failed before its writer existed (while we hold its lease): every failed
+        run has one, so `status` says failed and the message's pointer to it holds."""
+        if lease.renew():
+            d = self.run_dir(experiment, run_id)
+            d.mkdir(parents=True, exist_ok=True)
+            write_error(d / ERROR, error)
 
     def update_result(self, experiment: str, run_id: str, key: str, values: dict[str, Any],
                       lease: claims.Lease | None = None) -> None:
@@ -302,6 +327,23 @@ class Store:
         if "history" in query:
             con.register("history", self.history(experiment, run_ids))
         return con.execute(query).df()
+
+
+def check_resume(data: bytes, config: Any) -> tuple[int, Any]:
+    """(rows, snapshot) of resume.pt's bytes, hash-checked, read as plain tensors, and a snapshot of this run's
+    config (train/resume.py's structure, its epochs and optimizer; rows = its history's length); else BadResume."""
+    rows, state = unpack_resume(data)
+    train, optim = (config.get(k) if isinstance(config, dict) else None for k in ("train", "optim"))
+    if isinstance(train, dict) or isinstance(optim, dict):  # a run's config (tests may store other objects)
+        from genlab.train import resume
+
+        try:
+            resume.check(state, (train or {}).get("epochs"), (optim or {}).get("name", "sgd"))
+        except resume.Foreign as e:
+            raise BadResume(f"{RESUME}: {e}") from None
+        if rows != len(state["history"]):
+            raise BadResume(f"{RESUME}: {rows} metrics rows for a history of {len(state['history'])}")
+    return rows, state
 
 
 def _last_epoch(folder: Path) -> int | None:
