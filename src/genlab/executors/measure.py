@@ -38,7 +38,15 @@ def load_state(store: Store, experiment: str, run_id: str, name: str, device: to
             raise FileNotFoundError(f"run {experiment}/{run_id} has no checkpoint {name} at {path}; train it with "
                                     "record.checkpoint = 'final' (and record.save_init = true for init.pt)")
         return None
-    return torch.load(path, map_location=device, weights_only=True)
+    try:  # tensors only: a pickle naming any other global is refused, never run
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"run {experiment}/{run_id}: {path} is not a file of plain tensors "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); `genlab run` redoes the run "
+                         "once its folder is deleted") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"run {experiment}/{run_id}: {path} is not a state_dict (name → tensor)")
+    return state
 
 
 def run_options(config, names: list[str]) -> dict[str, dict[str, Any]]:
