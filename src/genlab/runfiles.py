@@ -49,7 +49,11 @@ def _clean(obj: Any) -> Any:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to a temporary file beside `path`, then rename it over `path`; an OSError names `path`."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _named(e, path) from None
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; metrics.jsonl (plain open) gets FILE_MODE
         with os.fdopen(fd, "wb") as f:
@@ -57,9 +61,18 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _named(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The same error with `path` as its file name, so the message says which file (a full disk raises
+    ENOSPC from write() with no name)."""
+    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno and not e.filename else e
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -47,12 +47,13 @@ class StoreError(ValueError):
     """A store file or folder genlab cannot read or write; the message names it and what to do."""
 
 
-def os_advice(e: OSError) -> str:
-    """What to do about an OSError, in a few words."""
+def os_advice(e: OSError, store: bool = True) -> str:
+    """What to do about an OSError, in a few words (`store`: the file is the store's, --store moves it)."""
+    elsewhere = "choose another --store" if store else "write elsewhere"
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full: free space or choose another --store"
+        return f"the disk is full: free space or {elsewhere}"
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "it is not writable/readable by you: check its permissions or choose another --store"
+        return "it is not writable/readable by you: check its permissions" + (f" or {elsewhere}" if store else "")
     return e.strerror or type(e).__name__
 
 
@@ -319,12 +320,27 @@ class Store:
 
     def sql(self, experiment: str, query: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Run SQL (DuckDB) over two tables of the experiment: `results` (one row per run) and `history`
-        (one row per run and epoch). Dotted config columns need quotes: SELECT "init.std", avg(test_error) ..."""
+        (one row per run and epoch). Dotted config columns need quotes: SELECT "init.std", avg(test_error) ...
+
+        Read-only onto these tables: the connection has no file system (enable_external_access = false, so no
+        read_csv/read_text of any file, no COPY TO, no ATTACH, no INSTALL/LOAD of extensions), its settings
+        locked (lock_configuration), and only SELECT statements are run (PermissionError otherwise)."""
         import duckdb
 
-        con = duckdb.connect()
+        con = duckdb.connect(":memory:", config={"enable_external_access": False,
+                                                 "autoinstall_known_extensions": False,
+                                                 "autoload_known_extensions": False})
+        con.execute("SET lock_configuration = true")
+        kinds = [st.type for st in con.extract_statements(query)]  # parsed only: nothing has run yet
+        if not kinds:
+            raise PermissionError("SQL: no statement; write one SELECT over `results` or `history`")
+        refused = sorted({k.name for k in kinds if k not in (duckdb.StatementType.SELECT,
+                                                             duckdb.StatementType.EXPLAIN)})
+        if refused:
+            raise PermissionError(f"SQL: only SELECT (read-only onto the store's tables results and history); "
+                                  f"refused {', '.join(refused)}")
         con.register("results", self.results(experiment, run_ids))
-        if "history" in query:
+        if "history" in query.lower():
             con.register("history", self.history(experiment, run_ids))
         return con.execute(query).df()
 
