@@ -5,6 +5,7 @@ all (a full disk leaves no 0-byte file, and the message names the path)."""
 from __future__ import annotations
 
 import errno
+import re
 import json
 import os
 from pathlib import Path
@@ -130,3 +131,61 @@ class _Full:
 
     def write(self, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+# ---- store files that are not what they should be: the message names the file and the cause -----------------
+
+def _copy(store: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(store, tmp_path / "copy"))
+
+
+def _restamp(d: Path) -> None:
+    from genlab.runfiles import write_done
+
+    write_done(d)  # as a careless tool would: the manifest agrees, the content is wrong
+
+
+@pytest.mark.parametrize("content,cause", [(b"[]", "holds list \\[\\], not a JSON object"),
+                                           (b'{"status": "completed", "measures": [1]}', "measures holds list, not an object"),
+                                           (b'{"status": "completed"\xff}', "not UTF-8 text \\(byte 0xff")])
+@pytest.mark.parametrize("cmd", ["results", "report", "figures", "measure"])
+def test_a_malformed_result_json_is_named(trained, tmp_path, capsys, monkeypatch, cmd, content, cause):  # noqa: F811
+    spec, store = trained
+    store = _copy(store, tmp_path)
+    d = sorted(p for p in (store / "tiny").iterdir() if not p.name.startswith("."))[0]
+    (d / "result.json").write_bytes(content)
+    _restamp(d)
+    args = {"results": ["results", "tiny"], "report": ["report", spec, "--profile", "none", "--out", tmp_path / "r.html"],
+            "figures": ["figures", spec, "--profile", "none", "--out", tmp_path / "f"],
+            "measure": ["measure", "tiny", "-m", "num_params"]}[cmd]
+    code, err, _ = run_cli(capsys, monkeypatch, *args, "--store", store)
+    assert "internal error" not in err and "Traceback" not in err
+    assert code != 0
+    assert re.search(re.escape(str(d / "result.json")) + ": " + cause, " ".join(err.split())), err
+
+
+def test_invalid_utf8_in_metrics_names_the_file_and_line(trained, tmp_path, capsys, monkeypatch):  # noqa: F811
+    spec, store = trained
+    store = _copy(store, tmp_path)
+    d = sorted(p for p in (store / "tiny").iterdir() if not p.name.startswith("."))[0]
+    m = d / "metrics.jsonl"
+    lines = m.read_bytes().split(b"\n")
+    lines[1] = lines[1][:-1] + b'\xfe}'
+    m.write_bytes(b"\n".join(lines))
+    _restamp(d)
+    code, err, _ = run_cli(capsys, monkeypatch, "results", "tiny", "--history", "--store", store)
+    assert code == 2
+    one_error_line(err, f"{m}: line 2 is not UTF-8 text (byte 0xfe)")
+
+
+def test_a_stray_folder_is_listed_as_such_not_as_a_pending_run(trained, tmp_path, capsys, monkeypatch):  # noqa: F811
+    _, store = trained
+    store = _copy(store, tmp_path)
+    (store / "tiny" / "my-notes").mkdir()
+    code, err, out = run_cli(capsys, monkeypatch, "status", "tiny", "--store", store)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "tiny: 2 runs: 2 done" in text and "pending" not in text
+    assert f"1 stray folder in {store / 'tiny'}, not runs (ignored): my-notes" in text

@@ -79,8 +79,44 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, (json.dumps(_clean(obj), indent=1, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+def read_json(path: Path, kind: type | None = None) -> Any:
+    """A JSON file's value (of `kind`, when given); ValueError naming the file and the cause when it is not
+    UTF-8, not JSON, or not a `kind` (e.g. a result.json holding `[]`)."""
+    data = path.read_bytes()
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if kind is not None and not isinstance(value, kind):
+        want = {dict: "a JSON object {...}", list: "a JSON list"}.get(kind, kind.__name__)
+        raise ValueError(f"{path}: holds {type(value).__name__ if value is not None else 'null'} "
+                         f"{json.dumps(value)[:40]}, not {want}")
+    return value
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a .jsonl file (one JSON object a line; a torn last line, as a kill leaves it, is dropped);
+    ValueError naming the file, the line and the cause otherwise."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: line {i} is not UTF-8 text (byte {line[e.start]:#04x})") from None
+        except json.JSONDecodeError as e:
+            if i == len(lines):  # the last line, without its newline: half-written
+                break
+            raise ValueError(f"{path}: line {i} is not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: line {i} holds {type(row).__name__}, not a JSON object")
+        rows.append(row)
+    return rows
 
 
 def _torch_bytes(obj: Any) -> bytes:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 import shutil
 import sys
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # pandas loads with the first table (0.3 s): `genlab ls` and 
     import pandas as pd
 
 from genlab.runfiles import (ERROR, FILE_MODE, RESUME, BadResume, RunWriter, atomic_write,  # noqa: F401 (API)
-                             read_json, unpack_resume, write_done, write_error, write_json)
+                             read_json, read_jsonl, unpack_resume, write_done, write_error, write_json)
 
 
 class StoreError(ValueError):
@@ -55,6 +56,9 @@ def os_advice(e: OSError, store: bool = True) -> str:
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "it is not writable/readable by you: check its permissions" + (f" or {elsewhere}" if store else "")
     return e.strerror or type(e).__name__
+
+
+RUN_ID = re.compile(r"[0-9a-f]{12}")  # integrity.config_id: the first 12 hex digits of the config's SHA-256
 
 
 def default_root() -> Path:
@@ -218,7 +222,9 @@ class Store:
             if (damage := self.damage(experiment, run_id)) is not None:
                 raise ValueError(f"run {experiment}/{run_id} is damaged ({damage}); `genlab run` redoes it")
             d = self.run_dir(experiment, run_id)
-            result = read_json(d / "result.json")
+            result = read_json(d / "result.json", dict)
+            if not isinstance(result.get(key, {}), dict):
+                raise ValueError(f"{d / 'result.json'}: {key} holds {type(result[key]).__name__}, not an object")
             result.setdefault(key, {}).update(values)
             lease.check()
             write_json(d / "result.json", result)
@@ -259,12 +265,20 @@ class Store:
             raise StoreError(f"store {self.root}: cannot list it ({os_advice(e)})") from None
 
     def run_ids(self, experiment: str, done_only: bool = True) -> list[str]:
+        """The run folders of `experiment` (names that are run ids: 12 hex digits), finished ones only by default."""
+        return [p.name for p in self._folders(experiment)
+                if RUN_ID.fullmatch(p.name) and (not done_only or (p / DONE).exists())]
+
+    def stray(self, experiment: str) -> list[str]:
+        """Folders in `experiment` that are not runs (their names are not run ids): listed as such, never run."""
+        return [p.name for p in self._folders(experiment) if not RUN_ID.fullmatch(p.name)]
+
+    def _folders(self, experiment: str) -> list[Path]:
         d = under(self.root, check_name(experiment, "experiment name"))
         if not d.is_dir():
             return []
         try:
-            return sorted(p.name for p in d.iterdir()
-                          if p.is_dir() and not p.name.startswith(".") and (not done_only or (p / DONE).exists()))
+            return sorted((p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
         except OSError as e:
             raise StoreError(f"{d}: cannot list its runs ({os_advice(e)})") from None
 
@@ -296,11 +310,14 @@ class Store:
         rows = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
-            res = read_json(d / "result.json")
+            res = read_json(d / "result.json", dict)
+            parts = ("final", "measures", "data", "per_class_accuracy")
+            if bad := [k for k in parts if not isinstance(res.get(k, {}), dict)]:
+                raise ValueError(f"{d / 'result.json'}: {bad[0]} holds {type(res[bad[0]]).__name__}, not an object")
             final, measures = res.pop("final", {}), res.pop("measures", {})
             facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
             per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
-            rows.append({"run_id": rid, **flatten(with_omitted_defaults(read_json(d / "config.json"))), **res, **final, **measures,
+            rows.append({"run_id": rid, **flatten(with_omitted_defaults(read_json(d / "config.json", dict))), **res, **final, **measures,
                          **facts, **per_class})
         import pandas as pd
 
@@ -313,8 +330,8 @@ class Store:
         frames = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
-            m = pd.read_json(d / "metrics.jsonl", lines=True, dtype=False)
-            cfg = flatten(with_omitted_defaults(read_json(d / "config.json")))
+            m = pd.DataFrame(read_jsonl(d / "metrics.jsonl"))  # a bad line: ValueError naming file and line
+            cfg = flatten(with_omitted_defaults(read_json(d / "config.json", dict)))
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -89,7 +89,10 @@ def claim_and_measure(store: Store, experiment: str, run_id: str, names: list[st
             if (damage := store.damage(experiment, run_id)) is not None:
                 store.warn(experiment, run_id, damage)
                 return run_id, None, f"damaged ({damage})"
-            status = read_json(store.run_dir(experiment, run_id) / "result.json")["status"]
+            result = store.run_dir(experiment, run_id) / "result.json"
+            status = read_json(result, dict).get("status")
+            if not isinstance(status, str):
+                raise ValueError(f"{result}: no status (a finished run's result.json has one)")
             if status != "completed":
                 return run_id, None, f"{status}: no measures on its weights"
             return run_id, measure_run(store, experiment, run_id, names, device, max_samples, lease, dtype), None
