@@ -243,3 +243,20 @@ def test_sigkill_in_an_ensemble_then_resume_solo(write_spec, tmp_path):
     assert st.is_done("zipkill", long)
     assert json.loads((st.run_dir("zipkill", long) / "meta.json").read_text())["resumed_at_row"] > 1
     assert not (st.run_dir("zipkill", long) / DONE).read_text().count(RESUME)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_a_run_that_fails_before_training_still_gets_its_error_json(write_spec, tmp_path, monkeypatch, k):
+    exp = experiment.load(write_spec(SPEC.format(optim="sgd")), profile=None)
+    st = Store(tmp_path / "s")
+
+    def boom(self, d, config_text):
+        raise RuntimeError(f"cannot open {d.name}")
+
+    monkeypatch.setattr(Store, "_resumable", boom)
+    errors = []
+    run_local(pending(exp, st), st, ensemble=(k, False), on_done=lambda job, res, err: errors.append(err))
+    assert len(errors) == 4 and all(e and "cannot open" in e for e in errors)
+    for r in exp.runs:
+        state = st.state("switch", r.run_id)
+        assert state.kind == "failed" and state.detail == f"RuntimeError: cannot open {r.run_id}"
