@@ -7,10 +7,12 @@
         result.json     status, stop reason, final metrics, wall time, per-class accuracy, data facts, measures
         init.pt, final.pt, epoch_<e>.pt   state_dicts (optional)
         data_info.pt    the data set's tensors (label-corruption mask, true labels), when it has any
-        resume.pt       the latest resume state of an unfinished run (removed when it finishes)
+        resume.pt       the latest resume state of an unfinished run (removed when it finishes): plain tensors
+                        read with weights_only=True, behind a SHA-256 header (runfiles.pack_resume)
         error.json      a failed run's error and traceback (until it is redone)
         DONE            the completion marker, written last: the manifest (SHA-256 of every file, integrity.py)
     <root>/<experiment>/.leases/<run_id>.json   the claim of the worker writing that run (claims.py)
+    <root>/<experiment>/.set-aside/              resume states that could not be used (Store.set_aside)
 
 Every whole file is written atomically (temp file + rename), with one mode for all (0666 less the umask), so
 a killed run leaves no half-written file that looks finished. Only the holder of a run's lease writes or
