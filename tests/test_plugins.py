@@ -5,6 +5,7 @@ touching the environment), is loaded lazily by the registries, and its model, me
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -101,11 +102,39 @@ def test_a_spec_can_name_plugin_entries(example_plugin):
     assert exp.runs[0].config.train.rule == "example_fixed_sign"
 
 
-def test_a_broken_plugin_is_an_error_naming_it(tmp_path, monkeypatch, isolated_registries):
-    fake_install(tmp_path, "broken-plugin", "[genlab.plugins]\nbroken = broken_plugin_missing_module\n")
+@pytest.mark.parametrize("body,cause", [
+    (None, "ModuleNotFoundError"),
+    ("from genlab.models import register_model\n@register_model('half_plugin_model')\ndef m(**_):\n    pass\n"
+     "raise RuntimeError('boom at import')\n", "RuntimeError: boom at import"),
+    ("import sys\nsys.exit(3)\n", "exit\\(3\\)"),
+])
+def test_a_broken_plugin_is_named_and_genlab_goes_on_without_it(tmp_path, monkeypatch, isolated_registries,
+                                                                  capfd, body, cause):
+    module = "broken_plugin_missing_module" if body is None else "broken_plugin_mod"
+    if body is not None:
+        (tmp_path / f"{module}.py").write_text(body)
+    fake_install(tmp_path, "broken-plugin", f"[genlab.plugins]\nbroken = {module}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    from genlab.models import get_model_fn
+    from genlab.models import get_model_fn, list_models
 
-    for _ in range(2):  # raised again on every look-up: never half-loaded silently
-        with pytest.raises(registry.PluginError, match=r"'broken'.*broken-plugin.*ModuleNotFoundError"):
-            get_model_fn("mlp")
+    capfd.readouterr()
+    assert callable(get_model_fn("mlp")) and callable(get_model_fn("mlp"))  # genlab's own entries still work
+    err = capfd.readouterr().err
+    assert err.count("warning: plugin 'broken'") == 1, err  # once per process
+    assert re.search(rf"plugin 'broken' = '{module}' \(package 'broken-plugin'\) failed to load: {cause}", err)
+    assert "pip uninstall broken-plugin" in err
+    assert "half_plugin_model" not in list_models()  # what it registered before failing is taken out
+    assert len(registry._Plugins.errors) == 1
+
+
+def test_a_plugin_exiting_at_import_does_not_end_a_command(tmp_path, monkeypatch, isolated_registries):
+    import subprocess
+
+    (tmp_path / "exiting_plugin.py").write_text("import sys\nsys.exit(3)\n")
+    fake_install(tmp_path, "exiting-plugin", "[genlab.plugins]\nexits = exiting_plugin\n")
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}"}
+    r = subprocess.run([sys.executable, "-m", "genlab", "registry", "models"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "plugin 'exits' = 'exiting_plugin' (package 'exiting-plugin') failed to load: exit(3)" in r.stderr
+    assert "mlp" in r.stdout

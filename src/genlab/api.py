@@ -111,6 +111,7 @@ def plot(experiment: str, *, x: str | None = None, y: str | None = None, hue: st
         fig = get_figure("scatter")(history, pts, x=x, y=y, hue=hue, fit=fit, fit_per_hue=bool(hue), log_x=log_x,
                                     log_y=log_y, title=f"{experiment}{at}" if title is None else title)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120, bbox_inches="tight")
+        from genlab.outfiles import write_with
+
+        write_with(out, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"), "--out")
     return fig

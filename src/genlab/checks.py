@@ -190,6 +190,52 @@ def column_problems(entries: tuple[dict, ...], key: str, columns: set[str], prob
 
 
 
+# columns of the results and history tables that are not config columns (store.results / store.history)
+RESULT_COLUMNS = {"run_id", "experiment", "seed", "status", "stop_reason", "epochs_run", "n_params", "wall_s",
+                  "epoch", "lr", "epoch_s", "event"}
+METRIC_SUFFIXES = ("_loss", "_error", "_acc", "_accuracy", "_margin")  # per split: train_loss, test_vflip_error …
+TABLE_PREFIXES = ("data_info.", "per_class.")
+
+
+def is_result_column(name: str) -> bool:
+    """Whether a results/history table can hold a column `name` besides the config columns: the fixed ones,
+    per-split metrics, data facts, per-class accuracies and registered measures (with their sub-keys)."""
+    from genlab.measures import is_measure
+
+    return (name in RESULT_COLUMNS or name.endswith(METRIC_SUFFIXES) or name.startswith(TABLE_PREFIXES)
+            or is_measure(name) or is_measure(name.split(".", 1)[0]))
+
+
+def where_problems(entries: tuple[dict, ...], key: str, runs: list, problems: Problems) -> None:
+    """Each entry's `where`/`require` typed against the runs' columns: an operation its operands' types refuse
+    (`len` of a number, text arithmetic) or a column no table will have, caught before any training."""
+    from genlab.expr import ExprError, parse
+    from genlab.expr.types import infer, type_of
+    from genlab.overrides import MISSING, get_path
+
+    configs = None
+    for i, entry in enumerate(entries):
+        for opt in ("where", "require"):
+            text = entry.get(opt)
+            if not isinstance(text, str):
+                continue
+            try:
+                e = parse(text)
+            except ExprError:
+                continue  # reported by the options check
+            if configs is None:
+                configs = [r.config.model_dump(mode="json") for r in runs[:1000]]
+            types: dict[str, str] = {}
+            for c in e.columns:
+                if c.split(".")[0] in RUN_FIELDS and "." in c:
+                    seen = {type_of(v) for d in configs if (v := get_path(d, c)) is not MISSING and v is not None}
+                    types[c] = seen.pop() if len(seen) == 1 else "any"
+            try:
+                infer(e, types, known=lambda c: c in types or is_result_column(c))
+            except ExprError as err:
+                problems.add(f"{key}[{i}].{opt}", str(err))
+
+
 def data_problems(runs: list, problems: Problems) -> None:
     """A dataset's cheap feasibility check (`fn.check(**options) -> message | None`), once per data table."""
     from genlab.data import get_dataset_fn

@@ -63,7 +63,11 @@ def default_timeout() -> float:
 
 
 def lease_path(root: Path, experiment: str, run_id: str) -> Path:
-    return root / experiment / LEASES / f"{run_id}.json"
+    """<root>/<experiment>/.leases/<run_id>.json, checked like every path genlab writes: plain names, and
+    resolving inside the root (a symlinked .leases folder pointing out of the store is refused)."""
+    from genlab.names import check_name, under
+
+    return under(root, check_name(experiment, "experiment name"), LEASES, f"{check_name(run_id, 'run id')}.json")
 
 
 def read(path: Path) -> Holder | None:

@@ -20,6 +20,7 @@ import pydantic
 
 from genlab import overrides
 from genlab.checks import (MAX_NESTING, MAX_RUNS, PROFILE_KEYS, RUN_FIELDS, Problems, column_problems, data_problems,
+                           where_problems,
                            entries, shape_problems, short, sweep_axes)
 from genlab.names import check_name
 from genlab.registry import format_errors
@@ -117,6 +118,9 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     (`SpecError.problems`, one line each) and its message is the first.
     """
     problems = Problems(where)
+    if not raw:
+        problems.add("name", 'the spec is empty: it needs at least name = "...", a [data] and a [model] table')
+        problems.fail()
     if shape_problems(raw, problems):
         problems.fail()  # what follows recurses into the document
     unknown = sorted(set(raw) - set(EXPERIMENT_KEYS) - set(RUN_FIELDS))
@@ -194,6 +198,8 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     if runs:
         column_problems(figures, "figures", columns, problems)
         column_problems(findings, "findings", columns, problems)
+        where_problems(figures, "figures", runs, problems)
+        where_problems(findings, "findings", runs, problems)
         data_problems(runs, problems)
     problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
@@ -267,6 +273,7 @@ def read(path: str | Path) -> tuple[dict, str]:
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
                         "save the spec as UTF-8") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark (some Windows editors write one) is not TOML: skipped
     return loads(text, str(path)), text
 
 

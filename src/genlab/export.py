@@ -25,8 +25,9 @@ def _number(v: Any) -> bool:
 
 def rows(store: Store, experiment: str, run_id: str) -> list[dict[str, Any]]:
     """The run's metrics.jsonl rows, as written."""
-    text = (store.run_dir(experiment, run_id) / "metrics.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    from genlab.runfiles import read_jsonl
+
+    return read_jsonl(store.run_dir(experiment, run_id) / "metrics.jsonl")  # errors name the file and line
 
 
 def scalars(run_rows: list[dict[str, Any]]) -> Iterator[tuple[str, int, float]]:
@@ -53,7 +54,9 @@ def hparams_of(configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def final_metrics(store: Store, experiment: str, run_id: str) -> dict[str, float]:
-    result = json.loads((store.run_dir(experiment, run_id) / "result.json").read_text())
+    from genlab.runfiles import read_json
+
+    result = read_json(store.run_dir(experiment, run_id) / "result.json", dict)
     values = {**result.get("final", {}), **result.get("measures", {})}
     return {f"final/{k}": float(v) for k, v in values.items() if _number(v)}
 

@@ -39,5 +39,6 @@ def under(root: str | Path, *parts: str) -> Path:
     inside = base.resolve()
     target = path.resolve()
     if target != inside and inside not in target.parents:
-        raise UnsafePathError(f"{path} would be written outside {base}; choose a name without '..' or '/'")
+        raise UnsafePathError(f"{path} would be written outside {base} (it resolves to {target}): a name with "
+                              "'..' or '/', or a symlink, leads out; choose another name or remove the link")
     return path

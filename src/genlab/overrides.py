@@ -32,12 +32,42 @@ class OverrideError(ValueError):
     """A `--set` item that cannot be applied; the message names it."""
 
 
+MAX_VALUE_CHARS = 100_000  # a --set value longer than this is refused (a spec's sweep belongs in its file)
+MAX_NESTING = 32  # arrays/tables inside each other, as spec files (genlab.checks.MAX_NESTING)
+
+
+def _nesting(text: str) -> int:
+    """How deep brackets and braces nest in `text`, outside quoted strings (a bound, without parsing)."""
+    depth = best = 0
+    quote = ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
 def parse_value(text: str) -> Any:
-    """A TOML value (`0.1`, `[1, 2]`, `true`, `"x"`); anything that is not TOML is the string itself."""
+    """A TOML value (`0.1`, `[1, 2]`, `true`, `"x"`); anything that is not TOML is the string itself.
+    Values nested more than MAX_NESTING levels or longer than MAX_VALUE_CHARS are refused (OverrideError)."""
+    if len(text) > MAX_VALUE_CHARS:
+        raise OverrideError(f"a value of {len(text):,} characters is longer than {MAX_VALUE_CHARS:,}; put the "
+                            "sweep in the spec file")
+    if _nesting(text) > MAX_NESTING:
+        raise OverrideError(f"a value nested more than {MAX_NESTING} levels deep (arrays or tables), as spec "
+                            "files allow")
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text.strip()
+    except RecursionError:  # not reached within MAX_NESTING; a guard all the same
+        raise OverrideError(f"a value nested too deeply to read (more than {MAX_NESTING} levels)") from None
 
 
 def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -48,7 +78,10 @@ def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key = key.strip()
         if not eq or not KEY.match(key):
             raise OverrideError(f"--set {item!r}: expected key=value with a dotted key, e.g. optim.lr=0.1")
-        out[key] = parse_value(value)
+        try:
+            out[key] = parse_value(value)
+        except OverrideError as e:
+            raise OverrideError(f"--set {key}: {e}") from None
     return out
 
 

@@ -42,7 +42,7 @@ class _Plugins:
 
     loaded = False
     loading: str | None = None
-    error: PluginError | None = None
+    errors: list[str] = []  # one message per plugin that failed to load (each also warned on stderr)
 
 
 def short(value: Any, limit: int = 100) -> str:
@@ -52,27 +52,36 @@ def short(value: Any, limit: int = 100) -> str:
 
 
 def load_plugins() -> None:
-    """Import every `genlab.plugins` entry point once (later calls return at once; a failure is raised
-    again on every call, so a broken plugin is never half-used silently)."""
-    if _Plugins.error is not None:
-        raise _Plugins.error
+    """Import every `genlab.plugins` entry point once (later calls return at once). A plugin that fails —
+    raises anything at import, SystemExit included — is named in one warning on stderr ("plugin X (package
+    Y) failed to load: …"), whatever it registered before failing is taken out again (never half-used), and
+    genlab goes on without it; `_Plugins.errors` keeps the messages."""
     if _Plugins.loaded or _Plugins.loading is not None:
         return
+    import sys
     from importlib.metadata import entry_points
 
     try:
         for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist is not None else "?"
             _Plugins.loading = dist
+            before = {k: set(r._entries) for k, r in REGISTRIES.items()}
             try:
                 obj = ep.load()
                 if callable(obj):
                     obj()
-            except Exception as e:
-                _Plugins.error = PluginError(
-                    f"genlab plugin {ep.name!r} = {ep.value!r} (distribution {dist!r}) failed to load: "
-                    f"{type(e).__name__}: {e}; fix or uninstall it (`pip uninstall {dist}`)")
-                raise _Plugins.error from e
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:  # SystemExit too: a plugin never ends genlab
+                for k, r in REGISTRIES.items():
+                    for name in set(r._entries) - before.get(k, set()):
+                        del r._entries[name]
+                        r._origins.pop(name, None)
+                cause = f"exit({e.code!r})" if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}"
+                msg = (f"plugin {ep.name!r} = {ep.value!r} (package {dist!r}) failed to load: {cause}; genlab goes "
+                       f"on without it (fix it, or `pip uninstall {dist}`)")
+                _Plugins.errors.append(msg)
+                print(f"warning: {' '.join(msg.split())}", file=sys.stderr)
     finally:
         _Plugins.loading = None
     _Plugins.loaded = True
@@ -80,7 +89,7 @@ def load_plugins() -> None:
 
 def reset_plugins() -> None:
     """Forget that plugins were loaded (tests that install one; registered entries are not removed)."""
-    _Plugins.loaded, _Plugins.loading, _Plugins.error = False, None, None
+    _Plugins.loaded, _Plugins.loading, _Plugins.errors = False, None, []
 
 
 class Registry(Generic[F]):

@@ -49,7 +49,11 @@ def _clean(obj: Any) -> Any:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to a temporary file beside `path`, then rename it over `path`; an OSError names `path`."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _named(e, path) from None
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; metrics.jsonl (plain open) gets FILE_MODE
         with os.fdopen(fd, "wb") as f:
@@ -57,17 +61,62 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _named(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The same error with `path` as its file name, so the message says which file (a full disk raises
+    ENOSPC from write() with no name)."""
+    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno and not e.filename else e
 
 
 def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, (json.dumps(_clean(obj), indent=1, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+def read_json(path: Path, kind: type | None = None) -> Any:
+    """A JSON file's value (of `kind`, when given); ValueError naming the file and the cause when it is not
+    UTF-8, not JSON, or not a `kind` (e.g. a result.json holding `[]`)."""
+    data = path.read_bytes()
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if kind is not None and not isinstance(value, kind):
+        want = {dict: "a JSON object {...}", list: "a JSON list"}.get(kind, kind.__name__)
+        raise ValueError(f"{path}: holds {type(value).__name__ if value is not None else 'null'} "
+                         f"{json.dumps(value)[:40]}, not {want}")
+    return value
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a .jsonl file (one JSON object a line; a torn last line, as a kill leaves it, is dropped);
+    ValueError naming the file, the line and the cause otherwise."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: line {i} is not UTF-8 text (byte {line[e.start]:#04x})") from None
+        except json.JSONDecodeError as e:
+            if i == len(lines):  # the last line, without its newline: half-written
+                break
+            raise ValueError(f"{path}: line {i} is not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: line {i} holds {type(row).__name__}, not a JSON object")
+        rows.append(row)
+    return rows
 
 
 def _torch_bytes(obj: Any) -> bytes:
@@ -76,6 +125,53 @@ def _torch_bytes(obj: Any) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
+
+
+RESUME_MAGIC = b"genlab-resume 2 sha256="  # then 64 hex digits of the body's SHA-256, a newline, the body
+
+
+class BadResume(ValueError):
+    """A resume file genlab cannot use (damaged, foreign, written by an older genlab): set aside, start over."""
+
+
+def pack_resume(rows: int, state: Any) -> bytes:
+    """resume.pt's bytes: a header with the SHA-256 of the body, then the body, torch.save of
+    {"rows", "state"} holding only tensors and plain data (train/resume.py), so weights_only=True reads it."""
+    import hashlib
+
+    body = _torch_bytes({"rows": int(rows), "state": state})
+    return RESUME_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def unpack_resume(data: bytes, name: str = RESUME) -> tuple[int, Any]:
+    """(rows, state) from resume.pt's bytes, the hash checked before anything is read and the body read with
+    torch.load(weights_only=True): never unpickled. Raises BadResume saying why."""
+    import hashlib
+
+    import torch
+
+    head, _, body = data.partition(b"\n")
+    if not head.startswith(RESUME_MAGIC) or len(head) != len(RESUME_MAGIC) + 64:
+        raise BadResume(f"{name}: not a genlab resume file (format 2); written by an older genlab, or damaged")
+    if hashlib.sha256(body).hexdigest().encode() != head[len(RESUME_MAGIC):]:
+        raise BadResume(f"{name}: its SHA-256 differs from the one written with it (damaged or edited)")
+    try:
+        saved = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError (a forbidden global), RuntimeError (a bad zip), …: never run
+        raise BadResume(f"{name}: unreadable as plain tensors ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                        ) from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("rows"), int) or saved["rows"] < 0 \
+            or "state" not in saved:
+        raise BadResume(f"{name}: not {{rows, state}}")
+    return saved["rows"], saved["state"]
+
+
+def write_error(path: Path, error: BaseException) -> None:
+    """error.json: the error, its traceback, where and when."""
+    write_json(path, {"error": f"{type(error).__name__}: {error}",
+                      "traceback": "".join(traceback.format_exception(error)),
+                      "host": claims.socket.gethostname(), "pid": os.getpid(),
+                      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
 def write_done(folder: Path) -> None:
@@ -106,12 +202,12 @@ class RunWriter:
         atomic_write(self.path / f"{name}.pt", _torch_bytes(state))
 
     def save_resume(self, obj: Any) -> None:
-        """Atomically store `obj` (any torch.save-able object: weights, optimizer, RNG states, …) as the point
+        """Atomically store `obj` (tensors and plain data: weights, optimizer, RNG states, …) as the point
         to resume from, with the number of metrics rows logged so far: a resumed run's metrics.jsonl is cut
         back to them, so rows logged after this call are logged again, once."""
         self._confirm()
         self._metrics.flush()
-        atomic_write(self.path / RESUME, _torch_bytes({"rows": self.rows, "state": obj}))
+        atomic_write(self.path / RESUME, pack_resume(self.rows, obj))
 
     def finish(self, result: dict[str, Any]) -> None:
         self._confirm()
@@ -126,10 +222,7 @@ class RunWriter:
         """Keep the error and its traceback in the folder (error.json; `genlab status` shows it), then let go."""
         self._metrics.close()
         if self.lease.renew():  # still ours (read back from the lease file): the folder is ours to write
-            write_json(self.path / ERROR, {"error": f"{type(error).__name__}: {error}",
-                                           "traceback": "".join(traceback.format_exception(error)),
-                                           "host": claims.socket.gethostname(), "pid": os.getpid(),
-                                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            write_error(self.path / ERROR, error)
         self._release()
 
     def close(self) -> None:

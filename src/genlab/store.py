@@ -7,10 +7,12 @@
         result.json     status, stop reason, final metrics, wall time, per-class accuracy, data facts, measures
         init.pt, final.pt, epoch_<e>.pt   state_dicts (optional)
         data_info.pt    the data set's tensors (label-corruption mask, true labels), when it has any
-        resume.pt       the latest resume state of an unfinished run (removed when it finishes)
+        resume.pt       the latest resume state of an unfinished run (removed when it finishes): plain tensors
+                        read with weights_only=True, behind a SHA-256 header (runfiles.pack_resume)
         error.json      a failed run's error and traceback (until it is redone)
         DONE            the completion marker, written last: the manifest (SHA-256 of every file, integrity.py)
     <root>/<experiment>/.leases/<run_id>.json   the claim of the worker writing that run (claims.py)
+    <root>/<experiment>/.set-aside/              resume states that could not be used (Store.set_aside)
 
 Every whole file is written atomically (temp file + rename), with one mode for all (0666 less the umask), so
 a killed run leaves no half-written file that looks finished. Only the holder of a run's lease writes or
@@ -24,9 +26,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -38,21 +42,25 @@ from genlab.omitted import with_omitted_defaults  # old and new runs: the same c
 if TYPE_CHECKING:  # pandas loads with the first table (0.3 s): `genlab ls` and writers never need it
     import pandas as pd
 
-from genlab.runfiles import (ERROR, FILE_MODE, RESUME, RunWriter, atomic_write, read_json,  # noqa: F401 (API)
-                             write_done, write_json)
+from genlab.runfiles import (ERROR, FILE_MODE, RESUME, BadResume, RunWriter, atomic_write,  # noqa: F401 (API)
+                             read_json, read_jsonl, unpack_resume, write_done, write_error, write_json)
 
 
 class StoreError(ValueError):
     """A store file or folder genlab cannot read or write; the message names it and what to do."""
 
 
-def os_advice(e: OSError) -> str:
-    """What to do about an OSError, in a few words."""
+def os_advice(e: OSError, store: bool = True) -> str:
+    """What to do about an OSError, in a few words (`store`: the file is the store's, --store moves it)."""
+    elsewhere = "choose another --store" if store else "write elsewhere"
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full: free space or choose another --store"
+        return f"the disk is full: free space or {elsewhere}"
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "it is not writable/readable by you: check its permissions or choose another --store"
+        return "it is not writable/readable by you: check its permissions" + (f" or {elsewhere}" if store else "")
     return e.strerror or type(e).__name__
+
+
+RUN_ID = re.compile(r"[0-9a-f]{12}")  # integrity.config_id: the first 12 hex digits of the config's SHA-256
 
 
 def default_root() -> Path:
@@ -157,30 +165,54 @@ class Store:
             raise
 
     def _resumable(self, d: Path, config_text: str) -> tuple[int, Any]:
-        """(rows, state) of a resume file left in `d` for this config, its metrics cut back to `rows`; else (0, None)."""
+        """(rows, state) of a resume file left in `d` for this config, its metrics cut back to `rows`; else (0, None).
+        A resume file that is damaged, foreign or inconsistent with metrics.jsonl is set aside (`set_aside`)."""
         try:
-            if (d / DONE).exists() or (d / "config.json").read_text() != config_text:
+            if (d / DONE).exists() or (d / "config.json").read_text() != config_text or not (d / RESUME).exists():
                 return 0, None
-            import torch
-
-            saved = torch.load(d / RESUME, map_location="cpu", weights_only=False)  # our own file, not foreign
-            lines = (d / "metrics.jsonl").read_bytes().split(b"\n")
-        except (OSError, RuntimeError, EOFError, ValueError):
+            data = (d / RESUME).read_bytes()
+        except OSError:
             return 0, None
-        rows = int(saved["rows"])
-        if len(lines) <= rows:  # fewer complete rows than the resume state saw: not consistent, start afresh
+        try:
+            rows, state = check_resume(data, json.loads(config_text))
+            lines = (d / "metrics.jsonl").read_bytes().split(b"\n")
+            if len(lines) <= rows:  # fewer complete rows than the resume state saw: not consistent
+                raise BadResume(f"{RESUME}: made after row {rows}, metrics.jsonl has {len(lines) - 1} complete rows")
+        except (BadResume, OSError) as e:
+            self.set_aside(d, str(e))
             return 0, None
         atomic_write(d / "metrics.jsonl", b"".join(x + b"\n" for x in lines[:rows]))
-        return rows, saved["state"]
+        return rows, state
+
+    def set_aside(self, d: Path, why: str) -> Path | None:
+        """Move run folder `d`'s resume.pt to <experiment>/.set-aside/<run_id>.<time>.resume.pt (kept for a
+        look, never read again) with one warning naming it; the run then starts over. None if there was none."""
+        src = d / RESUME
+        if not src.exists():
+            return None
+        folder = under(d.parent, ".set-aside")
+        folder.mkdir(exist_ok=True)
+        dest = under(folder, f"{d.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}.{RESUME}")
+        os.replace(src, dest)
+        print(f"warning: run {d.parent.name}/{d.name}: {why}; set it aside as {dest}; the run starts over",
+              file=sys.stderr)
+        return dest
 
     def load_resume(self, experiment: str, run_id: str) -> Any:
-        """The object of the run's last `save_resume` (None if it has none), without touching the folder."""
+        """The object of the run's last `save_resume` (None if it has none), without touching the folder;
+        BadResume if it is unusable."""
         path = self.run_dir(experiment, run_id) / RESUME
         if not path.exists():
             return None
-        import torch
+        return unpack_resume(path.read_bytes(), str(path))[1]
 
-        return torch.load(path, map_location="cpu", weights_only=False)["state"]
+    def write_error(self, experiment: str, run_id: str, error: BaseException, lease: claims.Lease) -> None:
+        """error.json for a run that failed before its writer existed (while we hold its lease): every failed
+        run has one, so `status` says failed and the message's pointer to it holds."""
+        if lease.renew():
+            d = self.run_dir(experiment, run_id)
+            d.mkdir(parents=True, exist_ok=True)
+            write_error(d / ERROR, error)
 
     def update_result(self, experiment: str, run_id: str, key: str, values: dict[str, Any],
                       lease: claims.Lease | None = None) -> None:
@@ -192,7 +224,9 @@ class Store:
             if (damage := self.damage(experiment, run_id)) is not None:
                 raise ValueError(f"run {experiment}/{run_id} is damaged ({damage}); `genlab run` redoes it")
             d = self.run_dir(experiment, run_id)
-            result = read_json(d / "result.json")
+            result = read_json(d / "result.json", dict)
+            if not isinstance(result.get(key, {}), dict):
+                raise ValueError(f"{d / 'result.json'}: {key} holds {type(result[key]).__name__}, not an object")
             result.setdefault(key, {}).update(values)
             lease.check()
             write_json(d / "result.json", result)
@@ -233,12 +267,20 @@ class Store:
             raise StoreError(f"store {self.root}: cannot list it ({os_advice(e)})") from None
 
     def run_ids(self, experiment: str, done_only: bool = True) -> list[str]:
+        """The run folders of `experiment` (names that are run ids: 12 hex digits), finished ones only by default."""
+        return [p.name for p in self._folders(experiment)
+                if RUN_ID.fullmatch(p.name) and (not done_only or (p / DONE).exists())]
+
+    def stray(self, experiment: str) -> list[str]:
+        """Folders in `experiment` that are not runs (their names are not run ids): listed as such, never run."""
+        return [p.name for p in self._folders(experiment) if not RUN_ID.fullmatch(p.name)]
+
+    def _folders(self, experiment: str) -> list[Path]:
         d = under(self.root, check_name(experiment, "experiment name"))
         if not d.is_dir():
             return []
         try:
-            return sorted(p.name for p in d.iterdir()
-                          if p.is_dir() and not p.name.startswith(".") and (not done_only or (p / DONE).exists()))
+            return sorted((p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
         except OSError as e:
             raise StoreError(f"{d}: cannot list its runs ({os_advice(e)})") from None
 
@@ -270,11 +312,14 @@ class Store:
         rows = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
-            res = read_json(d / "result.json")
+            res = read_json(d / "result.json", dict)
+            parts = ("final", "measures", "data", "per_class_accuracy")
+            if bad := [k for k in parts if not isinstance(res.get(k, {}), dict)]:
+                raise ValueError(f"{d / 'result.json'}: {bad[0]} holds {type(res[bad[0]]).__name__}, not an object")
             final, measures = res.pop("final", {}), res.pop("measures", {})
             facts = {f"data_info.{k}": v for k, v in res.pop("data", {}).items()}
             per_class = {f"per_class.{k}": tuple(v) for k, v in res.pop("per_class_accuracy", {}).items()}
-            rows.append({"run_id": rid, **flatten(with_omitted_defaults(read_json(d / "config.json"))), **res, **final, **measures,
+            rows.append({"run_id": rid, **flatten(with_omitted_defaults(read_json(d / "config.json", dict))), **res, **final, **measures,
                          **facts, **per_class})
         import pandas as pd
 
@@ -287,21 +332,53 @@ class Store:
         frames = []
         for rid in self._select(experiment, run_ids):
             d = self.run_dir(experiment, rid)
-            m = pd.read_json(d / "metrics.jsonl", lines=True, dtype=False)
-            cfg = flatten(with_omitted_defaults(read_json(d / "config.json")))
+            m = pd.DataFrame(read_jsonl(d / "metrics.jsonl"))  # a bad line: ValueError naming file and line
+            cfg = flatten(with_omitted_defaults(read_json(d / "config.json", dict)))
             frames.append(m.assign(run_id=rid, **{k: [v] * len(m) for k, v in cfg.items()}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def sql(self, experiment: str, query: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Run SQL (DuckDB) over two tables of the experiment: `results` (one row per run) and `history`
-        (one row per run and epoch). Dotted config columns need quotes: SELECT "init.std", avg(test_error) ..."""
+        (one row per run and epoch). Dotted config columns need quotes: SELECT "init.std", avg(test_error) ...
+
+        Read-only onto these tables: the connection has no file system (enable_external_access = false, so no
+        read_csv/read_text of any file, no COPY TO, no ATTACH, no INSTALL/LOAD of extensions), its settings
+        locked (lock_configuration), and only SELECT statements are run (PermissionError otherwise)."""
         import duckdb
 
-        con = duckdb.connect()
+        con = duckdb.connect(":memory:", config={"enable_external_access": False,
+                                                 "autoinstall_known_extensions": False,
+                                                 "autoload_known_extensions": False})
+        con.execute("SET lock_configuration = true")
+        kinds = [st.type for st in con.extract_statements(query)]  # parsed only: nothing has run yet
+        if not kinds:
+            raise PermissionError("SQL: no statement; write one SELECT over `results` or `history`")
+        refused = sorted({k.name for k in kinds if k not in (duckdb.StatementType.SELECT,
+                                                             duckdb.StatementType.EXPLAIN)})
+        if refused:
+            raise PermissionError(f"SQL: only SELECT (read-only onto the store's tables results and history); "
+                                  f"refused {', '.join(refused)}")
         con.register("results", self.results(experiment, run_ids))
-        if "history" in query:
+        if "history" in query.lower():
             con.register("history", self.history(experiment, run_ids))
         return con.execute(query).df()
+
+
+def check_resume(data: bytes, config: Any) -> tuple[int, Any]:
+    """(rows, snapshot) of resume.pt's bytes, hash-checked, read as plain tensors, and a snapshot of this run's
+    config (train/resume.py's structure, its epochs and optimizer; rows = its history's length); else BadResume."""
+    rows, state = unpack_resume(data)
+    train, optim = (config.get(k) if isinstance(config, dict) else None for k in ("train", "optim"))
+    if isinstance(train, dict) or isinstance(optim, dict):  # a run's config (tests may store other objects)
+        from genlab.train import resume
+
+        try:
+            resume.check(state, (train or {}).get("epochs"), (optim or {}).get("name", "sgd"))
+        except resume.Foreign as e:
+            raise BadResume(f"{RESUME}: {e}") from None
+        if rows != len(state["history"]):
+            raise BadResume(f"{RESUME}: {rows} metrics rows for a history of {len(state['history'])}")
+    return rows, state
 
 
 def _last_epoch(folder: Path) -> int | None:

@@ -269,8 +269,10 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
             console.print(f"[yellow]{exp.name}: {missing} of {len(exp.runs)} runs unfinished; "
                           "the report uses the finished ones[/]")
         sections.append(Section(exp, st.history(exp.name, done), st.results(exp.name, done), sn.design_seeds))
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(render(sections, title))
+    from genlab.outfiles import check_out, write_out
+
+    check_out(out_file, "--out")  # before the work: a symlink is refused, as `figures` refuses one
+    write_out(out_file, render(sections, title), "--out")
     out.print(f"wrote {out_file} ({len(sections)} sections)")
 
 
@@ -282,7 +284,7 @@ def user_message(e: BaseException) -> str:
     if isinstance(e, KeyError):
         return str(e.args[0]) if e.args else "KeyError"
     if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {os_advice(e)}"
+        return f"{e.filename}: {os_advice(e, store=False)}"  # any file: a data file, an output, a store file
     if isinstance(e, (ValueError, OSError, UserError)):
         return str(e)
     return f"internal error ({type(e).__name__}: {e}); please report it"

@@ -64,6 +64,7 @@ def compare(experiment: str, run_a: str, run_b: str, store: Optional[Path] = Sto
     fig = get_figure("curves")(st.history(experiment, [a, b]), res.reset_index(), panels=panels, hue="run_id",
                                title=f"{experiment}: {a[:8]} vs {b[:8]}")
     path = out_file or Path("figures") / f"{experiment}_compare_{a[:8]}_{b[:8]}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    from genlab.outfiles import write_with
+
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"), "--out")
     out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

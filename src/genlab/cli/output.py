@@ -115,7 +115,10 @@ def emit(df: pd.DataFrame, fmt: str, out_file: Path | None, console: Console, ti
         if out_file is None and sys.stdout.isatty():
             raise ValueError("parquet is binary: give --out FILE.parquet, or redirect stdout to a file")
         if out_file is not None:
-            return write_parquet(df, out_file)
+            from genlab.outfiles import write_with
+
+            write_with(out_file, lambda tmp: write_parquet(df, tmp), "--out")
+            return None
         with tempfile.TemporaryDirectory() as d:
             write_parquet(df, Path(d) / "t.parquet")
             sys.stdout.flush()
@@ -124,8 +127,9 @@ def emit(df: pd.DataFrame, fmt: str, out_file: Path | None, console: Console, ti
         return None
     text = machine_text(df, fmt)
     if out_file is not None:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text)
+        from genlab.outfiles import write_out
+
+        write_out(out_file, text, "--out")  # checked (no symlink), atomic (no 0-byte file on a full disk)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -69,7 +69,9 @@ def _run_ids(st, target: str, profile: str) -> tuple[str, list[str]]:
     if target not in st.experiments():
         raise KeyError(f"no experiment {target!r} in store {st.root} "
                        f"(present: {', '.join(st.experiments()) or 'none'}); or give its spec file")
-    leased = {p.stem for p in (st.root / target / LEASES).glob("*.json")}
+    from genlab.store import RUN_ID
+
+    leased = {p.stem for p in (st.root / target / LEASES).glob("*.json") if RUN_ID.fullmatch(p.stem)}
     return target, sorted(set(st.run_ids(target, done_only=False)) | leased)
 
 
@@ -86,6 +88,11 @@ def status(targets: list[str] = typer.Argument(..., help="Experiment names in th
         states = {rid: st.state(name, rid) for rid in ids}
         counts = Counter(s.kind for s in states.values())
         out.print(f"[bold]{name}[/]: {len(ids)} runs: " + ", ".join(f"{counts[k]} {k}" for k in KINDS if counts[k]))
+        if stray := st.stray(name):
+            from rich.markup import escape
+
+            out.print(f"{len(stray)} stray folder{'s' * (len(stray) > 1)} in {escape(str(st.root / name))}, not "
+                      f"runs (ignored): {escape(', '.join(stray))}", highlight=False, soft_wrap=True)
         t = Table(show_header=True, pad_edge=False)
         for c in ("run", "state", "epoch", "detail"):
             t.add_column(c, overflow="fold")

@@ -227,6 +227,19 @@ def write_cifar10_tar(path: Path, x_train: np.ndarray, y_train: np.ndarray, x_te
     return path
 
 
+class ArraysOnly(pickle.Unpickler):
+    """An unpickler for CIFAR's batches that builds numpy arrays and plain containers and nothing else: any
+    other global (os.system, …) is refused before it could run, so even a forged file runs no code."""
+
+    SAFE = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.SAFE:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}: a CIFAR batch holds only arrays")
+        return super().find_class(module, name)
+
+
 def read_cifar10_tar(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CIFAR-10's python pickles, read straight from the tar.gz (data_batch_1..5, test_batch).
 
@@ -238,7 +251,7 @@ def read_cifar10_tar(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         for m in tar.getmembers():
             base = m.name.rsplit("/", 1)[-1]
             if m.isfile() and (base.startswith("data_batch_") or base == "test_batch"):
-                batches[base] = pickle.load(tar.extractfile(m), encoding="bytes")  # noqa: S301 (hash-checked)
+                batches[base] = ArraysOnly(tar.extractfile(m), encoding="bytes").load()  # hash-checked too
     train_names = sorted(n for n in batches if n.startswith("data_batch_"))
     if not train_names or "test_batch" not in batches:
         raise ValueError(f"{path}: no data_batch_* / test_batch members; is it cifar-10-python.tar.gz?")

@@ -76,3 +76,18 @@ def _files(*, base: str = "cifar10", base_options: dict[str, Any] = {}, **_) -> 
 
 
 train_flipped.files = _files  # type: ignore[attr-defined]  (the base set's files, for genlab.data.preflight)
+
+
+def _check(base: str = "cifar10", base_options: dict[str, Any] = {}, **_) -> str | None:
+    """The base set's own load-time feasibility check, on its options (sizes beyond its splits, …)."""
+    try:
+        fn = get_dataset_fn(base)
+        opts = validate_options(fn, base, base_options, "dataset")
+    except (KeyError, ValueError, OptionsError):
+        return None  # reported when the set is built, with the option at fault
+    check = getattr(fn, "check", None)
+    msg = check(**opts) if check else None
+    return f"train_flipped: base_options: {msg}" if msg else None
+
+
+train_flipped.check = _check  # type: ignore[attr-defined]

@@ -102,11 +102,12 @@ def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: R
     """Claim each member (one another worker holds, finished, or failed before is skipped), then train the
     claimed ones as one ensemble (members resumed at different epochs: one ensemble per epoch); each member's
     run folder is written (DONE last) when it stops."""
-    from genlab.executors.local import claim_to_train, provenance, store_failure
+    from genlab.executors.local import claim_to_train, provenance, restart, store_failure
+    from genlab.train.resume import Foreign
 
     store = Store(store_root)
     results: dict[int, Result] = {}
-    leases, writers = {}, {}
+    leases, writers, metas = {}, {}, {}
     for i, job in enumerate(jobs):
         lease, skip = claim_to_train(store, job.run.config.experiment, job.run.run_id, job.retry_failed)
         if lease is None:
@@ -120,17 +121,30 @@ def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: R
             meta = {**jobs[i].meta, "point": jobs[i].run.point, "device": device, "started": started,
                     "ensemble": {"size": len(leases), "members": [jobs[k].run.run_id for k in leases]},
                     **provenance()}
+            metas[i] = meta
             try:
                 writers[i] = store.start(cfg.canonical_json(), cfg.experiment, jobs[i].run.run_id, meta, lease=lease)
             except Exception as e:
                 if (full := store_failure(store, [cfg], e)) is not None:
                     raise full from None  # the store refuses writes: the sweep stops
+                store.write_error(cfg.experiment, jobs[i].run.run_id, e, lease)  # every failed run has error.json
                 results[i] = (jobs[i], None, traceback.format_exc())
-        by_epoch: dict[int, list[int]] = {}  # the trainer starts all members at one epoch
-        for i, w in writers.items():
-            by_epoch.setdefault(w.resumed["epoch"] if w.resumed else 0, []).append(i)
-        for idx in by_epoch.values():
-            results.update(_train(jobs, idx, writers, device, progress))
+        todo = list(writers)
+        while todo:  # a snapshot that does not fit its member is set aside, and its group formed again
+            by_epoch: dict[int, list[int]] = {}  # the trainer starts all members at one epoch
+            for i in todo:
+                by_epoch.setdefault(writers[i].resumed["epoch"] if writers[i].resumed else 0, []).append(i)
+            todo = []
+            for idx in by_epoch.values():
+                try:
+                    results.update(_train(jobs, idx, writers, device, progress))
+                except Foreign as e:  # raised while building the members: nothing trained or written yet
+                    bad = [i for i in idx if jobs[i].run.run_id == getattr(e, "run_id", None)] or \
+                        [i for i in idx if writers[i].resumed is not None]
+                    for i in bad:
+                        cfg = jobs[i].run.config
+                        writers[i] = restart(store, writers[i], cfg, jobs[i].run.run_id, metas[i], leases[i], e)
+                    todo += idx
     finally:
         for lease in leases.values():
             lease.release()
@@ -141,6 +155,7 @@ def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress
            ) -> dict[int, Result]:
     """Train members `idx` (claimed, their writers open) as one ensemble; {i: (job, result, error)}."""
     from genlab.train.ensemble import train_ensemble
+    from genlab.train.resume import Foreign
     from genlab.train.state import summary
 
     t0 = time.perf_counter()
@@ -168,6 +183,8 @@ def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress
             if i not in results:
                 writers[i].close()  # no DONE, no error: the next `genlab run` resumes or redoes it
         raise
+    except Foreign:  # raised by resume.restore while the members are built, before any training
+        raise  # run_group sets the snapshot aside and forms the group again
     except Exception as e:
         err = traceback.format_exc()
         from genlab.executors.local import store_failure

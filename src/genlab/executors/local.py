@@ -15,7 +15,7 @@ from typing import Any
 from genlab.claims import Busy, Lease, LeaseLost
 from genlab.executors import Job, OnDone, RunProgress, dispatch_units, skipped
 from genlab.experiment import PlannedRun
-from genlab.store import ERROR, Store, StoreError, os_advice
+from genlab.store import ERROR, RESUME, Store, StoreError, os_advice
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +58,7 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
     another worker holds it, it is finished, or it failed before (and not `retry_failed`). A failure leaves
     its error and traceback in the run folder (error.json) and is raised."""
     from genlab.train.loop import summary, train
+    from genlab.train.resume import Foreign
 
     store = Store(store_root)
     cfg = run.config
@@ -69,8 +70,13 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
                 "pid": os.getpid(), **provenance()}
         try:
             writer = store.start(cfg.canonical_json(), cfg.experiment, run.run_id, meta, lease=lease)
-        except OSError as e:
-            raise store_failure(store, [cfg], e) or e
+        except LeaseLost:
+            raise
+        except Exception as e:
+            if (full := store_failure(store, [cfg], e)) is not None:
+                raise full from None
+            store.write_error(cfg.experiment, run.run_id, e, lease)  # every failed run has its error.json
+            raise
         t0 = time.perf_counter()
 
         def log(row: dict[str, Any]) -> None:  # progress is read off the rows the store receives
@@ -79,8 +85,12 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
                 progress(run.run_id, row, cfg.train.epochs)
 
         try:
-            out = train(cfg, device=device, log=log, save=writer.save_state, save_resume=writer.save_resume,
-                        resumed=writer.resumed)  # continue from the last resume state a killed holder left
+            try:
+                out = train(cfg, device=device, log=log, save=writer.save_state, save_resume=writer.save_resume,
+                            resumed=writer.resumed)  # continue from the last resume state a killed holder left
+            except Foreign as e:  # a snapshot that does not fit this run (nothing trained yet): start over
+                writer = restart(store, writer, cfg, run.run_id, meta, lease, e)
+                out = train(cfg, device=device, log=log, save=writer.save_state, save_resume=writer.save_resume)
             result = summary(out, cfg, time.perf_counter() - t0)
             writer.finish(result)
         except Exception as e:
@@ -97,6 +107,13 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
         return skipped("running", str(e))
     finally:
         lease.release()
+
+
+def restart(store: Store, writer, cfg, run_id: str, meta: dict[str, Any], lease: Lease, why: Exception):
+    """Set the writer's resume.pt aside (one warning naming it) and open the run afresh under the same lease."""
+    store.set_aside(writer.path, f"{RESUME}: {why}")
+    writer.close()
+    return store.start(cfg.canonical_json(), cfg.experiment, run_id, meta, lease=lease)
 
 
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)

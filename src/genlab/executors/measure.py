@@ -38,7 +38,15 @@ def load_state(store: Store, experiment: str, run_id: str, name: str, device: to
             raise FileNotFoundError(f"run {experiment}/{run_id} has no checkpoint {name} at {path}; train it with "
                                     "record.checkpoint = 'final' (and record.save_init = true for init.pt)")
         return None
-    return torch.load(path, map_location=device, weights_only=True)
+    try:  # tensors only: a pickle naming any other global is refused, never run
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"run {experiment}/{run_id}: {path} is not a file of plain tensors "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); `genlab run` redoes the run "
+                         "once its folder is deleted") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"run {experiment}/{run_id}: {path} is not a state_dict (name → tensor)")
+    return state
 
 
 def run_options(config, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -81,7 +89,10 @@ def claim_and_measure(store: Store, experiment: str, run_id: str, names: list[st
             if (damage := store.damage(experiment, run_id)) is not None:
                 store.warn(experiment, run_id, damage)
                 return run_id, None, f"damaged ({damage})"
-            status = read_json(store.run_dir(experiment, run_id) / "result.json")["status"]
+            result = store.run_dir(experiment, run_id) / "result.json"
+            status = read_json(result, dict).get("status")
+            if not isinstance(status, str):
+                raise ValueError(f"{result}: no status (a finished run's result.json has one)")
             if status != "completed":
                 return run_id, None, f"{status}: no measures on its weights"
             return run_id, measure_run(store, experiment, run_id, names, device, max_samples, lease, dtype), None

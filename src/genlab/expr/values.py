@@ -76,7 +76,16 @@ def _walk(n: Node, df: pd.DataFrame, text: str) -> Any:
     if isinstance(n, Call):
         v = _walk(n.arg, df, text)
         if n.func == "len":
-            return v.map(_length).astype(float) if isinstance(v, pd.Series) else _length(v)
+            if isinstance(v, pd.Series):
+                odd = v[v.notna() & ~v.map(lambda x: isinstance(x, (tuple, list, str)))]
+                if len(odd):  # len of a number would match nothing, silently
+                    x = odd.iloc[0]
+                    raise ExprError(f"expression {shown(text)}: `len` needs lists or text, but column "
+                                    f"{v.name!r} holds {x.item() if isinstance(x, np.generic) else x!r}")
+                return v.map(_length).astype(float)
+            if not isinstance(v, (tuple, list, str)):
+                raise ExprError(f"expression {shown(text)}: `len` needs a list or text, got {v!r}")
+            return _length(v)
         x = _num(v, n.func, text)
         return {"abs": np.abs, "log": np.log, "exp": np.exp}[n.func](x)
     if isinstance(n, Unary):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genlab.figures.style import fill_title
+from genlab.outfiles import write_with
 from genlab.names import check_name, under
 from genlab.registry import Registry, call_entry
 
@@ -53,7 +54,7 @@ def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> l
     paths = []
     for ext in formats:
         p = under(out_dir, f"{stem}.{ext}")
-        fig.savefig(p, dpi=120, bbox_inches="tight")
+        write_with(p, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"), "figure")
         paths.append(p)
     return paths
 

@@ -14,7 +14,6 @@ with its history kept.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 from typing import Callable, Protocol
@@ -45,7 +44,7 @@ class Stepper(Protocol):
         """Stop training these members (they have stopped); the others go on."""
 
     def optim_state(self, member: Member) -> dict:
-        """The optimizer state of one member (for its resume snapshot)."""
+        """The optimizer state of one member, canonical (train/resume.py: the same whatever the trainer)."""
 
 
 def new_member(config: RunConfig, dev: torch.device, *, wrap: bool = True, log: Log | None = None,
@@ -63,7 +62,11 @@ def new_member(config: RunConfig, dev: torch.device, *, wrap: bool = True, log: 
                lr_fn(config.optim, config.schedule, config.train.epochs), wn, log, save, progress, save_resume,
                resumed)
     if resumed is not None:
-        resume.restore(m, resumed)
+        try:
+            resume.restore(m, resumed)
+        except resume.Foreign as e:
+            e.run_id = config.run_id  # which member's snapshot (the executors set it aside and start it over)
+            raise
     elif config.record.save_init and save:
         save("init", init_state)
     return m
@@ -106,7 +109,7 @@ def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outco
         since = time.perf_counter() - last_snapshot
         for m in members:
             if m.running and m.save_resume and resume.due(m, epoch, since):
-                m.save_resume(resume.snapshot(m, stepper.optim_state(m)))
+                resume.write_snapshot(m, stepper)
                 last_snapshot = time.perf_counter()
     for i, m in enumerate(members):  # epochs = 0: nothing trained
         if outcomes[i] is None:
@@ -161,10 +164,10 @@ class Solo:
         self.cast = lambda: autocast(tr, dev)  # noqa: E731
         self.channels_last = tr.channels_last
         if member.resumed is not None:
-            self.opt.load_state_dict(member.resumed["optim"])
+            resume.optim_into_torch(self.opt, member.resumed["optim"])
 
     def optim_state(self, member: Member) -> dict:
-        return copy.deepcopy(self.opt.state_dict())  # a copy: training goes on after the snapshot
+        return resume.optim_from_torch(self.opt, member.config.optim)  # copies: training goes on after it
 
     def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
         (m,) = members

@@ -155,12 +155,14 @@ class Stacked:
                 p.sub_(b(lr / bc1) * m / denom)
 
     def member_state(self, k: int) -> dict:
-        """Member k's slice of the state (its resume snapshot)."""
-        take = lambda ts: [None if t is None else t[k].clone() for t in ts]  # noqa: E731
-        return {"stacked": self.name, "t": self.t, "bufs": take(self.bufs), "sq": take(self.sq)}
+        """Member k's slice of the state, in the canonical form a solo run's snapshot has (train/resume.py)."""
+        from genlab.train.resume import plain_optim
+
+        take = lambda ts: [None if t is None else t[k] for t in ts]  # noqa: E731
+        return plain_optim(self.name, self.t, take(self.bufs), take(self.sq), float(self.momentum[k]))
 
     def load_member_state(self, k: int, state: dict, params: list[torch.Tensor]) -> None:
-        """Put member k's slice back (all members of a group resume at the same step count)."""
+        """Put member k's slice back (canonical form; all members of a group resume at the same step count)."""
         self.t = state["t"]
         for store, saved in ((self.bufs, state["bufs"]), (self.sq, state["sq"])):
             for i, t in enumerate(saved):
