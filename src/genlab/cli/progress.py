@@ -36,6 +36,8 @@ def finished_line(i: int, n: int, name: str, run_id: str, result: dict | None, e
         return f"{head}: FAILED, {err.strip().splitlines()[-1]}"
     if result.get("status") == "skipped":  # another worker has it (genlab.claims), or it finished or failed before
         return f"{head}: skipped, {result['state']}{' ' + result['detail'] if result.get('detail') else ''}"
+    if result.get("status") == "interrupted":  # Ctrl-C (genlab.interrupt)
+        return f"{head}: stopped at epoch {result['epoch']}/{result['epochs']}"
     final = result.get("final", {})
     metrics = " ".join(f"{k} {_num(final.get(k))}" for k in ("train_loss", "test_loss", "test_error") if k in final)
     return f"{head}: {result.get('status')}, {result.get('epochs_run')} epochs, {metrics}, {seconds:.1f} s"

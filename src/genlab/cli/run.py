@@ -151,7 +151,9 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
 
     from genlab.cli.progress import make_display
 
-    rows, skipped, failures = [], [], 0
+    from genlab import interrupt
+
+    rows, skipped, stopped, failures = [], [], [], 0
     names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
     with make_display(names, console, quiet) as show:
         def on_done(job, res, err) -> None:
@@ -159,6 +161,8 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
             show.done(job.run.run_id, res, err)
             if res is not None and res.get("status") == "skipped":
                 skipped.append(job)
+            elif res is not None and res.get("status") == "interrupted":  # Ctrl-C: snapshot written
+                stopped.append((job, res))
             elif err:
                 failures += 1
                 last = next((ln for ln in reversed(err.strip().splitlines()) if ln.strip()), err)
@@ -168,11 +172,19 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
             else:
                 rows.append((job.run, res))
 
-        launch(jobs, show.progress, on_done)
+        with interrupt.handling():  # the first Ctrl-C stops each run after its epoch, the second at once
+            launch(jobs, show.progress, on_done)
+            asked = interrupt.requested()
     if not quiet:
         _summary(rows)
         console.print(f"{len(rows)} runs trained here, {len(skipped)} skipped (finished, running or failed "
-                      f"elsewhere), {failures} failed", highlight=False, soft_wrap=True)
+                      f"elsewhere), {failures} failed" + (f", {len(stopped)} stopped" if asked else ""),
+                      highlight=False, soft_wrap=True)
+    if asked:
+        for job, res in stopped:
+            out.print(interrupt.line(job.run.config.experiment, job.run.run_id, res), highlight=False,
+                      markup=False, soft_wrap=True)
+        raise typer.Exit(interrupt.EXIT_CODE)
     return failures
 
 
