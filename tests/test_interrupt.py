@@ -129,3 +129,47 @@ def test_resume_cadence_never_changes_the_run_id():
     assert len(ids) == 1
     assert RunConfig(**base, record={"resume_every": 7}).canonical_json() == RunConfig(**base).canonical_json()
     assert RunConfig(**base, record={"save_init": False}).run_id not in ids  # what changes the files still does
+
+
+def test_tensorboard_shows_finished_epochs_while_the_run_still_trains(write_spec, tmp_path):
+    """`genlab run --tensorboard DIR`: event files, named by sweep point, hold each finished epoch's scalars
+    (the store's values) while the sweep is still training; a SIGINT then stops it with exit 130."""
+    pytest.importorskip("tensorboard")
+    import json
+    import subprocess
+    import sys
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path, st, tb = write_spec(SPEC.replace("epochs = 40", "epochs = 400")), Store(tmp_path / "s"), tmp_path / "tb"
+    exp = experiment.load(path, profile=None)
+    proc = subprocess.Popen([sys.executable, "-m", "genlab", "run", str(path), "--profile", "none", "--store",
+                             str(st.root), "--ensemble", "off", "--tensorboard", str(tb)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, seen = time.time() + 180, {}
+        while time.time() < deadline and proc.poll() is None:
+            for folder in (tb / "ctrlc").glob("*") if (tb / "ctrlc").exists() else []:
+                acc = EventAccumulator(str(folder))
+                acc.Reload()
+                if "train_loss" in acc.Tags()["scalars"]:
+                    seen[folder.name] = [(e.step, e.value) for e in acc.Scalars("train_loss")]
+            if seen and max(len(v) for v in seen.values()) >= 4:
+                break
+            time.sleep(0.2)
+        still_training = proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=120)[0]
+    assert still_training and seen, output
+    assert proc.returncode == interrupt.EXIT_CODE, output
+    names = {run_name: r for r in exp.runs for run_name in seen if run_name.endswith("_" + r.run_id[:6])}
+    assert set(names) == set(seen)  # every folder names its run ...
+    for name, r in names.items():
+        assert name.startswith(f"scale={r.point['init.scale']}_seed={r.point['seed']}_")  # ... and its point
+        rows = [json.loads(x) for x in (st.run_dir("ctrlc", r.run_id) / "metrics.jsonl").read_text().splitlines()]
+        store_loss = {row["epoch"]: row["train_loss"] for row in rows}
+        got = seen[name]
+        assert [s for s, _ in got] == list(range(len(got)))  # epochs 0, 1, 2, ... in order
+        assert all(abs(v - store_loss[s]) <= 1e-6 * abs(store_loss[s]) for s, v in got)
+        assert len(got) < 400  # read mid-run

@@ -39,7 +39,12 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
         ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
                                      "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
-                                     "group size K. Same numbers as solo runs, to float tolerance.")):
+                                     "group size K. Same numbers as solo runs, to float tolerance."),
+        tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write each run's scalars to "
+                                                   "event files in this folder as its epochs finish (`tensorboard "
+                                                   "--logdir DIR` shows the sweep live; needs genlab[tensorboard])."),
+        wandb: Optional[Path] = typer.Option(None, "--wandb", help="Write each run as an offline W&B run in this "
+                                             "folder when it finishes (`wandb sync`; needs genlab[wandb]).")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
     another worker holds left to it (see `genlab status`)."""
     from genlab.cli.store_cmds import plan_line
@@ -73,8 +78,13 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                           highlight=False, markup=False, soft_wrap=True)
         jobs += todo
     if jobs and not dry_run:
-        failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus, time_min,
-                                                grouping, address), quiet)
+        from contextlib import nullcontext
+
+        from genlab.live import LiveLog
+
+        with LiveLog(st, jobs, tensorboard, wandb) if tensorboard or wandb else nullcontext():
+            failures = _execute(jobs, st, _launcher(st, workers, device, threads, cluster, partition, gpus,
+                                                    time_min, grouping, address), quiet)
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
