@@ -74,13 +74,27 @@ def _run_ids(st, target: str, profile: str) -> tuple[str, list[str]]:
 
 
 @app.command()
-def status(targets: list[str] = typer.Argument(..., help="Experiment names in the store, or spec files (then "
-                                                          "runs not started yet count as pending)."),
+def status(targets: Optional[list[str]] = typer.Argument(None, help="Experiment names in the store, or spec files "
+                                                         "(then runs not started yet count as pending). None: "
+                                                         "every experiment in the store."),
            store: Optional[Path] = StoreOpt, profile: str = ProfileOpt,
-           show_all: bool = typer.Option(False, "--all", help="List finished runs too.")):
+           show_all: bool = typer.Option(False, "--all", help="List finished runs too."),
+           watch: bool = typer.Option(False, "--watch", "-w", help="Redraw the store's summary every --every "
+                                      "seconds until Ctrl-C."),
+           every: float = typer.Option(2.0, "--every", min=0.2, help="Seconds between redraws with --watch.")):
     """Per experiment: done / running (host, pid, epoch, heartbeat age) / stale / damaged / failed (error) /
-    pending, then one line per run that is not done."""
+    pending, then one line per run that is not done. Without a target: every experiment in the store, each run
+    not done with its epoch k of n, ETA and last losses."""
     st = _store(store)
+    if not targets:
+        from genlab.cli.overview import render, watch_store
+
+        if watch:
+            return watch_store(st, out, every, show_all)
+        out.print(render(st, show_all))
+        return
+    if watch:
+        raise typer.BadParameter("--watch redraws the whole store's summary: give no target with it")
     for target in targets:
         name, ids = _run_ids(st, target, profile)
         states = {rid: st.state(name, rid) for rid in ids}
