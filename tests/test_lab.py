@@ -83,3 +83,84 @@ def test_status_watch_needs_no_target(lab):
     st, _, _ = lab
     r = cli("status", "tiny", "--watch", store=st.root)
     assert r.exit_code == 2 and "--watch" in r.output
+
+
+def test_tags_and_notes_live_beside_the_run_and_survive_verify(lab):
+    st, ids, _ = lab
+    done = ids["done"]
+    r = cli("tag", "tiny", done[:6], "--add", "best", "--add", "lr-ok", "--note", "the one to show", store=st.root)
+    assert r.exit_code == 0, r.output
+    assert f"tiny/{done}: tags best lr-ok; note: the one to show" in flat(r.stdout)
+    assert not any("note" in p.name or "tag" in p.name for p in st.run_dir("tiny", done).iterdir())  # not in the run
+    v = cli("verify", "tiny", store=st.root)
+    assert "1 intact, 1 damaged" in flat(v.stdout)  # the tagged run is intact; the damaged one is the fixture's
+    assert st.is_done("tiny", done)
+    res = cli("results", "tiny", "--format", "json", store=st.root)
+    rows = {x["run_id"]: x for x in json.loads(res.stdout)}
+    assert rows[done]["tags"] == "best lr-ok" and rows[done]["note"] == "the one to show"
+    removed = cli("tag", "tiny", done, "--remove", "lr-ok", store=st.root)
+    assert f"tags best; note" in flat(removed.stdout)
+    assert "tagged" in flat(cli("ls", store=st.root).stdout) and " 1 " in flat(cli("ls", store=st.root).stdout)
+    bad = cli("tag", "tiny", done, "--add", "two words", store=st.root)
+    assert bad.exit_code != 0 and "two words" in str(bad.exception)
+    amb = cli("tag", "tiny", "zzzz", "--add", "x", store=st.root)
+    assert amb.exit_code != 0 and "no run with an id starting 'zzzz'" in str(amb.exception)
+
+
+def _folders(st):
+    return sorted(p.name for p in (st.root / "tiny").iterdir() if not p.name.startswith("."))
+
+
+def test_rm_is_a_dry_run_without_yes_and_never_touches_a_run_being_trained(lab):
+    st, ids, path = lab
+    before = _folders(st)
+    dry = cli("rm", "tiny", store=st.root)
+    assert dry.exit_code == 0, dry.output
+    text = flat(dry.stdout)
+    assert "5 runs would be deleted" in text and "nothing deleted" in text  # 6 runs, one being trained
+    assert f"being trained and are left alone: {ids['running']}" in text
+    assert _folders(st) == before  # a dry run deletes nothing
+
+    failed = cli("rm", "tiny", "--failed", "--yes", store=st.root)
+    assert failed.exit_code == 0 and "deleted 1 runs" in failed.stdout
+    assert _folders(st) == sorted(set(before) - {ids["failed"]})  # only the failed run went
+
+    cli("tag", "tiny", ids["pending"], "--add", "gone", store=st.root)
+    where = cli("rm", "tiny", "--where", "init.std == 0.5", "--yes", store=st.root)  # the pending run's point
+    assert "deleted 1 runs" in where.stdout and ids["pending"] not in _folders(st)
+    assert not (st.root / "tiny" / ".notes" / f"{ids['pending']}.json").exists()  # its tags went with it
+
+    every = cli("rm", "tiny", "--yes", store=st.root)
+    assert every.exit_code == 0
+    assert _folders(st) == [ids["running"]]  # the live worker's run is still there, its claim untouched
+    assert st.state("tiny", ids["running"]).kind == "running"
+
+
+def test_rm_orphans_keeps_the_specs_runs(lab, write_spec):
+    st, ids, _ = lab
+    narrower = write_spec(WIDE.replace("[0.01, 0.1, 0.2, 0.3, 0.4, 0.5]", "[0.01, 0.1, 0.2]"), name="narrow.toml")
+    r = cli("rm", str(narrower), "--orphans", "--profile", "none", "--yes", store=st.root)
+    assert r.exit_code == 0, r.output
+    assert set(_folders(st)) == {ids["done"], ids["running"], ids["stale"]}  # the narrower spec's three runs
+    need = cli("rm", "tiny", "--orphans", store=st.root)
+    assert need.exit_code != 0 and "needs the spec file" in str(need.exception)
+
+
+def test_compare_across_a_variant_and_did_you_mean(write_spec, tmp_path):
+    path, store = write_spec(TINY), tmp_path / "s"
+    assert cli("run", str(path), "--profile", "none", "-q", store=store).exit_code == 0
+    v = cli("run", str(path), "--profile", "none", "-q", "--name", "tinyv", "--set", "optim.lr=0.05", store=store)
+    assert v.exit_code == 0, v.output
+    st = Store(store)
+    a, b = st.run_ids("tiny")[0], st.run_ids("tinyv")[0]
+    for ref in (f"tinyv/{b[:6]}", b[:6]):  # named, or found in the store's other experiment
+        r = cli("compare", "tiny", a[:6], ref, "--out", str(tmp_path / "c.png"), store=store)
+        assert r.exit_code == 0, r.output
+        text = flat(r.stdout)
+        assert "optim.lr 0.1 0.05" in text and "experiment tiny tinyv" in text
+    col = cli("results", "tiny", "--columns", "run_id,tset_error", store=store)
+    assert col.exit_code != 0 and "did you mean 'test_error'" in str(col.exception)
+    reg = runner.invoke(app, ["registry", "measure"])
+    assert reg.exit_code != 0 and "did you mean 'measures'" in str(reg.exception)
+    opt = runner.invoke(app, ["results", "tiny", "--colums", "x"])
+    assert opt.exit_code != 0 and "--columns" in opt.output  # click's own suggestion for options

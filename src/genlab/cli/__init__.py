@@ -108,7 +108,11 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
              "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
              "findings": ("genlab.findings", "_FINDINGS"), "rules": ("genlab.train.rules", "_RULES")}
     if kind is not None and kind not in kinds:
-        raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}")
+        from genlab.suggest import close
+
+        hint = close(kind, kinds)
+        raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}"
+                        + (f" (did you mean {' or '.join(map(repr, hint))}?)" if hint else ""))
     if name is not None:  # the whole docstring, as written (plain print: no markup, no wrapping)
         module, attr = kinds[kind]
         print(f"{kind} {name}\n\n{inspect.getdoc(getattr(importlib.import_module(module), attr).get(name)) or ''}")
@@ -144,11 +148,16 @@ def results(experiment: str, store: Optional[Path] = StoreOpt, fmt: str = Format
     from genlab.cli.output import emit, results_view
     from genlab.tables import where as filter_rows
 
-    df = filter_rows(_table(experiment, store, spec, profile, history), where)
+    from genlab.notes import annotate
+
+    df = filter_rows(annotate(_table(experiment, store, spec, profile, history), _store(store).root, experiment),
+                     where)
     if columns:
         missing = [c for c in columns.split(",") if c not in df.columns]
         if missing:
-            raise UserError(f"--columns: no column {missing[0]!r}; present: {', '.join(df.columns)}")
+            from genlab.suggest import unknown
+
+            raise UserError(unknown("--columns: no column", missing[0], df.columns))
         df = df[columns.split(",")]
     elif fmt == "table":  # varying config, then the main metrics; the same config for every run is hidden
         df = results_view(df)
@@ -241,6 +250,7 @@ from genlab.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers 
 
 app.add_typer(_datasets_app, name="datasets")
 from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
+from genlab.cli import lab as _lab  # noqa: E402,F401  (registers `tag`, `rm`)
 from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
 
 

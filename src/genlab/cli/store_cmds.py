@@ -37,8 +37,9 @@ def ls(store: Optional[Path] = StoreOpt):
     """List the experiments in the store with their finished, unfinished and damaged runs (and what is wrong)."""
     st = _store(store)
     t = Table(title=f"store {st.root}")
-    for c in ("experiment", "finished", "unfinished", "damaged"):
+    for c in ("experiment", "finished", "unfinished", "damaged", "tagged"):
         t.add_column(c)
+    from genlab.notes import of_experiment
     damaged = []
     from rich.markup import escape
 
@@ -49,11 +50,14 @@ def ls(store: Optional[Path] = StoreOpt):
         try:
             done, every = st.run_ids(e), st.run_ids(e, done_only=False)
         except (StoreError, UnsafePathError) as err:  # an unreadable or foreign folder does not hide the rest
-            t.add_row(escape(e), "[red]?[/]", "[red]?[/]", f"[red]{escape(' '.join(str(err).split()))}[/]")
+            t.add_row(escape(e), "[red]?[/]", "[red]?[/]", f"[red]{escape(' '.join(str(err).split()))}[/]", "")
             continue
         bad = [(r, d) for r in done if (d := st.damage(e, r)) is not None]
         damaged += [(e, r, d) for r, d in bad]
-        t.add_row(e, str(len(done) - len(bad)), str(len(every) - len(done)), str(len(bad)))
+        tags = {t for a in of_experiment(st.root, e).values() for t in a.get("tags", [])}
+        tagged = len(of_experiment(st.root, e))  # runs with tags or a note (genlab tag)
+        t.add_row(e, str(len(done) - len(bad)), str(len(every) - len(done)), str(len(bad)),
+                  escape(f"{tagged} ({' '.join(sorted(tags))})" if tags else str(tagged)))
     out.print(t)
     for e, r, d in damaged:
         out.print(f"damaged {e}/{r}: {d}", highlight=False, soft_wrap=True)
