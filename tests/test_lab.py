@@ -164,3 +164,30 @@ def test_compare_across_a_variant_and_did_you_mean(write_spec, tmp_path):
     assert reg.exit_code != 0 and "did you mean 'measures'" in str(reg.exception)
     opt = runner.invoke(app, ["results", "tiny", "--colums", "x"])
     assert opt.exit_code != 0 and "--columns" in opt.output  # click's own suggestion for options
+
+
+def test_registry_reads_at_80_columns_and_help_is_clean():
+    from rich.cells import cell_len
+
+    r = runner.invoke(app, ["registry", "measures"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(map(cell_len, lines)) <= 80
+    from genlab.measures import _MEASURES
+
+    names = _MEASURES.names()
+    assert len(lines) < 6 * len(names)  # a few lines per entry, not one per 2 characters
+    text = " ".join(r.stdout.split())
+    for n in names:  # every description whole: its first paragraph's words in order
+        doc = " ".join((_MEASURES.get(n).__doc__ or "").strip().split("\n\n")[0].split())
+        assert doc in text, n
+    wide = runner.invoke(app, ["registry", "measures"], env={"COLUMNS": "200"})
+    assert wide.exit_code == 0 and len(wide.stdout.splitlines()) < len(lines)  # a table when there is room
+
+    v = runner.invoke(app, ["--version"])
+    import genlab
+
+    assert v.exit_code == 0 and v.stdout.strip() == f"genlab {genlab.__version__}"
+    h = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"})
+    assert "<bool>" not in h.stdout and "[default: default]" not in h.stdout
+    assert "--dry-run" in h.stdout and "[default: 1]" in h.stdout  # the real defaults are still shown

@@ -74,8 +74,12 @@ def fit_columns(widths: list[int], available: int, keep: int = 1) -> int:
     return n
 
 
-def human_table(df: pd.DataFrame, console: Console, title: str = "") -> None:
-    """Print `df` as a rich table of the leading columns that fit `console`, then name the hidden ones."""
+ALL_HINT = "choose with --columns, or --format csv|json|parquet for all"  # `genlab results`' options
+
+
+def human_table(df: pd.DataFrame, console: Console, title: str = "", hint: str = ALL_HINT) -> None:
+    """Print `df` as a rich table of the leading columns that fit `console`, then name the hidden ones and
+    `hint`: how the calling command shows them (its own options)."""
     texts = {c: [cell(v) for v in df[c]] for c in df.columns}
     if "run_id" in texts:  # 8 characters name a run (compare, tag take prefixes); csv/json keep the whole id
         texts["run_id"] = [t[:8] if len(t) == 12 and all(ch in "0123456789abcdef" for ch in t) else t
@@ -91,7 +95,7 @@ def human_table(df: pd.DataFrame, console: Console, title: str = "") -> None:
     hidden = list(df.columns[n:])
     if hidden:
         console.print(Text(f"{len(hidden)} columns hidden to fit {console.width} characters: {', '.join(map(str, hidden))}"
-                           " (choose with --columns, or --format csv|json|parquet for all)"), style="dim")
+                           f" ({hint})"), style="dim")
 
 
 def _json_cell(v: Any) -> Any:
