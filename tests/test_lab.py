@@ -191,3 +191,38 @@ def test_registry_reads_at_80_columns_and_help_is_clean():
     h = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"})
     assert "<bool>" not in h.stdout and "[default: default]" not in h.stdout
     assert "--dry-run" in h.stdout and "[default: 1]" in h.stdout  # the real defaults are still shown
+
+
+def test_progress_labels_put_what_differs_first():
+    from types import SimpleNamespace as NS
+
+    from genlab.cli.progress import run_labels
+
+    def job(rid, exp, point):
+        return NS(run=NS(run_id=rid, point=point, config=NS(experiment=exp)))
+
+    jobs = [job("a", "fig3_5_long_experiment_name", {"model.options.width": 512, "events.perturb_std": 0.0, "seed": 0}),
+            job("b", "fig3_5_long_experiment_name", {"model.options.width": 512, "events.perturb_std": 0.0, "seed": 1}),
+            job("c", "other", {"optim.lr": 0.1, "seed": 0})]
+    labels = run_labels(jobs)
+    assert labels == {"a": "seed=0 fig3_5_long_experiment_name", "b": "seed=1 fig3_5_long_experiment_name",
+                      "c": "lr=0.1 seed=0 other"}  # alone in its experiment: its whole point
+    assert labels["a"][:40] != labels["b"][:40]  # the 40 characters a bar shows tell them apart
+
+
+def test_figures_say_what_their_bands_are():
+    import pandas as pd
+
+    from genlab.figures import get_figure
+
+    rows = [{"run_id": f"{std}-{s}", "init.std": std, "seed": s, "epoch": e, "train_loss": 1.0 / (e + 1) + 0.01 * s,
+             "test_loss": 1.2 / (e + 1) + 0.02 * s} for std in (0.1, 0.2) for s in range(3) for e in range(4)]
+    hist = pd.DataFrame(rows)
+    res = hist[hist["epoch"] == 3]
+    fig = get_figure("curves")(hist, res, hue="init.std")
+    (line,) = fig.genlab_notes
+    assert "mean over 3 runs (seeds)" in line and "± 1 sample standard deviation (ddof=1)" in line
+    one = get_figure("curves")(hist[hist["seed"] == 0], res, hue="init.std")
+    assert not getattr(one, "genlab_notes", [])  # one run per curve: no band, nothing to say
+    bars = get_figure("versus")(hist, res, x="init.std", metrics=["test_loss"])
+    assert "error bars: ± 1 sample standard deviation" in bars.genlab_notes[0]

@@ -164,7 +164,9 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
     from genlab import interrupt
 
     rows, skipped, stopped, failures = [], [], [], 0
-    names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
+    from genlab.cli.progress import run_labels
+
+    names = run_labels(jobs)  # the values that tell runs apart first
     with make_display(names, console, quiet) as show:
         def on_done(job, res, err) -> None:
             nonlocal failures
