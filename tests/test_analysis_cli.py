@@ -66,6 +66,11 @@ def test_analyze_table_and_csv_with_a_gap_formula(trained):
                             "--gap", "test_loss - train_loss", "--statistics", "kendall_tau,granulated_psi"])
     assert r.exit_code == 0, r.output
     assert "dist_from_init" in r.stdout and "psi" in r.stdout
+    narrow = runner.invoke(app, ["analyze", "rank", "--store", str(store), "-m", "dist_from_init"],
+                           env={"COLUMNS": "40"})
+    assert "hidden" in narrow.stdout  # the hint names only options analyze has (no --columns, no parquet)
+    hint = " ".join(narrow.stdout.split("hidden", 1)[1].split())
+    assert "--format csv|json" in hint and "--columns" not in hint and "parquet" not in hint
     csv = runner.invoke(app, ["analyze", "rank", "--store", str(store), "-m", "dist_from_init", "--format", "csv",
                               "--statistics", "granulated_psi"])
     header = csv.stdout.splitlines()[0].split(",")

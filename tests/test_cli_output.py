@@ -22,9 +22,12 @@ def test_fit_columns():
 
 
 def test_results_view_orders_and_drops_constant_config():
-    df = pd.DataFrame({"run_id": ["a", "b"], "experiment": ["e", "e"], "seed": [0, 0], "optim.lr": [0.1, 0.2],
-                       "data.n": [5, 5], "status": ["ok", "ok"], "test_loss": [1.0, 2.0], "sharpness.z": [1, 1]})
-    assert list(results_view(df).columns) == ["run_id", "optim.lr", "test_loss", "status", "sharpness.z"]
+    df = pd.DataFrame({"run_id": ["a", "b", "c"], "experiment": ["e"] * 3, "seed": [0] * 3, "optim.lr": [0.2, 0.1, 0.05],
+                       "data.n": [5] * 3, "status": ["ok"] * 3, "test_loss": [1.0, 2.0, 3.0], "sharpness.z": [1] * 3,
+                       "test_error": [0.1, 0.2, 0.3], "tags": ["", "", ""], "note": ["", "odd", ""]})
+    view = results_view(df)
+    assert list(view.columns) == ["run_id", "optim.lr", "test_error", "test_loss", "note", "status", "sharpness.z"]
+    assert list(view["run_id"]) == ["c", "b", "a"]  # sorted by what varies (as numbers)
 
 
 def test_human_table_names_hidden_columns_and_shows_markup_as_text():

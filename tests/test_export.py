@@ -44,9 +44,12 @@ def test_tensorboard_event_files_hold_the_stores_scalars(store, tmp_path):
     r = runner.invoke(app, ["export", "tiny", "--tensorboard", str(logdir), "--store", str(store.root)])
     assert r.exit_code == 0, r.output
     ids = store.run_ids("tiny")
-    assert sorted(p.name for p in logdir.iterdir()) == ids
-    for rid in ids:
-        acc = EventAccumulator(str(logdir / rid))
+    folders = {p.name: p for p in logdir.iterdir()}
+    assert len(folders) == len(ids)
+    for rid in ids:  # each folder says its sweep point and its run: std=0.01_ab12cd
+        std = store.config("tiny", rid)["init"]["std"]
+        (folder,) = [f for n, f in folders.items() if n == f"std={std}_{rid[:6]}"]
+        acc = EventAccumulator(str(folder))
         acc.Reload()
         rows = [json.loads(x) for x in (store.run_dir("tiny", rid) / "metrics.jsonl").read_text().splitlines()]
         want: dict[str, list] = {}

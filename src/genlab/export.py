@@ -75,15 +75,31 @@ def _summary_writer():
     return SummaryWriter, hparams
 
 
+def folder_names(store: Store, experiment: str, ids: list[str]) -> dict[str, str]:
+    """run id → `scale=2.0_seed=1_ab12cd` (its sweep point from meta.json, then the start of its id)."""
+    from genlab.live import run_name
+
+    points = {}
+    for rid in ids:
+        try:
+            points[rid] = json.loads((store.run_dir(experiment, rid) / "meta.json").read_text()).get("point") or {}
+        except (OSError, ValueError):
+            points[rid] = {}
+    seeds = len({p.get("seed") for p in points.values()})
+    return {rid: run_name(points[rid], rid, seeds) for rid in ids}
+
+
 def to_tensorboard(store: Store, experiment: str, logdir: Path, run_ids: list[str] | None = None) -> list[Path]:
-    """One event-file folder per run under `logdir/<run_id>`: scalars per epoch, HParams, final metrics.
+    """One event-file folder per run under `logdir/<sweep point>_<run id[:6]>`: scalars per epoch, HParams,
+    final metrics.
     Returns the folders written (open with `tensorboard --logdir LOGDIR`)."""
     SummaryWriter, hparams = _summary_writer()
     ids = run_ids if run_ids is not None else store.finished(experiment)  # damaged: skipped
     hp = hparams_of({rid: store.config(experiment, rid) for rid in ids})
+    names = folder_names(store, experiment, ids)
     folders = []
     for rid in ids:
-        folder = Path(logdir) / rid
+        folder = Path(logdir) / names[rid]
         w = SummaryWriter(log_dir=str(folder))
         run_rows = rows(store, experiment, rid)
         for tag, step, value in scalars(run_rows):

@@ -121,7 +121,11 @@ class Registry(Generic[F]):
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "(none)"
             plural = self.kind + ("es" if self.kind.endswith("s") else "s")
-            raise KeyError(f"unknown {self.kind} {short(name)}; known {plural}: {known}") from None
+            from genlab.suggest import close
+
+            hint = close(name, self._entries) if isinstance(name, str) else []
+            mean = f" (did you mean {' or '.join(map(repr, hint))}?)" if hint else ""
+            raise KeyError(f"unknown {self.kind} {short(name)}; known {plural}: {known}{mean}") from None
 
     def origin(self, name: str) -> str:
         """Where entry `name` was defined: "module (distribution)", e.g. "genlab.models.mlp (genlab)"."""

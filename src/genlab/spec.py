@@ -315,8 +315,15 @@ class RunConfig(Frozen):
 
     def canonical_json(self) -> str:
         """Sorted, compact JSON of every field. Fields added later are left out while they hold their
-        default (OMIT_DEFAULT), so runs stored before they existed keep their run ids."""
+        default (OMIT_DEFAULT), so runs stored before they existed keep their run ids; fields that do not
+        change what a run computes (NOT_HASHED) hash (and are stored) as their default, whatever their value."""
         d = self.model_dump(mode="json")
+        for dotted, default in NOT_HASHED.items():  # how a run is carried out, not what it computes
+            *parents, last = dotted.split(".")
+            table = d
+            for p in parents:
+                table = table[p]
+            table[last] = default
         for dotted, default in OMIT_DEFAULT.items():
             *parents, last = dotted.split(".")
             table = d
@@ -337,3 +344,8 @@ OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_
                                 "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed",
                                 "record.measure_dtype": "float32", "train.precision": "float32",
                                 "train.channels_last": False, "train.compile": False}
+# Settings that change how a run is carried out, never its numbers: any value hashes (and is stored in
+# config.json) as the default, so they can be changed for a sweep already under way. record.resume_every: the
+# resume cadence (a resumed run is bit-identical to an uninterrupted one, tests/test_resume.py). Not here:
+# record.measure_dtype (float64 measures differ from float32 ones in the last digits), train.precision.
+NOT_HASHED: dict[str, Any] = {"record.resume_every": 0}

@@ -20,7 +20,7 @@ console = Console(stderr=True)
 out = Console()
 
 StoreOpt = typer.Option(None, "--store", envvar="GENLAB_STORE", help="Run store root (default ./runs).")
-ProfileOpt = typer.Option("default", "--profile", "-p",
+ProfileOpt = typer.Option("default", "--profile", "-p", show_default=False,
                           help="Spec profile (default: the spec's `small` if it has one; 'none' for the base).")
 SetOpt = typer.Option([], "--set", metavar="KEY=VALUE",
                       help="Override a field, after the profile (repeatable): optim.lr=0.05 (TOML value); a list "
@@ -29,6 +29,37 @@ NameOpt = typer.Option(None, "--name", help="Another experiment name, so the var
                                             "spec's (its runs get their own ids and folder).")
 WhereOpt = typer.Option(None, "--where", help="Keep the rows where EXPR holds: \"optim.lr == 0.01 and "
                                               "model.name == 'mlp'\" (genlab.expr: == != < <= > >=, in [..], and/or/not, + - * /).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        import genlab
+
+        out.print(f"genlab {genlab.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print genlab's version and exit.")) -> None:
+    """genlab: specs → runs → store → measures → figures, for the science of generalization."""
+
+
+def _flags_without_type() -> None:
+    """typer's --help prints `<bool>` beside every flag, which takes no value: show nothing there."""
+    cls = getattr(getattr(typer, "core", None), "TyperOption", None)
+    shown = getattr(cls, "display_type_rich", None)
+    if shown is None or getattr(shown, "_genlab", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) and getattr(self, "is_bool_flag", True) else shown(self, ctx)
+
+    display_type_rich._genlab = True  # type: ignore[attr-defined]
+    cls.display_type_rich = display_type_rich
+
+
+_flags_without_type()
 
 
 class UserError(Exception):
@@ -92,6 +123,9 @@ def _table(experiment: str, store: Optional[Path], spec: Optional[Path], profile
     return st.history(experiment, ids) if history else st.results(experiment, ids)
 
 
+WIDE_REGISTRY = 120  # columns from which `genlab registry` is one table per kind (name | origin | summary)
+
+
 @app.command()
 def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, inits, losses, measures, "
                                                             "figures, findings or rules (default: all)"),
@@ -108,16 +142,30 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
              "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
              "findings": ("genlab.findings", "_FINDINGS"), "rules": ("genlab.train.rules", "_RULES")}
     if kind is not None and kind not in kinds:
-        raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}")
+        from genlab.suggest import close
+
+        hint = close(kind, kinds)
+        raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}"
+                        + (f" (did you mean {' or '.join(map(repr, hint))}?)" if hint else ""))
     if name is not None:  # the whole docstring, as written (plain print: no markup, no wrapping)
         module, attr = kinds[kind]
         print(f"{kind} {name}\n\n{inspect.getdoc(getattr(importlib.import_module(module), attr).get(name)) or ''}")
         return
     for module, _ in kinds.values():  # every built-in entry first, so plugins are told apart by their origin
         importlib.import_module(module)
+    narrow = out.width < WIDE_REGISTRY  # one table squeezes the descriptions to a few characters
     for k in [kind] if kind else kinds:
         module, attr = kinds[k]
         reg = getattr(importlib.import_module(module), attr)
+        if narrow:  # each entry: its name and origin, then its description wrapped under it, indented
+            from rich.padding import Padding
+
+            out.print(Text(k, style="bold underline"))
+            for entry in reg.names():
+                summary = " ".join((reg.get(entry).__doc__ or "").strip().split("\n\n")[0].split())
+                out.print(Text.assemble((entry, "bold"), "  ", (reg.origin(entry), "dim")), overflow="fold")
+                out.print(Padding(Text(summary), (0, 0, 0, 4)))
+            continue
         t = Table(title=k, show_header=False, pad_edge=False)
         t.add_column("name", no_wrap=True)
         t.add_column("from", no_wrap=True, style="dim")
@@ -144,11 +192,16 @@ def results(experiment: str, store: Optional[Path] = StoreOpt, fmt: str = Format
     from genlab.cli.output import emit, results_view
     from genlab.tables import where as filter_rows
 
-    df = filter_rows(_table(experiment, store, spec, profile, history), where)
+    from genlab.notes import annotate
+
+    df = filter_rows(annotate(_table(experiment, store, spec, profile, history), _store(store).root, experiment),
+                     where)
     if columns:
         missing = [c for c in columns.split(",") if c not in df.columns]
         if missing:
-            raise UserError(f"--columns: no column {missing[0]!r}; present: {', '.join(df.columns)}")
+            from genlab.suggest import unknown
+
+            raise UserError(unknown("--columns: no column", missing[0], df.columns))
         df = df[columns.split(",")]
     elif fmt == "table":  # varying config, then the main metrics; the same config for every run is hidden
         df = results_view(df)
@@ -241,6 +294,7 @@ from genlab.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers 
 
 app.add_typer(_datasets_app, name="datasets")
 from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
+from genlab.cli import lab as _lab  # noqa: E402,F401  (registers `tag`, `rm`)
 from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
 
 

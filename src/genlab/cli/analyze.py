@@ -49,7 +49,8 @@ def analyze(experiments: list[str] = typer.Argument(..., help="Experiments in th
     elif fmt == "json":
         typer.echo(json.dumps(a.to_dict(), indent=1))
     else:
-        human_table(a.main(), out, title=f"{', '.join(experiments)}: measures ranked by PGDL's CMI")
+        human_table(a.main(), out, title=f"{', '.join(experiments)}: measures ranked by PGDL's CMI",
+                    hint=f"--format {'|'.join(f for f in FORMATS if f != 'table')} shows every column")
         sw = a.sweep
         excluded = ", ".join(f"{n} {why}" for why, n in sw.excluded.items()) or "none"
         console.print(f"{len(sw.runs)} runs; excluded: {excluded}; gap = {sw.gap_text}; axes: "

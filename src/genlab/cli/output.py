@@ -38,17 +38,29 @@ def cell(v: Any) -> str:
 # configs imports torch (their defaults look up registries) and `genlab results` must start without it.
 CONFIG_FIELDS = ("experiment", "seed", "data", "model", "init", "optim", "schedule", "train", "events", "record",
                  "constraint")
-FIRST = ("epoch", "event", "train_loss", "test_loss", "train_error", "test_error")  # what a reader looks for first
+# what a reader looks for first: the test error (generalization), then the losses
+FIRST = ("epoch", "event", "test_error", "train_error", "test_loss", "train_loss")
+NOTES = ("tags", "note")  # genlab.notes: shown after the main metrics when any run has them
 
 
 def results_view(df: pd.DataFrame) -> pd.DataFrame:
-    """For a human: run_id, the config columns that vary, the main metrics, then the rest. Config columns
-    (experiment, seed, data.*, model.*, ...) that hold one value for every row are left out."""
+    """For a human: run_id, the config columns that vary, the main metrics, tags and notes, then the rest; rows
+    sorted by the varying columns (numbers as numbers; then by epoch). Config columns (experiment, seed,
+    data.*, model.*, ...) that hold one value for every row are left out, and so are empty tags/notes."""
+    from genlab.tables import _sort_key
+
     config = [c for c in df.columns if c.split(".", 1)[0] in CONFIG_FIELDS]
     varying = [c for c in config if df[c].astype(str).nunique(dropna=False) > 1]
     first = [c for c in FIRST if c in df.columns]
-    rest = [c for c in df.columns if c not in config and c not in first and c != "run_id"]
-    return df[[*(["run_id"] if "run_id" in df.columns else []), *varying, *first, *rest]]
+    notes = [c for c in NOTES if c in df.columns and (df[c].astype(str) != "").any()]
+    rest = [c for c in df.columns if c not in config and c not in first and c not in NOTES and c != "run_id"]
+    keys = [*varying, *(["epoch"] if "epoch" in df.columns else [])]
+    if keys and len(df):
+        try:
+            df = df.sort_values(keys, key=_sort_key, kind="stable", na_position="first")
+        except TypeError:  # values that do not compare (mixed kinds): the store's order
+            pass
+    return df[[*(["run_id"] if "run_id" in df.columns else []), *varying, *first, *notes, *rest]]
 
 
 def fit_columns(widths: list[int], available: int, keep: int = 1) -> int:
@@ -62,9 +74,16 @@ def fit_columns(widths: list[int], available: int, keep: int = 1) -> int:
     return n
 
 
-def human_table(df: pd.DataFrame, console: Console, title: str = "") -> None:
-    """Print `df` as a rich table of the leading columns that fit `console`, then name the hidden ones."""
+ALL_HINT = "choose with --columns, or --format csv|json|parquet for all"  # `genlab results`' options
+
+
+def human_table(df: pd.DataFrame, console: Console, title: str = "", hint: str = ALL_HINT) -> None:
+    """Print `df` as a rich table of the leading columns that fit `console`, then name the hidden ones and
+    `hint`: how the calling command shows them (its own options)."""
     texts = {c: [cell(v) for v in df[c]] for c in df.columns}
+    if "run_id" in texts:  # 8 characters name a run (compare, tag take prefixes); csv/json keep the whole id
+        texts["run_id"] = [t[:8] if len(t) == 12 and all(ch in "0123456789abcdef" for ch in t) else t
+                           for t in texts["run_id"]]
     widths = [max([len(str(c)), *map(len, texts[c])]) for c in df.columns]
     n = fit_columns(widths, console.width)
     t = Table(title=title or None, title_justify="left")
@@ -76,7 +95,7 @@ def human_table(df: pd.DataFrame, console: Console, title: str = "") -> None:
     hidden = list(df.columns[n:])
     if hidden:
         console.print(Text(f"{len(hidden)} columns hidden to fit {console.width} characters: {', '.join(map(str, hidden))}"
-                           " (choose with --columns, or --format csv|json|parquet for all)"), style="dim")
+                           f" ({hint})"), style="dim")
 
 
 def _json_cell(v: Any) -> Any:

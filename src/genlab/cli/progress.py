@@ -36,9 +36,28 @@ def finished_line(i: int, n: int, name: str, run_id: str, result: dict | None, e
         return f"{head}: FAILED, {err.strip().splitlines()[-1]}"
     if result.get("status") == "skipped":  # another worker has it (genlab.claims), or it finished or failed before
         return f"{head}: skipped, {result['state']}{' ' + result['detail'] if result.get('detail') else ''}"
+    if result.get("status") == "interrupted":  # Ctrl-C (genlab.interrupt)
+        return f"{head}: stopped at epoch {result['epoch']}/{result['epochs']}"
     final = result.get("final", {})
     metrics = " ".join(f"{k} {_num(final.get(k))}" for k in ("train_loss", "test_loss", "test_error") if k in final)
     return f"{head}: {result.get('status')}, {result.get('epochs_run')} epochs, {metrics}, {seconds:.1f} s"
+
+
+def run_labels(jobs) -> dict[str, str]:
+    """run id → `std=0.1 seed=2 fig3_5`: the sweep values that differ between the runs of its experiment first
+    (a bar's label is cut at 40 characters: what tells two bars apart must come first), then the experiment."""
+    by_exp: dict[str, list] = {}
+    for j in jobs:
+        by_exp.setdefault(j.run.config.experiment, []).append(j.run.point)
+    differ = {e: [k for k in dict.fromkeys(k for p in pts for k in p)
+                  if len({repr(p.get(k)) for p in pts}) > 1] for e, pts in by_exp.items()}
+    out = {}
+    for j in jobs:
+        e, point = j.run.config.experiment, j.run.point
+        keys = differ[e] or list(point)
+        vals = " ".join(f"{k.rsplit('.', 1)[-1]}={point.get(k)}" for k in keys)
+        out[j.run.run_id] = f"{vals} {e}" if vals else e
+    return out
 
 
 class PlainLines:

@@ -47,7 +47,12 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
                                     "under these repeated looks: genlab.verdicts)."),
         budget: str = typer.Option("30m", "--budget", help="--decide: wall time for the whole command, e.g. 45s, "
                                    "30m, 1h30m; a round starts only if the last one's time still fits."),
-        max_seeds: int = typer.Option(10, "--max-seeds", min=2, help="--decide: seeds per sweep point at most.")):
+        max_seeds: int = typer.Option(10, "--max-seeds", min=2, help="--decide: seeds per sweep point at most."),
+        tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write each run's scalars to "
+                                                   "event files in this folder as its epochs finish (`tensorboard "
+                                                   "--logdir DIR` shows the sweep live; needs genlab[tensorboard])."),
+        wandb: Optional[Path] = typer.Option(None, "--wandb", help="Write each run as an offline W&B run in this "
+                                             "folder when it finishes (`wandb sync`; needs genlab[wandb]).")):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
     another worker holds left to it (see `genlab status`)."""
     from genlab.cli.store_cmds import plan_line
@@ -91,7 +96,12 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         jobs += todo
     launch = _launcher(st, workers, device, threads, cluster, partition, gpus, time_min, grouping, address)
     if jobs and not dry_run:
-        failures = _execute(jobs, st, launch, quiet)
+        from contextlib import nullcontext
+
+        from genlab.live import LiveLog
+
+        with LiveLog(st, jobs, tensorboard, wandb) if tensorboard or wandb else nullcontext():
+            failures = _execute(jobs, st, launch, quiet)
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
@@ -173,14 +183,20 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
 
     from genlab.cli.progress import make_display
 
-    rows, skipped, failures = [], [], 0
-    names = {j.run.run_id: f"{j.run.config.experiment} {_label(j.run.point)}" for j in jobs}
+    from genlab import interrupt
+
+    rows, skipped, stopped, failures = [], [], [], 0
+    from genlab.cli.progress import run_labels
+
+    names = run_labels(jobs)  # the values that tell runs apart first
     with make_display(names, console, quiet) as show:
         def on_done(job, res, err) -> None:
             nonlocal failures
             show.done(job.run.run_id, res, err)
             if res is not None and res.get("status") == "skipped":
                 skipped.append(job)
+            elif res is not None and res.get("status") == "interrupted":  # Ctrl-C: snapshot written
+                stopped.append((job, res))
             elif err:
                 failures += 1
                 last = next((ln for ln in reversed(err.strip().splitlines()) if ln.strip()), err)
@@ -190,11 +206,19 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
             else:
                 rows.append((job.run, res))
 
-        launch(jobs, show.progress, on_done)
+        with interrupt.handling():  # the first Ctrl-C stops each run after its epoch, the second at once
+            launch(jobs, show.progress, on_done)
+            asked = interrupt.requested()
     if not quiet:
         _summary(rows)
         console.print(f"{len(rows)} runs trained here, {len(skipped)} skipped (finished, running or failed "
-                      f"elsewhere), {failures} failed", highlight=False, soft_wrap=True)
+                      f"elsewhere), {failures} failed" + (f", {len(stopped)} stopped" if asked else ""),
+                      highlight=False, soft_wrap=True)
+    if asked:
+        for job, res in stopped:
+            out.print(interrupt.line(job.run.config.experiment, job.run.run_id, res), highlight=False,
+                      markup=False, soft_wrap=True)
+        raise typer.Exit(interrupt.EXIT_CODE)
     return failures
 
 

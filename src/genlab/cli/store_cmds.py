@@ -37,8 +37,9 @@ def ls(store: Optional[Path] = StoreOpt):
     """List the experiments in the store with their finished, unfinished and damaged runs (and what is wrong)."""
     st = _store(store)
     t = Table(title=f"store {st.root}")
-    for c in ("experiment", "finished", "unfinished", "damaged"):
+    for c in ("experiment", "finished", "unfinished", "damaged", "tagged"):
         t.add_column(c)
+    from genlab.notes import of_experiment
     damaged = []
     from rich.markup import escape
 
@@ -49,11 +50,14 @@ def ls(store: Optional[Path] = StoreOpt):
         try:
             done, every = st.run_ids(e), st.run_ids(e, done_only=False)
         except (StoreError, UnsafePathError) as err:  # an unreadable or foreign folder does not hide the rest
-            t.add_row(escape(e), "[red]?[/]", "[red]?[/]", f"[red]{escape(' '.join(str(err).split()))}[/]")
+            t.add_row(escape(e), "[red]?[/]", "[red]?[/]", f"[red]{escape(' '.join(str(err).split()))}[/]", "")
             continue
         bad = [(r, d) for r in done if (d := st.damage(e, r)) is not None]
         damaged += [(e, r, d) for r, d in bad]
-        t.add_row(e, str(len(done) - len(bad)), str(len(every) - len(done)), str(len(bad)))
+        tags = {t for a in of_experiment(st.root, e).values() for t in a.get("tags", [])}
+        tagged = len(of_experiment(st.root, e))  # runs with tags or a note (genlab tag)
+        t.add_row(e, str(len(done) - len(bad)), str(len(every) - len(done)), str(len(bad)),
+                  escape(f"{tagged} ({' '.join(sorted(tags))})" if tags else str(tagged)))
     out.print(t)
     for e, r, d in damaged:
         out.print(f"damaged {e}/{r}: {d}", highlight=False, soft_wrap=True)
@@ -76,13 +80,27 @@ def _run_ids(st, target: str, profile: str) -> tuple[str, list[str]]:
 
 
 @app.command()
-def status(targets: list[str] = typer.Argument(..., help="Experiment names in the store, or spec files (then "
-                                                          "runs not started yet count as pending)."),
+def status(targets: Optional[list[str]] = typer.Argument(None, help="Experiment names in the store, or spec files "
+                                                         "(then runs not started yet count as pending). None: "
+                                                         "every experiment in the store."),
            store: Optional[Path] = StoreOpt, profile: str = ProfileOpt,
-           show_all: bool = typer.Option(False, "--all", help="List finished runs too.")):
+           show_all: bool = typer.Option(False, "--all", help="List finished runs too."),
+           watch: bool = typer.Option(False, "--watch", "-w", help="Redraw the store's summary every --every "
+                                      "seconds until Ctrl-C."),
+           every: float = typer.Option(2.0, "--every", min=0.2, help="Seconds between redraws with --watch.")):
     """Per experiment: done / running (host, pid, epoch, heartbeat age) / stale / damaged / failed (error) /
-    pending, then one line per run that is not done."""
+    pending, then one line per run that is not done. Without a target: every experiment in the store, each run
+    not done with its epoch k of n, ETA and last losses."""
     st = _store(store)
+    if not targets:
+        from genlab.cli.overview import render, watch_store
+
+        if watch:
+            return watch_store(st, out, every, show_all)
+        out.print(render(st, show_all))
+        return
+    if watch:
+        raise typer.BadParameter("--watch redraws the whole store's summary: give no target with it")
     for target in targets:
         name, ids = _run_ids(st, target, profile)
         states = {rid: st.state(name, rid) for rid in ids}

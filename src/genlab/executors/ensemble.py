@@ -15,6 +15,7 @@ import time
 import traceback
 from typing import Any, Callable
 
+from genlab import interrupt
 from genlab.executors import Job, RunProgress
 from genlab.spec import RunConfig
 from genlab.store import Store, StoreError
@@ -135,7 +136,12 @@ def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: R
             for i in todo:
                 by_epoch.setdefault(writers[i].resumed["epoch"] if writers[i].resumed else 0, []).append(i)
             todo = []
-            for idx in by_epoch.values():
+            for start, idx in by_epoch.items():
+                if interrupt.requested():  # Ctrl-C: these members stay where they are
+                    for i in idx:
+                        writers[i].close()
+                        results[i] = (jobs[i], interrupt.result(start, jobs[i].run.config.train.epochs), None)
+                    continue
                 try:
                     results.update(_train(jobs, idx, writers, device, progress))
                 except Foreign as e:  # raised while building the members: nothing trained or written yet
@@ -178,11 +184,17 @@ def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress
         train_ensemble([jobs[i].run.config for i in idx], device=device, logs=[logger(i) for i in idx],
                        saves=[writers[i].save_state for i in idx], on_finish=on_finish,
                        save_resumes=[writers[i].save_resume for i in idx], resumed=[writers[i].resumed for i in idx])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         for i in idx:
             if i not in results:
                 writers[i].close()  # no DONE, no error: the next `genlab run` resumes or redoes it
-        raise
+        if not isinstance(e, interrupt.Interrupted):
+            raise
+        for i in idx:  # Ctrl-C: stopped after an epoch, resume snapshots written (members not started: 0)
+            if i not in results:
+                rid, cfg = jobs[i].run.run_id, jobs[i].run.config
+                at = e.stopped.get(rid, writers[i].resumed["epoch"] if writers[i].resumed else 0)
+                results[i] = (jobs[i], interrupt.result(at, cfg.train.epochs), None)
     except Foreign:  # raised by resume.restore while the members are built, before any training
         raise  # run_group sets the snapshot aside and forms the group again
     except Exception as e:

@@ -12,9 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from genlab import interrupt
 from genlab.claims import Busy, Lease, LeaseLost
 from genlab.executors import Job, OnDone, RunProgress, dispatch_units, skipped
 from genlab.experiment import PlannedRun
+from genlab.interrupt import Interrupted, result as interrupt_result
 from genlab.store import ERROR, RESUME, Store, StoreError, os_advice
 
 
@@ -99,6 +101,9 @@ def run_one(run: PlannedRun, exp_meta: dict[str, Any], store_root: str, device: 
                 raise full from None  # the store refuses writes: every run would fail alike, the sweep stops
             writer.fail(e)  # error.json: `genlab status` shows it, `genlab run --retry-failed` redoes the run
             raise
+        except Interrupted as e:  # Ctrl-C: stopped after an epoch, its resume snapshot written
+            writer.close()
+            return interrupt_result(e.stopped.get(run.run_id, 0), cfg.train.epochs)
         except BaseException:
             writer.close()  # interrupted (Ctrl-C): no DONE, no error; the next `genlab run` redoes it
             raise
@@ -136,6 +141,8 @@ def run_local(jobs: list[Job], store: Store, *, device: str = "cpu", progress: R
     from genlab.executors.ensemble import plan, run_unit
 
     for unit in dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done):
+        if interrupt.requested():  # Ctrl-C: nothing new starts
+            return
         for job, res, err in run_unit(unit, str(store.root), device, progress):
             if on_done:
                 on_done(job, res, err)

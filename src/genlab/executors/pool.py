@@ -7,11 +7,13 @@ skipped. Workers die with this process (lifeline.py): killing `genlab run` stops
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+from genlab import interrupt
 from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress, dispatch_units
 from genlab.executors.ensemble import plan, run_unit
 from genlab.store import Store, StoreError
@@ -19,10 +21,13 @@ from genlab.store import Store, StoreError
 _progress_q = None  # the worker's end of the progress queue (set by _init_worker)
 
 
-def _init_worker(threads: int, parent_pid: int, q) -> None:
+def _init_worker(threads: int, parent_pid: int, q, stop=None) -> None:
+    from genlab import interrupt
     from genlab.executors.lifeline import die_with_parent
 
     die_with_parent(parent_pid)
+    interrupt.share(stop)  # the parent's Ctrl-C reaches us through `stop`; a terminal's too, through SIGINT
+    interrupt.install(worker=True)
     global _progress_q
     _progress_q = q
     from genlab.cpu import setup_worker
@@ -50,13 +55,16 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
     one ensemble each); progress and results come back to this process as they happen."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     q = ctx.Queue()  # a plain queue (no Manager process that could outlive us)
+    stop = ctx.Event()  # Ctrl-C here (genlab.interrupt) → each worker stops its runs after their epoch
+    interrupt.share(stop)
     todo = dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads, os.getpid(), q)) as pool:
+                             initargs=(threads, os.getpid(), q, stop)) as pool, _unshare():
         running: dict[Future, list[Job]] = {}
 
         def fill() -> None:
-            while len(running) < workers and (unit := next(todo, None)) is not None:
+            while (len(running) < workers and not interrupt.requested()
+                   and (unit := next(todo, None)) is not None):
                 running[pool.submit(_work, unit, str(store.root), device)] = unit
 
         fill()
@@ -74,6 +82,14 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
             fill()
         _drain(q, progress)
     q.close()
+
+
+@contextlib.contextmanager
+def _unshare():
+    try:
+        yield
+    finally:
+        interrupt.share(None)
 
 
 def _drain(q, progress: RunProgress | None) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
-from genlab.figures.style import finish_axes, loss_label
+from genlab.figures.style import finish_axes, loss_label, note, spread_note
 
 UNITS = {"loss": "loss (nats)", "error": "error rate", "accuracy": "accuracy", "cosine": "cos θ to reference"}
 STYLES = {"train": "-", "test": "--", "val": ":"}
@@ -81,5 +81,6 @@ def curves(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[list[st
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    note(fig, [spread_note(h, by)])  # what the bands are, under the axes and in the report's caption
     return fig
 

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from genlab.expr import Where
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy
-from genlab.figures.style import finish_axes
+from genlab.figures.style import finish_axes, note, spread_note
 from genlab.findings import linear_fit
 from genlab.tables import numeric, require, select
 
@@ -87,4 +87,5 @@ def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: lis
     finish_axes(ax, xlabel=_label(x, labels), log_x=log_x, log_y=log_y, title=title,
                 ylabel=_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(metrics))
     fig.tight_layout()
+    note(fig, [spread_note(df, [x, *([hue] if hue else [])], "error bars")])  # what the bars are
     return fig

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from genlab.expr import Where
 from genlab.figures import register_figure
 from genlab.figures.curves import STYLES, mean_std, with_accuracy, ylabel
+from genlab.figures.style import note, spread_note
 from genlab.tables import fmt, hue_labels, hue_order, require, select
 
 MARKERS = ["-o", "--s", ":^", "-.v", "-D", "--x"]  # one per metric of a versus panel
@@ -85,6 +86,7 @@ def curves_facets(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    note(fig, [spread_note(h, ["_hue", "_facet"])])  # what the bands are
     return fig
 
 

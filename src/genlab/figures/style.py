@@ -74,3 +74,19 @@ def note(fig, lines: list[str], width: int = 150) -> None:
     fig.genlab_notes = [*getattr(fig, "genlab_notes", []), *lines]
     text = "\n".join(textwrap.fill(ln, width) for ln in lines)
     fig.text(0.01, 0.0, text, fontsize=7, va="top", ha="left", color="0.3")
+
+
+def spread_note(df: pd.DataFrame, by: list[str], what: str = "bands") -> str:
+    """What a figure's bands (or error bars) are, for its caption: "lines: mean over 3 seeds; bands: ± 1
+    sample standard deviation (ddof=1) across seeds", with the runs per curve counted from `df` (a range when
+    curves differ; "" when every curve is one run: nothing is drawn around it)."""
+    if "run_id" not in df.columns or not len(df):
+        return ""
+    keys = [c for c in by if c in df.columns]
+    counts = df.groupby(keys, dropna=False)["run_id"].nunique() if keys else pd.Series([df["run_id"].nunique()])
+    lo, hi = int(counts.min()), int(counts.max())
+    if hi < 2:
+        return ""
+    n = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return (f"lines: mean over {n} runs (seeds) each; {what}: ± 1 sample standard deviation (ddof=1) across "
+            "them, not a standard error or a confidence interval")

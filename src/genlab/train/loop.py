@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 import torch
 from torch import nn
 
+from genlab import interrupt
 from genlab.losses import Loss
 from genlab.spec import RunConfig
 from genlab.train.evaluate import evaluate_splits, measure, per_class
@@ -111,6 +112,8 @@ def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outco
             if m.running and m.save_resume and resume.due(m, epoch, since):
                 resume.write_snapshot(m, stepper)
                 last_snapshot = time.perf_counter()
+        if interrupt.requested() and any(m.running for m in members):
+            raise pause(members, stepper)
     for i, m in enumerate(members):  # epochs = 0: nothing trained
         if outcomes[i] is None:
             m.status, m.stop_reason = "completed", "max_epochs"
@@ -118,6 +121,14 @@ def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outco
             if on_finish:
                 on_finish(i, outcomes[i])
     return outcomes  # type: ignore[return-value]
+
+
+def pause(members: list[Member], stepper: Stepper) -> interrupt.Interrupted:
+    """Ctrl-C (genlab.interrupt): a resume snapshot of every running member after its last finished epoch."""
+    for m in members:
+        if m.running and m.save_resume:
+            m.save_resume(resume.snapshot(m, stepper.optim_state(m)))
+    return interrupt.Interrupted({m.config.run_id: m.epoch for m in members if m.running})
 
 
 def finish(m: Member) -> Outcome:

@@ -1,0 +1,175 @@
+"""Ctrl-C keeps the work (genlab.interrupt): SIGINT mid-epoch stops every run in flight after its epoch with a
+resume snapshot, names each with its epoch, exits 130; the re-run resumes each where it stopped and ends with
+the numbers of a sweep never interrupted. The resume cadence never enters the run id."""
+
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from genlab import experiment, interrupt
+from genlab.cli import app
+from genlab.spec import RunConfig
+from genlab.store import Store
+
+runner = CliRunner()
+
+SPEC = """
+name = "ctrlc"
+seeds = [0, 1]
+[data]
+name = "separable"
+dim = 5
+n_train = 400
+n_test = 50
+[model]
+name = "linear"
+[optim]
+lr = 0.01
+momentum = 0.9
+[train]
+epochs = 40
+batch_size = 2
+[sweep]
+"init.scale" = [1.0, 2.0]
+"""
+
+LINE = re.compile(r"^ctrlc/([0-9a-f]{12}): stopped at epoch (\d+)/40, resumes there$", re.M)
+
+
+def _rows(store: Store, exp) -> int:
+    """The most epochs any run of `exp` has logged so far."""
+    most = 0
+    for r in exp.runs:
+        m = store.run_dir("ctrlc", r.run_id) / "metrics.jsonl"
+        if m.exists():
+            most = max(most, len(m.read_bytes().split(b"\n")) - 1)
+    return most
+
+
+def _sigint_when(store: Store, exp, rows: int, timeout: float = 120) -> threading.Thread:
+    """A thread that sends this process SIGINT once some run has logged `rows` rows (so mid-training)."""
+    def watch() -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline and _rows(store, exp) < rows:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+def _run(path, store: Store, *args):
+    return runner.invoke(app, ["run", str(path), "--store", str(store.root), "--profile", "none", *args])
+
+
+@pytest.mark.parametrize("args", [["-j", "1", "--ensemble", "off"], ["-j", "2", "--ensemble", "off"],
+                                  ["-j", "1", "--ensemble", "auto"]], ids=["in_process", "pool", "ensemble"])
+def test_sigint_mid_epoch_stops_each_run_with_a_snapshot_and_the_rerun_matches_an_uninterrupted_sweep(
+        write_spec, tmp_path, args):
+    path = write_spec(SPEC)
+    exp = experiment.load(path, profile=None)
+    ref, st = Store(tmp_path / "ref"), Store(tmp_path / "stopped")
+    assert _run(path, ref, *args).exit_code == 0
+
+    watcher = _sigint_when(st, exp, rows=4)  # epoch 0 (at init) and 3 trained epochs logged
+    r = _run(path, st, *args)
+    watcher.join()
+    assert r.exit_code == interrupt.EXIT_CODE, r.output
+    stopped = {rid: int(e) for rid, e in LINE.findall(r.output)}
+    assert stopped, r.output  # at least the run(s) in flight
+    assert max(stopped.values()) >= 3  # the run that had logged 3 epochs went on to the end of one more
+    for rid, e in stopped.items():
+        assert 1 <= e < 40  # a run that had not finished an epoch yet finishes one
+        state = st.state("ctrlc", rid)
+        assert (state.kind, state.epoch) == ("pending", e)  # claim released; metrics end at the epoch named
+        assert st.load_resume("ctrlc", rid)["epoch"] == e  # the snapshot is of that epoch
+    assert not list((st.root / "ctrlc" / ".leases").glob("*.json"))  # every claim released
+    started = {r.run_id for r in exp.runs if st.run_dir("ctrlc", r.run_id).exists()}
+    assert started - set(stopped) == {r.run_id for r in exp.runs if st.is_done("ctrlc", r.run_id)}
+
+    again = _run(path, st, *args)
+    assert again.exit_code == 0, again.output
+    for rid, e in stopped.items():  # resumed at its epoch: the rows after it were logged once, by the re-run
+        meta = (st.run_dir("ctrlc", rid) / "meta.json").read_text()
+        assert f'"resumed_at_row": {e + 1}' in meta
+    a, b = (s.history("ctrlc").drop(columns=["epoch_s"]).sort_values(["run_id", "epoch"]).reset_index(drop=True)
+            for s in (ref, st))
+    assert a.equals(b)  # bit-identical history, each epoch once
+    for r in exp.runs:
+        wa, wb = (torch.load(s.run_dir("ctrlc", r.run_id) / "final.pt") for s in (ref, st))
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_request_before_training_starts_nothing(write_spec, tmp_path):
+    """The executors start no unit once a stop was asked for (a second sweep in a Ctrl-C'd process resets)."""
+    from genlab.executors import pending
+    from genlab.executors.local import run_local
+
+    path = write_spec(SPEC)
+    exp = experiment.load(path, profile=None)
+    st = Store(tmp_path / "s")
+    interrupt.request()
+    try:
+        run_local(pending(exp, st), st)
+    finally:
+        interrupt.reset()
+    assert not (st.root / "ctrlc").exists() or not any(st.run_dir("ctrlc", r.run_id).exists() for r in exp.runs)
+
+
+def test_resume_cadence_never_changes_the_run_id():
+    base = {"experiment": "x", "data": {"name": "separable", "dim": 3}, "model": {"name": "linear"}}
+    ids = {RunConfig(**base, record={"resume_every": k}).run_id for k in (0, 1, 10)}
+    assert len(ids) == 1
+    assert RunConfig(**base, record={"resume_every": 7}).canonical_json() == RunConfig(**base).canonical_json()
+    assert RunConfig(**base, record={"save_init": False}).run_id not in ids  # what changes the files still does
+
+
+def test_tensorboard_shows_finished_epochs_while_the_run_still_trains(write_spec, tmp_path):
+    """`genlab run --tensorboard DIR`: event files, named by sweep point, hold each finished epoch's scalars
+    (the store's values) while the sweep is still training; a SIGINT then stops it with exit 130."""
+    pytest.importorskip("tensorboard")
+    import json
+    import subprocess
+    import sys
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path, st, tb = write_spec(SPEC.replace("epochs = 40", "epochs = 400")), Store(tmp_path / "s"), tmp_path / "tb"
+    exp = experiment.load(path, profile=None)
+    proc = subprocess.Popen([sys.executable, "-m", "genlab", "run", str(path), "--profile", "none", "--store",
+                             str(st.root), "--ensemble", "off", "--tensorboard", str(tb)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, seen = time.time() + 180, {}
+        while time.time() < deadline and proc.poll() is None:
+            for folder in (tb / "ctrlc").glob("*") if (tb / "ctrlc").exists() else []:
+                acc = EventAccumulator(str(folder))
+                acc.Reload()
+                if "train_loss" in acc.Tags()["scalars"]:
+                    seen[folder.name] = [(e.step, e.value) for e in acc.Scalars("train_loss")]
+            if seen and max(len(v) for v in seen.values()) >= 4:
+                break
+            time.sleep(0.2)
+        still_training = proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=120)[0]
+    assert still_training and seen, output
+    assert proc.returncode == interrupt.EXIT_CODE, output
+    names = {run_name: r for r in exp.runs for run_name in seen if run_name.endswith("_" + r.run_id[:6])}
+    assert set(names) == set(seen)  # every folder names its run ...
+    for name, r in names.items():
+        assert name.startswith(f"scale={r.point['init.scale']}_seed={r.point['seed']}_")  # ... and its point
+        rows = [json.loads(x) for x in (st.run_dir("ctrlc", r.run_id) / "metrics.jsonl").read_text().splitlines()]
+        store_loss = {row["epoch"]: row["train_loss"] for row in rows}
+        got = seen[name]
+        assert [s for s, _ in got] == list(range(len(got)))  # epochs 0, 1, 2, ... in order
+        assert all(abs(v - store_loss[s]) <= 1e-6 * abs(store_loss[s]) for s, v in got)
+        assert len(got) < 400  # read mid-run
