@@ -203,3 +203,21 @@ def test_ch4_figures_leave_out_what_the_caption_excludes_and_list_it():
     assert any(t.get_text().startswith("Left out 1 of 6") for t in fig.texts)  # written under the axes too
     clean = draw({"name": "ch4_losses", "require": "train_error == 0"}, None, ch4_results())
     assert not getattr(clean, "genlab_notes", [])  # nothing left out: nothing said
+
+
+def test_a_diverged_run_sets_no_axis_range_and_is_listed():
+    h = ch5_history()
+    blown = h[h["run_id"] == "project-1"].index
+    h.loc[blown, "train_loss"] = [1.0, 1e4, 1e10, 1e16]  # one seed of the projected runs diverges
+    res = pd.DataFrame({"run_id": h["run_id"].unique()}).assign(
+        status=lambda d: np.where(d["run_id"] == "project-1", "diverged", "completed"))
+    fig = draw({"name": "weightnorm_curves", "panels": [["train_loss"]]}, h, res)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] < 5  # set by the runs that trained (losses ≤ 1.2), not by 1e16
+    means = {ln.get_label(): ln.get_ydata().tolist() for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    assert means["train_loss (training=project each epoch, ρ absorbed)"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
+    (line,) = fig.genlab_notes
+    assert line.startswith("Diverged: 1 of 4 runs") and "(seed 1, epoch 3)" in line
+    clean = draw({"name": "weightnorm_curves", "panels": [["train_loss"]]}, ch5_history(),
+                 res.assign(status="completed"))
+    assert not getattr(clean, "genlab_notes", [])  # nothing diverged: nothing listed
