@@ -60,7 +60,13 @@ def test_ch5_compares_the_five_methods():
     names = {variant(pd.Series({f"constraint.{k}": v for k, v in r.config.constraint.model_dump().items()}))
              for r in exp.runs}
     assert names == {"plain SGD", "project each epoch, ρ absorbed", "project each epoch, ρ discarded",
-                     "Lagrange, λ ascent (η_λ = 0.01), ρ trained", "Lagrange, λ fixed = 1, ρ trained"}
+                     "Lagrange, λ ascent (η_λ = 0.01), ρ trained", "Lagrange, λ ascent (η_λ = 0.001), ρ trained",
+                     "Lagrange, λ ascent (η_λ = 0.0001), ρ trained", "Lagrange, λ fixed = 1, ρ trained"}
+    # the small profile's λ ascent at three multiplier rates: 0.01 diverges at every lr, the findings read 1e-3
+    ascent = [f for f in exp.findings if "fixed_lambda` == False" in (f.get("where") or "")]
+    assert ascent and all("`constraint.lam_lr` == 0.001" in f["where"] for f in ascent)
+    full = load(SPECS[0].parent / "ch5_weightnorm.toml", "full")
+    assert {r.config.constraint.lam_lr for r in full.runs} == {0.01}  # the full profile is unchanged
 
 
 # ---- synthetic tables ---------------------------------------------------------------------------------------
@@ -217,7 +223,7 @@ def test_a_diverged_run_sets_no_axis_range_and_is_listed():
     means = {ln.get_label(): ln.get_ydata().tolist() for ln in ax.get_lines() if not ln.get_label().startswith("_")}
     assert means["train_loss (training=project each epoch, ρ absorbed)"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
     (line,) = fig.genlab_notes
-    assert line.startswith("Diverged: 1 of 4 runs") and "(seed 1, epoch 3)" in line
+    assert line.startswith("Diverged: 1 of 4 runs") and "(training project each epoch, ρ absorbed, seed 1, epoch 3)" in line
     clean = draw({"name": "weightnorm_curves", "panels": [["train_loss"]]}, ch5_history(),
                  res.assign(status="completed"))
     assert not getattr(clean, "genlab_notes", [])  # nothing diverged: nothing listed

@@ -50,13 +50,14 @@ def diverged_runs(history: pd.DataFrame, results: pd.DataFrame | None) -> set:
     return set()
 
 
-def diverged_note(history: pd.DataFrame, ids: set) -> str:
-    """"Diverged: k runs …" naming each (the config columns that tell the runs apart) and its last epoch."""
+def diverged_note(history: pd.DataFrame, ids: set, hue: str | None = None) -> str:
+    """"Diverged: k runs …" naming each (the config columns that tell the runs apart, its `hue` value, its
+    seed) and its last epoch."""
     if not ids:
         return ""
     last = history[history["run_id"].isin(ids)].sort_values("epoch").groupby("run_id").tail(1)
     return (f"Diverged: {len(last)} of {history['run_id'].nunique()} runs, left out of the mean and the axis "
-            f"ranges and drawn dotted until they leave the axes: {describe_rows(last, history, ('seed', 'epoch'))}.")
+            f"ranges and drawn dotted until they leave the axes: {describe_rows(last, history, tuple(c for c in (hue, 'seed', 'epoch') if c))}.")
 
 
 def _draw_diverged(ax, h: pd.DataFrame, metric: str, hue: str | None, values: list, colors: list[str]) -> None:
@@ -129,6 +130,6 @@ def curves(history: pd.DataFrame, results: pd.DataFrame, *, panels: list[list[st
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    note(fig, [diverged_note(pd.concat([h, h_div]), gone)])
+    note(fig, [diverged_note(pd.concat([h, h_div]), gone, hue)])
     return fig
 
