@@ -86,13 +86,16 @@ def split(df: pd.DataFrame, require: str | None) -> tuple[pd.DataFrame, pd.DataF
     return kept, df.loc[~df.index.isin(kept.index)]
 
 
+CONFIG_SECTIONS = ("data", "model", "init", "optim", "schedule", "train", "events", "record", "constraint")  # RunConfig's
+
+
 def varying(df: pd.DataFrame, limit: int = 3) -> list[str]:
     """The config columns (dotted names) whose values differ between rows: what tells runs apart. A column
     that splits the rows as an earlier one does (data.corrupt_test beside data.corrupt_prob) adds nothing and
     is skipped."""
     cols, seen = [], set()
     for c in df.columns:
-        if "." not in str(c):
+        if str(c).split(".", 1)[0] not in CONFIG_SECTIONS or "." not in str(c):  # a measure's field is no config
             continue
         codes = df[c].astype(str)
         if codes.nunique(dropna=False) < 2:
