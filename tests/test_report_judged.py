@@ -149,3 +149,15 @@ def test_measure_ranking_marks_taus_against_their_theory_and_images_fit_and_enla
     from genlab.report import CSS
 
     assert "img{max-width:100%" in CSS.replace(" ", "")  # every image fits the page
+
+
+def test_a_finding_without_a_figure_key_links_the_figure_that_draws_its_columns(tmp_path):
+    figures = [{"name": "curves", "file": "loss_curves", "panels": [["train_loss"]]},
+               {"name": "versus", "file": "final", "x": "init.std", "metrics": ["test_accuracy"]}]
+    s = section(tmp_path, [{"name": "value", "claim": "a", "metric": "test_error"},
+                           {"name": "value", "claim": "b", "metric": "train_error"},
+                           {"name": "value", "claim": "c", "metric": "margin_q5"}], slope_runs(0, 0), figures)
+    assert [figure_of(s.exp, f) for f in s.exp.findings] == ["final", "loss_curves", ""]
+    table = verdict_part(render([s]))
+    assert "href='#fig-s-final'" in table and "href='#fig-s-loss_curves'" in table
+    assert "<a href='#s'>s</a>" in table  # no figure draws margin_q5: the row links its spec's section
