@@ -338,11 +338,16 @@ def test_rows_without_a_value_are_listed_not_dropped_silently():
     df = runs(m=[1.0, 2.0, np.nan, 3.0, np.nan], **{"train.rule": ["fa", "fa", "fa", "bp", "bp"]})
     f = evaluate({"name": "value", "metric": "m"}, None, df)[1]
     assert f.value == pytest.approx(2.0) and "n = 3 runs" in f.text
-    assert "left out 2 of 5 rows with no finite m: train.rule=fa; train.rule=bp" in f.text
+    assert "left out 2 of 5 runs with no finite m: train.rule=fa; train.rule=bp" in f.text
     _, res = slope_case(1.0, 0.5, 0.0)
     res.loc[[0, 5], "y"] = np.nan
     g = evaluate({"name": "slope", "x": "x", "y": "y"}, None, res)[1]
-    assert "n = 10 runs" in g.text and "left out 2 of 12 rows with no finite x or y" in g.text
+    assert "n = 10 runs" in g.text and "left out 2 of 12 runs with no finite x or y" in g.text
+    h = pd.DataFrame({"run_id": np.repeat(["a", "b", "c"], 3), "epoch": np.tile([1, 2, 3], 3), "train.rule":
+                      np.repeat(["bp", "fa", "ss"], 3), "angle": [0.0, np.nan, 0.0, 80, np.nan, 70, np.nan, np.nan, np.nan]})
+    k = evaluate({"name": "value", "metric": "angle", "table": "history"}, h, None)[1]
+    assert "4 of 9 (run, epoch) rows have it; left out 1 of 3 runs with no finite angle at any epoch: " \
+           "train.rule=ss" in k.text  # epochs without the measure are by design; a run without any is listed
 
 
 def test_counts_say_what_they_count():

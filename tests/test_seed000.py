@@ -60,7 +60,13 @@ def test_ch5_compares_the_five_methods():
     names = {variant(pd.Series({f"constraint.{k}": v for k, v in r.config.constraint.model_dump().items()}))
              for r in exp.runs}
     assert names == {"plain SGD", "project each epoch, ρ absorbed", "project each epoch, ρ discarded",
-                     "Lagrange, λ ascent (η_λ = 0.01), ρ trained", "Lagrange, λ fixed = 1, ρ trained"}
+                     "Lagrange, λ ascent (η_λ = 0.01), ρ trained", "Lagrange, λ ascent (η_λ = 0.001), ρ trained",
+                     "Lagrange, λ ascent (η_λ = 0.0001), ρ trained", "Lagrange, λ fixed = 1, ρ trained"}
+    # the small profile's λ ascent at three multiplier rates: 0.01 diverges at every lr, the findings read 1e-3
+    ascent = [f for f in exp.findings if "fixed_lambda` == False" in (f.get("where") or "")]
+    assert ascent and all("`constraint.lam_lr` == 0.001" in f["where"] for f in ascent)
+    full = load(SPECS[0].parent / "ch5_weightnorm.toml", "full")
+    assert {r.config.constraint.lam_lr for r in full.runs} == {0.01}  # the full profile is unchanged
 
 
 # ---- synthetic tables ---------------------------------------------------------------------------------------
@@ -203,3 +209,21 @@ def test_ch4_figures_leave_out_what_the_caption_excludes_and_list_it():
     assert any(t.get_text().startswith("Left out 1 of 6") for t in fig.texts)  # written under the axes too
     clean = draw({"name": "ch4_losses", "require": "train_error == 0"}, None, ch4_results())
     assert not getattr(clean, "genlab_notes", [])  # nothing left out: nothing said
+
+
+def test_a_diverged_run_sets_no_axis_range_and_is_listed():
+    h = ch5_history()
+    blown = h[h["run_id"] == "project-1"].index
+    h.loc[blown, "train_loss"] = [1.0, 1e4, 1e10, 1e16]  # one seed of the projected runs diverges
+    res = pd.DataFrame({"run_id": h["run_id"].unique()}).assign(
+        status=lambda d: np.where(d["run_id"] == "project-1", "diverged", "completed"))
+    fig = draw({"name": "weightnorm_curves", "panels": [["train_loss"]]}, h, res)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] < 5  # set by the runs that trained (losses ≤ 1.2), not by 1e16
+    means = {ln.get_label(): ln.get_ydata().tolist() for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    assert means["train_loss (training=project each epoch, ρ absorbed)"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
+    (line,) = [ln for ln in fig.genlab_notes if ln.startswith("Diverged")]  # beside what the bands are
+    assert line.startswith("Diverged: 1 of 4 runs") and "(training project each epoch, ρ absorbed, seed 1, epoch 3)" in line
+    clean = draw({"name": "weightnorm_curves", "panels": [["train_loss"]]}, ch5_history(),
+                 res.assign(status="completed"))
+    assert not [ln for ln in getattr(clean, "genlab_notes", []) if "iverged" in ln]  # nothing diverged: nothing listed

@@ -167,14 +167,6 @@ def counted(df: pd.DataFrame, n: int, table: str) -> str:
     return f"n = {n} runs"
 
 
-def missing_note(df: pd.DataFrame, bad: np.ndarray, what: str) -> str:
-    """"; left out k of n rows with no finite <what>: <which>" — never dropped without a word."""
-    bad = np.asarray(bad, bool)
-    if not bad.any():
-        return ""
-    return f"; left out {int(bad.sum())} of {len(df)} rows with no finite {what}: {describe_rows(df[bad], df)}"
-
-
 # ---- the tables ------------------------------------------------------------------------------------------
 def rows(history: pd.DataFrame, results: pd.DataFrame, table: str, where: str | None,
          require: Where | None = None, show: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
@@ -213,6 +205,23 @@ def _xy(df: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, pd.Da
     xs, ys = numeric(df, x, "x").to_numpy(float), numeric(df, y, "y").to_numpy(float)
     ok = np.isfinite(xs) & np.isfinite(ys)
     return xs[ok], ys[ok], df[ok], missing_note(df, ~ok, f"{x} or {y}")
+
+
+def missing_note(df: pd.DataFrame, bad: np.ndarray, what: str) -> str:
+    """"; left out k of n rows with no finite <what>: <which>" — never dropped without a word. In the history
+    (one row per run and epoch) a measure recorded every few epochs is missing at the others by design: there
+    the note names the runs with no finite value at any epoch."""
+    bad = np.asarray(bad, bool)
+    if not bad.any():
+        return ""
+    if "epoch" in df.columns and "run_id" in df.columns:
+        per_run = pd.Series(bad, index=df.index).groupby(df["run_id"]).all()
+        none = df.drop_duplicates("run_id")
+        none = none[none["run_id"].map(per_run).to_numpy(bool)]
+        epochs = f"{int((~bad).sum())} of {len(df)} (run, epoch) rows have it"
+        return f"; {epochs}" + (f"; left out {len(none)} of {df['run_id'].nunique()} runs with no finite {what} at "
+                                f"any epoch: {describe_rows(none, df.drop_duplicates('run_id'))}" if len(none) else "")
+    return f"; left out {int(bad.sum())} of {len(df)} runs with no finite {what}: {describe_rows(df[bad], df)}"
 
 
 # ---- the finding kinds -----------------------------------------------------------------------------------

@@ -224,10 +224,21 @@ def figure_of(exp: Experiment, entry: dict) -> str:
     if entry.get("figure") or len(files) <= 1:
         return entry.get("figure") or (files[0] if files else "")
     cols = {entry[k] for k in FINDING_COLUMNS if isinstance(entry.get(k), str)}
-    scores = [(len(cols & drawn_columns(e)), e.get("where") == entry.get("where"), -i)
+    scores = [(_match(cols, drawn_columns(e)), e.get("where") == entry.get("where"), -i)
               for i, e in enumerate(exp.figures)]
     best = max(scores)
     return files[-best[2]] if best[0] > 0 else ""
+
+
+def _match(cols: set[str], drawn: set[str]) -> int:
+    """2 per column the figure draws as such; 1 per column it draws a part or a sibling of: a measure's field
+    ("min_norm_gap" draws "min_norm_gap.relative"), a split's prefix ("test_vflip" → "test_vflip_error"), the
+    same split's loss for its error ("train_loss" for "train_error")."""
+    def near(c: str, d: str) -> bool:
+        return c.startswith((d + ".", d + "_")) or (c.rsplit("_", 1)[0] == d.rsplit("_", 1)[0] and "_" in c
+                                                      and c.rsplit("_", 1)[1] in ("error", "loss", "accuracy")
+                                                      and d.rsplit("_", 1)[-1] in ("error", "loss", "accuracy"))
+    return sum(2 if c in drawn else 1 if any(near(c, d) for d in drawn) else 0 for c in cols)
 
 
 def figure_ref(j: Judged) -> str:

@@ -86,9 +86,24 @@ def split(df: pd.DataFrame, require: str | None) -> tuple[pd.DataFrame, pd.DataF
     return kept, df.loc[~df.index.isin(kept.index)]
 
 
+CONFIG_SECTIONS = ("data", "model", "init", "optim", "schedule", "train", "events", "record", "constraint")  # RunConfig's
+
+
 def varying(df: pd.DataFrame, limit: int = 3) -> list[str]:
-    """The config columns (dotted names) whose values differ between rows: what tells runs apart."""
-    cols = [c for c in df.columns if "." in str(c) and df[c].astype(str).nunique(dropna=False) > 1]
+    """The config columns (dotted names) whose values differ between rows: what tells runs apart. A column
+    that splits the rows as an earlier one does (data.corrupt_test beside data.corrupt_prob) adds nothing and
+    is skipped."""
+    cols, seen = [], set()
+    for c in df.columns:
+        if str(c).split(".", 1)[0] not in CONFIG_SECTIONS or "." not in str(c):  # a measure's field is no config
+            continue
+        codes = df[c].astype(str)
+        if codes.nunique(dropna=False) < 2:
+            continue
+        key = tuple(pd.factorize(codes)[0])
+        if key not in seen:
+            seen.add(key)
+            cols.append(c)
     return cols[:limit]
 
 

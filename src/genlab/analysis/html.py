@@ -16,21 +16,73 @@ if(typeof x==='string')return d==='asc'?x.localeCompare(y):y.localeCompare(x);if
 if(isNaN(y))return -1;return d==='asc'?x-y:y-x}).forEach(r=>b.appendChild(r))}</script>"""
 
 
+# the sign of τ(μ, gap) each measure's theory predicts: +1 where a bound grows with μ (norms, capacities, path
+# norms, sharpness, flatness 1/σ², the bounds themselves, distance from init, parameter count: Jiang et al. 2020
+# Table 1's "expected" direction), −1 where a larger μ promises a smaller gap (margins, σ of the flatness search).
+# A measure not listed has no stated prediction and is not marked.
+PREDICTED_SIGN = {
+    **dict.fromkeys(("dist_from_init", "num_params", "log_prod_frobenius", "log_sum_sq_frobenius",
+                     "log_prod_spectral", "log_sum_sq_spectral", "log_sum_of_spec", "sum_stable_rank",
+                     "bartlett_spectral", "pacbayes_spectral", "log_l2_path_norm", "log_l1_path_norm",
+                     "log_l2_capacity", "log_spectral_capacity", "log_l2_path_capacity", "log_l1_path_capacity",
+                     "normalized_loss", "output_normalized_loss", "sharpness", "sharpness_004",
+                     "pacbayes_flatness", "pacbayes_mag_flatness", "hessian"), 1),
+    **dict.fromkeys(("margin_q10", "margin_q5", "margin_min", "normalized_margin_q5",
+                     "output_normalized_margin_q5", "pacbayes_flatness.sigma", "pacbayes_mag_flatness.sigma"), -1),
+}
+
+
+def predicted_sign(measure: str) -> int | None:
+    """+1 / −1: the sign of τ the measure's theory predicts (`PREDICTED_SIGN`, a column first, then its
+    measure's name before the "."); None when no prediction is stated."""
+    return PREDICTED_SIGN.get(measure, PREDICTED_SIGN.get(measure.split(".", 1)[0]))
+
+
+def opposite(measure: str, tau: float) -> bool:
+    """τ is beyond 0 on the side opposite to the measure's predicted sign (False without a prediction)."""
+    sign = predicted_sign(measure)
+    return sign is not None and math.isfinite(tau) and tau * sign < 0
+
+
+def _sign_note(measure: str, tau: float) -> str:
+    sign = predicted_sign(measure)
+    return f"against its theory: predicted τ {'>' if sign > 0 else '<'} 0" if opposite(measure, tau) else ""
+
+
 def ranking_html(table: pd.DataFrame, notes: dict[str, str]) -> str:
-    """An HTML table of `table` (one row per measure); headers carry the column's meaning as a tooltip."""
+    """An HTML table of `table` (one row per measure); headers carry the column's meaning as a tooltip. A
+    measure whose τ has the sign opposite to its theory's prediction is marked beside its name."""
     head = "".join(f"<th onclick='glSort(this)' title='{html.escape(notes.get(c, c))}' style='cursor:pointer'>"
                    f"{html.escape(c)}</th>" for c in table.columns)
     rows = []
     for r in table.itertuples(index=False):
         cells = []
-        for v in r:
+        row = dict(zip(table.columns, r))
+        for c, v in row.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 ok = math.isfinite(v)
                 cells.append(f"<td data-v='{v if ok else ''}'>{f'{v:.3g}' if ok else '—'}</td>")
+            elif c == "measure" and "tau" in row and _sign_note(str(v), float(row["tau"])):
+                cells.append(f"<td>{html.escape(str(v))} <span class='against'>"
+                             f"({html.escape(_sign_note(str(v), float(row['tau'])))})</span></td>")
             else:
                 cells.append(f"<td>{html.escape(str(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<table class='ranking'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def sign_summary(table: pd.DataFrame) -> str:
+    """One sentence above the ranking: how many measures with a stated prediction have τ of the other sign."""
+    if "tau" not in table.columns:
+        return ""
+    judged = [(m, t) for m, t in zip(table["measure"], table["tau"]) if predicted_sign(str(m)) is not None
+              and math.isfinite(t)]
+    against = [m for m, t in judged if opposite(str(m), t)]
+    if not judged:
+        return ""
+    return (f"<p class='meta'><span class='against'>{len(against)} of {len(judged)} measures</span> with a "
+            "predicted direction have τ of the opposite sign — their gap moves against what their bound predicts"
+            + (f": {html.escape(', '.join(map(str, against)))}" if against else "") + ".</p>")
 
 
 def analysis_html(results: pd.DataFrame, options: dict) -> str:
@@ -39,7 +91,7 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
     from genlab.analysis import COLUMNS, analyze
     from genlab.analysis.options import AnalysisSpec
     from genlab.figures import draw
-    from genlab.report import png_b64
+    from genlab.report import ZOOM, png_b64
 
     spec = AnalysisSpec.model_validate(options)
     try:
@@ -51,7 +103,7 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
     parts = ["<h4>Which measure predicts the gap</h4>",
              f"<p class='meta'>gap = {html.escape(sw.gap_text)} · {len(sw.runs)} runs analyzed, excluded: "
              f"{html.escape(excluded)} · axes: {html.escape(', '.join(f'{x} ({len(sw.levels[x])})' for x in sw.axes))}"
-             " · click a header to sort</p>", SORT_JS, ranking_html(a.main(), COLUMNS),
+             " · click a header to sort</p>", sign_summary(a.main()), SORT_JS, ranking_html(a.main(), COLUMNS),
              "<details><summary>what each column is</summary><ul>"
              + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in COLUMNS.items()
                        if k in a.main().columns) + "</ul></details>"]
@@ -62,7 +114,9 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
     for m in a.table["measure"][:spec.figure_measures]:
         try:
             fig = draw({"name": "measure_vs_gap", "measure": m, "gap": spec.gap, "axes": spec.axes}, None, results)
-            parts.append(f"<img alt='{html.escape(m)} vs gap' src='data:image/png;base64,{png_b64(fig)}'>")
+            parts.append(f"<figure><img alt='{html.escape(m)} vs gap' onclick=\"{ZOOM}\" "
+                         f"src='data:image/png;base64,{png_b64(fig)}'><figcaption>{html.escape(m)} against the gap "
+                         "(click to enlarge)</figcaption></figure>")
         except ValueError as e:
             parts.append(f"<p class='no'>figure for {html.escape(m)} cannot be drawn: {html.escape(str(e))}</p>")
     return "\n".join(parts)
