@@ -253,7 +253,7 @@ def verdict_counts(judged: list[Judged]) -> dict[str, int]:
 
 
 def verdict_table(judged: list[Judged]) -> str:
-    head = ", ".join(f"{n} {v}" for v, n in verdict_counts(judged).items())
+    head = ", ".join(f"{n} {v}" for v, n in verdict_counts(judged).items()) or "none in these specs"
     rows = "".join(
         f"<tr><td>{_e(seed_of(j.exp))}</td><td>{figure_ref(j)}</td><td>{_e(j.entry.get('claim', ''))}</td>"
         f"<td class='meta'>{_e(j.finding.expect if j.finding else j.error)}</td>"
