@@ -74,7 +74,7 @@ def test_a_claim_that_a_relation_does_not_hold_never_shows_a_red_check_in_a_gree
     assert j.finding.verdict == "agrees" and j.finding.checks[0].verdict == "differs"
     page = render([s])
     detail = page.split("id='s-finding-0'")[1].split("</tr>")[0]
-    assert "class='no'" not in detail and "relation does not hold, so the claim <span class='yes'>agrees" in detail
+    assert "class='no'" not in detail and "the relation does not hold; for the claim: <span class='yes'>agrees" in detail
     assert "the claim is that this relation does not hold" in detail and "the seed says" not in detail
 
 

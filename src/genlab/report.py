@@ -148,7 +148,7 @@ def number(f: Finding | None) -> str:
     return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if not math.isnan(f.error) else " (no error bar)")
 
 
-HOLDS = {"agrees": "holds", "differs": "does not hold", "inconclusive": "can't tell"}
+HOLDS = {"agrees": "holds", "differs": "does not hold", "inconclusive": "is undecided"}
 
 
 def check_html(c: Check, paper: str) -> str:
@@ -158,7 +158,7 @@ def check_html(c: Check, paper: str) -> str:
     num = _e(number(Finding(c.value, c.error, None, "")))
     if paper == "no":
         claim = negate(c.verdict, "no")
-        return (f"<li>{_e(c.what)}: {num} → relation {_e(HOLDS.get(c.verdict, c.verdict))}, so the claim "
+        return (f"<li>{_e(c.what)}: {num} → the relation {_e(HOLDS.get(c.verdict, c.verdict))}; for the claim: "
                 f"<span class='{VERDICT_CLASS.get(claim, 'na')}'>{_e(claim)}</span></li>")
     return f"<li>{_e(c.what)}: {num} → <span class='{VERDICT_CLASS.get(c.verdict, 'na')}'>{_e(c.verdict)}</span></li>"
 
