@@ -7,10 +7,9 @@ import re
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from genlab.experiment import load, parse
-from genlab.report import Section, figure_of, render, verdict_table, judge
+from genlab.report import Section, figure_of, judge, render
 
 RNG = np.random.default_rng(3)
 
