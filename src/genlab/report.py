@@ -154,8 +154,8 @@ def number(f: Finding | None) -> str:
     return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if not math.isnan(f.error) else " (no error bar)")
 
 
-HOLDS = {"agrees": "holds", "differs": "does not hold", "no effect": "no effect at this scale",
-         "inconclusive": "can't tell", None: "not judged"}
+HOLDS = {"agrees": "holds", "differs": "does not hold", "no effect": "shows no effect at this scale",
+         "inconclusive": "is undecided", None: "is not judged"}
 
 
 def check_html(c: Check, paper: str) -> str:
@@ -165,7 +165,7 @@ def check_html(c: Check, paper: str) -> str:
     num = _e(number(Finding(c.value, c.error, None, "")))
     if paper == "no":
         claim = negate(c.verdict, "no")
-        return (f"<li>{_e(c.what)}: {num} → relation {_e(HOLDS.get(c.verdict, c.verdict))}, so the claim "
+        return (f"<li>{_e(c.what)}: {num} → the relation {_e(HOLDS.get(c.verdict, c.verdict))}; for the claim: "
                 f"<span class='{VERDICT_CLASS.get(claim, 'na')}'>{_e(claim)}</span></li>")
     word = c.verdict or f"not judged ({c.reason})"
     return f"<li>{_e(c.what)}: {num} → <span class='{VERDICT_CLASS.get(c.verdict, 'na')}'>{_e(word)}</span></li>"
@@ -261,7 +261,7 @@ def verdict_counts(judged: list[Judged]) -> dict[str, int]:
 
 
 def verdict_table(judged: list[Judged]) -> str:
-    head = ", ".join(f"{n} {v}" for v, n in verdict_counts(judged).items())
+    head = ", ".join(f"{n} {v}" for v, n in verdict_counts(judged).items()) or "none in these specs"
     rows = "".join(
         f"<tr><td>{_e(seed_of(j.exp))}</td><td>{figure_ref(j)}</td><td>{_e(j.entry.get('claim', ''))}</td>"
         f"<td class='meta'>{_e(j.finding.expect if j.finding else j.error)}</td>"
