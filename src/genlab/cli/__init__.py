@@ -317,7 +317,9 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
         if len(done) < len(exp.runs):
             console.print(f"[yellow]{exp.name}: {len(exp.runs) - len(done)} of {len(exp.runs)} runs unfinished; "
                           "the report uses the finished ones[/]")
-        sections.append(Section(exp, st.history(exp.name, done), st.results(exp.name, done)))
+        from genlab.notes import annotate
+
+        sections.append(Section(exp, st.history(exp.name, done), annotate(st.results(exp.name, done), st.root, exp.name)))
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(render(sections, title))
     out.print(f"wrote {out_file} ({len(sections)} sections)")
