@@ -212,3 +212,44 @@ def test_a_terminals_ctrl_c_reaches_the_whole_group_and_a_second_one_exits_at_on
             assert len(stopped) == 2, output  # both workers' runs, each at an epoch it finished
             for rid, e in stopped.items():
                 assert st.load_resume("ctrlc", rid)["epoch"] == e and st.state("ctrlc", rid).kind == "pending"
+
+
+def test_wandb_offline_runs_are_written_as_runs_finish(write_spec, tmp_path, monkeypatch):
+    """`--wandb DIR`: each run, once finished, becomes one offline W&B run with every row (a stand-in module
+    records the calls: the real wandb is an optional extra)."""
+    import sys
+    import types
+
+    from genlab.executors import pending
+    from genlab.executors.local import run_local
+    from genlab.live import LiveLog
+
+    calls = []
+
+    class Run:
+        def __init__(self, **kw):
+            self.kw, self.rows, self.summary = kw, [], {}
+            calls.append(self)
+
+        def log(self, row, step):
+            self.rows.append((step, row))
+
+        def finish(self):
+            self.finished = True
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=lambda **kw: Run(**kw)))
+    path = write_spec(SPEC.replace("epochs = 30", "epochs = 3"))
+    exp = experiment.load(path, profile=None)
+    st = Store(tmp_path / "s")
+    jobs = pending(exp, st)
+    with LiveLog(st, jobs, wandb=tmp_path / "wb", interval=0.05) as live:
+        run_local(jobs[:2], st)
+        deadline = time.time() + 30
+        while len(live.finished) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(calls) == 2  # the two finished runs, while the block still runs; the others not yet
+    assert {c.kw["name"] for c in calls} == {f"scale={r.point['init.scale']}_seed={r.point['seed']}_{r.run_id[:6]}"
+                                             for r in exp.runs[:2]}  # named by sweep point
+    for c in calls:
+        assert c.kw["mode"] == "offline" and c.finished and [s for s, _ in c.rows] == [0, 1, 2, 3]
+        assert "final/test_loss" in c.summary
