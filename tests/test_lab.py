@@ -251,3 +251,23 @@ def test_report_header_leaves_out_a_field_no_run_sets():
     res = pd.DataFrame({"run_id": ["a"], "data.name": ["digits"], "data.n_train": [None], "model.name": ["mlp"]})
     html = provenance(Section(NS(profile="small", path="x.toml", name="x"), pd.DataFrame(), res))
     assert "data <b>digits" in html and "training points" not in html and "model <b>MLP</b>" in html
+
+
+def test_status_watch_redraws_until_ctrl_c(lab, monkeypatch):
+    import genlab.cli.overview as ov
+
+    st, ids, _ = lab
+    drawn, sleeps = [], []
+    real = ov.render
+    monkeypatch.setattr(ov, "render", lambda *a, **k: drawn.append(1) or real(*a, **k))
+
+    def sleep(s):
+        sleeps.append(s)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt  # the user's Ctrl-C ends the watch quietly
+
+    monkeypatch.setattr(ov.time, "sleep", sleep)
+    r = cli("status", "--watch", "--every", "0.5", store=st.root)
+    assert r.exit_code == 0, r.output
+    assert sleeps == [0.5, 0.5, 0.5] and len(drawn) == 3  # the first draw, then one per interval
+    assert ids["running"] in r.stdout
