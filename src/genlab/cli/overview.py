@@ -128,8 +128,9 @@ def render(st: Store, show_done: bool = False) -> Group:
     order = {k: i for i, k in enumerate(KINDS)}
     tables = []
     for e, rs in lines.items():
-        t = Table(title=f"{e}: runs not done" if not show_done else e, title_justify="left", pad_edge=False)
-        for c in ("run", "state", "epoch", "eta", "train loss", "test loss", "detail"):
+        t = Table(title=f"{e}: {'runs' if show_done else 'runs not done'} (train, test: last loss)",
+                  title_justify="left", pad_edge=False)
+        for c in ("run", "state", "epoch", "eta", "train", "test", "detail"):
             t.add_column(c, overflow="fold", no_wrap=c != "detail")
         for r in sorted(rs, key=lambda r: (order[r.kind], r.run_id)):
             if r.kind == "done" and not show_done:

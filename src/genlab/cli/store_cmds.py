@@ -107,7 +107,7 @@ def status(targets: Optional[list[str]] = typer.Argument(None, help="Experiment 
         from genlab.cli.overview import epochs_cell, run_line, _dur, _num
 
         t = Table(show_header=True, pad_edge=False)
-        for c in ("run", "state", "epoch", "eta", "train loss", "test loss", "detail"):
+        for c in ("run", "state", "epoch", "eta", "train", "test", "detail"):
             t.add_column(c, overflow="fold", no_wrap=c in ("run", "state"))
         order = {k: i for i, k in enumerate(KINDS)}
         for rid, s in sorted(states.items(), key=lambda x: (order[x[1].kind], x[0])):
