@@ -25,7 +25,7 @@ seeds = [0, 1]
 [data]
 name = "separable"
 dim = 5
-n_train = 400
+n_train = 120
 n_test = 50
 [model]
 name = "linear"
@@ -33,13 +33,13 @@ name = "linear"
 lr = 0.01
 momentum = 0.9
 [train]
-epochs = 40
-batch_size = 2
+epochs = 30
+batch_size = 4
 [sweep]
 "init.scale" = [1.0, 2.0]
 """
 
-LINE = re.compile(r"^ctrlc/([0-9a-f]{12}): stopped at epoch (\d+)/40, resumes there$", re.M)
+LINE = re.compile(r"^ctrlc/([0-9a-f]{12}): stopped at epoch (\d+)/30, resumes there$", re.M)
 
 
 def _rows(store: Store, exp) -> int:
@@ -65,6 +65,12 @@ def _sigint_when(store: Store, exp, rows: int, timeout: float = 120) -> threadin
     return t
 
 
+def _snapshot_epoch(st: Store, rid: str):
+    """The epoch of a run's resume snapshot (whatever object `Store.load_resume` returns for it)."""
+    obj = st.load_resume("ctrlc", rid)
+    return obj.get("epoch") if isinstance(obj, dict) else getattr(obj, "epoch", None)
+
+
 def _run(path, store: Store, *args):
     return runner.invoke(app, ["run", str(path), "--store", str(store.root), "--profile", "none", *args])
 
@@ -76,7 +82,8 @@ def test_sigint_mid_epoch_stops_each_run_with_a_snapshot_and_the_rerun_matches_a
     path = write_spec(SPEC)
     exp = experiment.load(path, profile=None)
     ref, st = Store(tmp_path / "ref"), Store(tmp_path / "stopped")
-    assert _run(path, ref, *args).exit_code == 0
+    solo = ["-j", "1", *args[2:]]  # a pool's runs are this process's runs (one thread each): the same numbers
+    assert _run(path, ref, *solo).exit_code == 0
 
     watcher = _sigint_when(st, exp, rows=4)  # epoch 0 (at init) and 3 trained epochs logged
     r = _run(path, st, *args)
@@ -86,10 +93,10 @@ def test_sigint_mid_epoch_stops_each_run_with_a_snapshot_and_the_rerun_matches_a
     assert stopped, r.output  # at least the run(s) in flight
     assert max(stopped.values()) >= 3  # the run that had logged 3 epochs went on to the end of one more
     for rid, e in stopped.items():
-        assert 1 <= e < 40  # a run that had not finished an epoch yet finishes one
+        assert 1 <= e < 30  # a run that had not finished an epoch yet finishes one
         state = st.state("ctrlc", rid)
         assert (state.kind, state.epoch) == ("pending", e)  # claim released; metrics end at the epoch named
-        assert st.load_resume("ctrlc", rid)["epoch"] == e  # the snapshot is of that epoch
+        assert _snapshot_epoch(st, rid) == e  # the snapshot is of that epoch
     assert not list((st.root / "ctrlc" / ".leases").glob("*.json"))  # every claim released
     started = {r.run_id for r in exp.runs if st.run_dir("ctrlc", r.run_id).exists()}
     assert started - set(stopped) == {r.run_id for r in exp.runs if st.is_done("ctrlc", r.run_id)}
@@ -141,7 +148,7 @@ def test_tensorboard_shows_finished_epochs_while_the_run_still_trains(write_spec
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    path, st, tb = write_spec(SPEC.replace("epochs = 40", "epochs = 400")), Store(tmp_path / "s"), tmp_path / "tb"
+    path, st, tb = write_spec(SPEC.replace("epochs = 30", "epochs = 3000")), Store(tmp_path / "s"), tmp_path / "tb"
     exp = experiment.load(path, profile=None)
     proc = subprocess.Popen([sys.executable, "-m", "genlab", "run", str(path), "--profile", "none", "--store",
                              str(st.root), "--ensemble", "off", "--tensorboard", str(tb)],
@@ -172,4 +179,83 @@ def test_tensorboard_shows_finished_epochs_while_the_run_still_trains(write_spec
         got = seen[name]
         assert [s for s, _ in got] == list(range(len(got)))  # epochs 0, 1, 2, ... in order
         assert all(abs(v - store_loss[s]) <= 1e-6 * abs(store_loss[s]) for s, v in got)
-        assert len(got) < 400  # read mid-run
+        assert len(got) < 3000  # read mid-run
+
+
+def _popen_run(path, st, *args):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "genlab", "run", str(path), "--profile", "none", "--store",
+                             str(st.root), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def test_a_terminals_ctrl_c_reaches_the_whole_group_and_a_second_one_exits_at_once(write_spec, tmp_path):
+    """SIGINT to the process group (what a terminal's Ctrl-C does: the CLI and its pool workers): the runs
+    stop after their epoch as above; a second SIGINT right after the first exits at once, with 130."""
+    path = write_spec(SPEC.replace("epochs = 30", "epochs = 3000"))
+    exp = experiment.load(path, profile=None)
+    for twice in (False, True):
+        st = Store(tmp_path / f"s{twice}")
+        proc = _popen_run(path, st, "-j", "1" if twice else "2", "--ensemble", "off")
+        deadline = time.time() + 180
+        while time.time() < deadline and _rows(st, exp) < 3:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        if twice:
+            time.sleep(0.05)
+            os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.time()
+        output = proc.communicate(timeout=120)[0]
+        assert proc.returncode == interrupt.EXIT_CODE, output
+        stopped = {rid: int(e) for rid, e in LINE.findall(output.replace("/3000,", "/30,"))}
+        if twice:  # no lines, no waiting for an epoch: the claims are left to go stale (their pid is gone)
+            assert not stopped and time.time() - t0 < 10, output
+            assert all(st.state("ctrlc", r.run_id).kind in ("pending", "stale") for r in exp.runs
+                       if st.run_dir("ctrlc", r.run_id).exists())
+        else:
+            assert len(stopped) == 2, output  # both workers' runs, each at an epoch it finished
+            for rid, e in stopped.items():
+                assert _snapshot_epoch(st, rid) == e and st.state("ctrlc", rid).kind == "pending"
+
+
+def test_wandb_offline_runs_are_written_as_runs_finish(write_spec, tmp_path, monkeypatch):
+    """`--wandb DIR`: each run, once finished, becomes one offline W&B run with every row (a stand-in module
+    records the calls: the real wandb is an optional extra)."""
+    import sys
+    import types
+
+    from genlab.executors import pending
+    from genlab.executors.local import run_local
+    from genlab.live import LiveLog
+
+    calls = []
+
+    class Run:
+        def __init__(self, **kw):
+            self.kw, self.rows, self.summary = kw, [], {}
+            calls.append(self)
+
+        def log(self, row, step):
+            self.rows.append((step, row))
+
+        def finish(self):
+            self.finished = True
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=lambda **kw: Run(**kw)))
+    path = write_spec(SPEC.replace("epochs = 30", "epochs = 3"))
+    exp = experiment.load(path, profile=None)
+    st = Store(tmp_path / "s")
+    jobs = pending(exp, st)
+    with LiveLog(st, jobs, wandb=tmp_path / "wb", interval=0.05) as live:
+        run_local(jobs[:2], st)
+        deadline = time.time() + 30
+        while len(live.finished) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(calls) == 2  # the two finished runs, while the block still runs; the others not yet
+    assert {c.kw["name"] for c in calls} == {f"scale={r.point['init.scale']}_seed={r.point['seed']}_{r.run_id[:6]}"
+                                             for r in exp.runs[:2]}  # named by sweep point
+    for c in calls:
+        assert c.kw["mode"] == "offline" and c.finished and [s for s, _ in c.rows] == [0, 1, 2, 3]
+        assert "final/test_loss" in c.summary

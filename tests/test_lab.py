@@ -226,3 +226,48 @@ def test_figures_say_what_their_bands_are():
     assert not getattr(one, "genlab_notes", [])  # one run per curve: no band, nothing to say
     bars = get_figure("versus")(hist, res, x="init.std", metrics=["test_loss"])
     assert "error bars: ± 1 sample standard deviation" in bars.genlab_notes[0]
+
+
+def test_report_lists_tagged_runs_and_leaves_out_unset_fields(write_spec, tmp_path):
+    path, store = write_spec(TINY), tmp_path / "s"
+    assert cli("run", str(path), "--profile", "none", "-q", store=store).exit_code == 0
+    rid = Store(store).run_ids("tiny")[0]
+    cli("tag", "tiny", rid, "--add", "best", "--note", "<b>not markup</b>", store=store)
+    out = tmp_path / "r.html"
+    r = cli("report", str(path), "--profile", "none", "--out", str(out), store=store)
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    assert "Tagged runs" in html and f"<code>{rid[:8]}</code> best — &lt;b&gt;not markup&lt;/b&gt;" in html
+    assert "training points <b>64</b>" in html and "—</b>" not in html
+
+
+def test_report_header_leaves_out_a_field_no_run_sets():
+    from types import SimpleNamespace as NS
+
+    import pandas as pd
+
+    from genlab.report import Section, provenance
+
+    res = pd.DataFrame({"run_id": ["a"], "data.name": ["digits"], "data.n_train": [None], "model.name": ["mlp"]})
+    html = provenance(Section(NS(profile="small", path="x.toml", name="x"), pd.DataFrame(), res))
+    assert "data <b>digits" in html and "training points" not in html and "model <b>MLP</b>" in html
+
+
+def test_status_watch_redraws_until_ctrl_c(lab, monkeypatch):
+    import genlab.cli.overview as ov
+
+    st, ids, _ = lab
+    drawn, sleeps = [], []
+    real = ov.render
+    monkeypatch.setattr(ov, "render", lambda *a, **k: drawn.append(1) or real(*a, **k))
+
+    def sleep(s):
+        sleeps.append(s)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt  # the user's Ctrl-C ends the watch quietly
+
+    monkeypatch.setattr(ov.time, "sleep", sleep)
+    r = cli("status", "--watch", "--every", "0.5", store=st.root)
+    assert r.exit_code == 0, r.output
+    assert sleeps == [0.5, 0.5, 0.5] and len(drawn) == 3  # the first draw, then one per interval
+    assert ids["running"] in r.stdout

@@ -25,7 +25,8 @@ def flat(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-def test_status_shows_every_state(write_spec, tmp_path):
+def test_status_shows_every_state(write_spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # every column whole
     wide = TINY.replace("[0.01, 0.1]", "[0.01, 0.1, 0.2, 0.3, 0.4]")
     path, store = write_spec(wide), tmp_path / "store"
     from genlab import experiment
@@ -51,9 +52,12 @@ def test_status_shows_every_state(write_spec, tmp_path):
     text = flat(r.stdout)
     assert r.exit_code == 0, r.output
     assert "tiny: 5 runs: 1 done, 1 running, 1 stale, 1 damaged, 1 pending" in text
-    assert f"{running} running 2 {socket.gethostname()} pid {os.getpid()} (heartbeat 0 s ago)" in text
-    assert f"{stale} stale 0 gone pid 7 (heartbeat 999 s ago)" in text or f"{stale} stale 0 gone pid 7 (heartbeat 1000 s ago)" in text
-    assert f"{damaged} damaged final.pt: 0 bytes" in text and f"{pending} pending" in text and done not in text
+    assert f"{running} running 2/4" in text  # epoch k of n
+    assert f"{socket.gethostname()} pid {os.getpid()} (heartbeat 0 s ago)" in text
+    assert f"{stale} stale 0/4" in text
+    assert "gone pid 7 (heartbeat 999 s ago)" in text or "gone pid 7 (heartbeat 1000 s ago)" in text
+    assert f"{damaged} damaged" in text and "final.pt: 0 bytes" in text and f"{pending} pending" in text
+    assert done not in text
     by_name = flat(cli("status", "tiny", store=store).stdout)  # without the spec: the runs the store has
     assert "tiny: 4 runs: 1 done, 1 running, 1 stale, 1 damaged" in by_name
     live.close()

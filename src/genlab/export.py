@@ -115,16 +115,19 @@ def to_tensorboard(store: Store, experiment: str, logdir: Path, run_ids: list[st
     return folders
 
 
-def to_wandb(store: Store, experiment: str, out_dir: Path, run_ids: list[str] | None = None) -> int:
-    """One offline W&B run per stored run under `out_dir/wandb`; returns how many were written."""
+def to_wandb(store: Store, experiment: str, out_dir: Path, run_ids: list[str] | None = None,
+             names: dict[str, str] | None = None) -> int:
+    """One offline W&B run per stored run under `out_dir/wandb`, named `names[run_id]` (default: its sweep
+    point among `run_ids`, then the start of its id); returns how many were written."""
     try:
         import wandb
     except ImportError:
         raise ValueError("W&B export needs wandb: pip install 'genlab[wandb]'") from None
     ids = run_ids if run_ids is not None else store.finished(experiment)  # damaged: skipped
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    names = names or folder_names(store, experiment, ids)  # the sweep point, then the start of the id
     for rid in ids:
-        run = wandb.init(project=experiment, name=rid, group=experiment, config=store.config(experiment, rid),
+        run = wandb.init(project=experiment, name=names[rid], group=experiment, config=store.config(experiment, rid),
                          dir=str(out_dir), mode="offline")
         for i, row in enumerate(rows(store, experiment, rid)):  # W&B steps must increase: the row's index
             prefix = f"{row['event']}/" if row.get("event") else ""

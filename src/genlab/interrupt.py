@@ -49,6 +49,8 @@ def requested() -> bool:
 
 def reset() -> None:
     """Forget a request (a new `genlab run` in the same process, e.g. in tests or a notebook)."""
+    global _received
+    _received = 0
     _local.clear()
     if _shared is not None:
         _shared.clear()
@@ -76,10 +78,14 @@ def line(experiment: str, run_id: str, res: dict[str, Any]) -> str:
 
 
 _announce = True  # the CLI's process says what happens; pool workers stay quiet
+_received = 0  # signals this process received (not requests passed on by another process: a worker gets
+#                the terminal's Ctrl-C after its parent has already set the shared flag)
 
 
 def _handler(signum: int, frame: Any) -> None:
-    if requested():
+    global _received
+    _received += 1
+    if _received > 1:
         os._exit(EXIT_CODE)  # the second signal: at once
     request()
     if not _announce:

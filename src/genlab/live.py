@@ -78,7 +78,7 @@ class LiveLog:
             if self.wb is not None and key not in self.finished and (self.store.run_dir(*key) / DONE).exists():
                 from genlab.export import to_wandb
 
-                to_wandb(self.store, key[0], Path(self.wb), [key[1]])
+                to_wandb(self.store, key[0], Path(self.wb), [key[1]], names={key[1]: self.runs[key]})
                 self.finished.add(key)
 
     def _tail(self, key: tuple[str, str]) -> None:

@@ -302,8 +302,8 @@ def provenance(s: Section) -> str:
     df = s.results
     parts = [f"profile <b>{_e(s.exp.profile)}</b>"]
     for col, word in (("data.name", "data"), ("data.n_train", "training points"), ("model.name", "model")):
-        if col in df.columns and len(df):
-            parts.append(f"{word} <b>{_e(column_text(df, col))}</b>")
+        if col in df.columns and len(df) and (text := column_text(df, col)) != "—":  # unset (the full split): said by data
+            parts.append(f"{word} <b>{_e(text)}</b>")
     parts.append(f"{len(df)} finished runs · spec {_e(s.exp.path)}")
     return "<p class='meta'>" + " · ".join(parts) + "</p>"
 
@@ -332,7 +332,21 @@ def section_html(s: Section, judged: list[Judged]) -> str:
         parts.append(analysis_html(s.results, e.analysis))
     if not s.results.empty:
         parts.append("<h4>Final results</h4>" + summary_table(s).to_html(index=False, border=0))
+    parts.append(notes_html(s))
     return "\n".join(parts)
+
+
+def notes_html(s: Section) -> str:
+    """The runs tagged or annotated with `genlab tag` (the `tags`/`note` columns genlab.notes adds), if any."""
+    df = s.results
+    if "tags" not in df.columns and "note" not in df.columns:
+        return ""
+    items = []
+    for _, r in df.iterrows():
+        tags, note = str(r.get("tags", "") or ""), str(r.get("note", "") or "")
+        if tags or note:
+            items.append(f"<li><code>{_e(r['run_id'][:8])}</code> {_e(tags)}{' — ' + _e(note) if note else ''}</li>")
+    return f"<h4>Tagged runs</h4><ul>{''.join(items)}</ul>" if items else ""
 
 
 def render(sections: list[Section], title: str = "genlab report") -> str:

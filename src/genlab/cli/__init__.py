@@ -322,7 +322,10 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
         if missing := len(planned - set(done)):
             console.print(f"[yellow]{exp.name}: {missing} of {len(exp.runs)} runs unfinished; "
                           "the report uses the finished ones[/]")
-        sections.append(Section(exp, st.history(exp.name, done), st.results(exp.name, done), sn.design_seeds))
+        from genlab.notes import annotate
+
+        sections.append(Section(exp, st.history(exp.name, done), annotate(st.results(exp.name, done), st.root, exp.name),
+                                sn.design_seeds))
     from genlab.outfiles import check_out, write_out
 
     check_out(out_file, "--out")  # before the work: a symlink is refused, as `figures` refuses one

@@ -30,7 +30,7 @@ def resolve(ids: list[str], prefix: str, experiment: str) -> str:
     """The one run id starting with `prefix` (at least 4 characters)."""
     hits = [r for r in ids if r.startswith(prefix)] if len(prefix) >= 4 else []
     if len(hits) != 1:
-        what = f"no run" if not hits else f"{len(hits)} runs ({', '.join(hits[:4])})"
+        what = "no run" if not hits else f"{len(hits)} runs ({', '.join(hits[:4])})"
         raise UserError(f"{experiment}: {what} with an id starting {prefix!r}" +
                         (" (give at least 4 characters)" if len(prefix) < 4 else ""))
     return hits[0]

@@ -70,8 +70,9 @@ def eta(rows: list[dict[str, Any]], epoch: int | None, epochs: int | None) -> fl
     return sum(times) / len(times) * max(epochs - epoch, 0)
 
 
-def run_line(st: Store, experiment: str, run_id: str) -> RunLine:
-    s = st.state(experiment, run_id)
+def run_line(st: Store, experiment: str, run_id: str, state=None) -> RunLine:
+    """What `status` shows of one run (`state`: its RunState, if already read)."""
+    s = state or st.state(experiment, run_id)
     folder = st.run_dir(experiment, run_id)
     if s.kind == "done":
         return RunLine(experiment, run_id, "done", None, None, None, None, None, None, "")
@@ -98,6 +99,11 @@ def scan(st: Store) -> dict[str, list[RunLine]]:
     return out
 
 
+def epochs_cell(r: RunLine) -> str:
+    """`51/200` (epochs logged of train.epochs), `51` when the total is unknown, "" before any row."""
+    return "" if r.epoch is None else f"{r.epoch}/{r.epochs}" if r.epochs is not None else str(r.epoch)
+
+
 def _dur(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return ""
@@ -122,13 +128,14 @@ def render(st: Store, show_done: bool = False) -> Group:
     order = {k: i for i, k in enumerate(KINDS)}
     tables = []
     for e, rs in lines.items():
-        t = Table(title=f"{e}: runs not done" if not show_done else e, title_justify="left", pad_edge=False)
-        for c in ("run", "state", "epoch", "eta", "train loss", "test loss", "detail"):
+        t = Table(title=f"{e}: {'runs' if show_done else 'runs not done'} (train, test: last loss)",
+                  title_justify="left", pad_edge=False)
+        for c in ("run", "state", "epoch", "eta", "train", "test", "detail"):
             t.add_column(c, overflow="fold", no_wrap=c != "detail")
         for r in sorted(rs, key=lambda r: (order[r.kind], r.run_id)):
             if r.kind == "done" and not show_done:
                 continue
-            k = "" if r.epoch is None else f"{r.epoch}/{r.epochs}" if r.epochs is not None else str(r.epoch)
+            k = epochs_cell(r)
             age = f"last row {_dur(r.age_s)} ago; " if r.age_s is not None and r.kind in ("running", "stale") else ""
             t.add_row(r.run_id, r.kind, k, _dur(r.eta_s), _num(r.train_loss), _num(r.test_loss),
                       Text(age + r.detail))

@@ -3,6 +3,7 @@ options choose (this process, a pool, Ray or Slurm; ensembles by default), show 
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -101,14 +102,15 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         from genlab.live import LiveLog
 
         with LiveLog(st, jobs, tensorboard, wandb) if tensorboard or wandb else nullcontext():
-            failures = _execute(jobs, st, launch, quiet)
+            failures = _execute(jobs, st, launch, quiet, graceful=cluster is None)
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
     if decide and not dry_run:
         from genlab.cli.decide import decide_loop
 
-        decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet, _execute,
+        decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet,
+                    functools.partial(_execute, graceful=cluster is None),
                     workers)
 
 
@@ -177,8 +179,12 @@ def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, 
     return local
 
 
-def _execute(jobs, st, launch, quiet: bool = False) -> int:
-    """Run `jobs` through `launch`, showing progress (genlab.cli.progress); returns the number that failed."""
+def _execute(jobs, st, launch, quiet: bool = False, graceful: bool = True) -> int:
+    """Run `jobs` through `launch`, showing progress (genlab.cli.progress); returns the number that failed.
+    `graceful`: Ctrl-C stops the runs after their epoch (genlab.interrupt; this process and its pool only —
+    Ray and Slurm tasks are not signalled, so there Ctrl-C interrupts at once, as before)."""
+    from contextlib import nullcontext
+
     from rich.text import Text
 
     from genlab.cli.progress import make_display
@@ -206,9 +212,9 @@ def _execute(jobs, st, launch, quiet: bool = False) -> int:
             else:
                 rows.append((job.run, res))
 
-        with interrupt.handling():  # the first Ctrl-C stops each run after its epoch, the second at once
+        with interrupt.handling() if graceful else nullcontext():  # 1st Ctrl-C: after the epoch; 2nd: at once
             launch(jobs, show.progress, on_done)
-            asked = interrupt.requested()
+            asked = graceful and interrupt.requested()
     if not quiet:
         _summary(rows)
         console.print(f"{len(rows)} runs trained here, {len(skipped)} skipped (finished, running or failed "

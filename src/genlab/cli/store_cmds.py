@@ -111,13 +111,17 @@ def status(targets: Optional[list[str]] = typer.Argument(None, help="Experiment 
 
             out.print(f"{len(stray)} stray folder{'s' * (len(stray) > 1)} in {escape(str(st.root / name))}, not "
                       f"runs (ignored): {escape(', '.join(stray))}", highlight=False, soft_wrap=True)
+        from genlab.cli.overview import epochs_cell, run_line, _dur, _num
+
         t = Table(show_header=True, pad_edge=False)
-        for c in ("run", "state", "epoch", "detail"):
-            t.add_column(c, overflow="fold")
+        for c in ("run", "state", "epoch", "eta", "train", "test", "detail"):
+            t.add_column(c, overflow="fold", no_wrap=c in ("run", "state"))
         order = {k: i for i, k in enumerate(KINDS)}
         for rid, s in sorted(states.items(), key=lambda x: (order[x[1].kind], x[0])):
             if s.kind != "done" or show_all:
-                t.add_row(rid, s.kind, "" if s.epoch is None else str(s.epoch), s.detail)
+                r = run_line(st, name, rid, s)  # epoch k of n, ETA, last losses, from the run's files
+                t.add_row(rid, s.kind, epochs_cell(r), _dur(r.eta_s), _num(r.train_loss), _num(r.test_loss),
+                          r.detail)
         if t.row_count:
             out.print(t)
 
