@@ -242,6 +242,7 @@ from genlab.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers 
 app.add_typer(_datasets_app, name="datasets")
 from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
 from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
+from genlab.cli import pairs as _pairs  # noqa: E402,F401  (registers `genlab pairs`)
 
 
 @app.command()
