@@ -298,3 +298,59 @@ def test_bn_reestimation_gives_the_data_statistics():
     assert torch.allclose(net[1].running_mean, h.mean(0), atol=1e-12)
     assert torch.allclose(net[1].running_var, h.var(0), atol=1e-12)
     assert net[1].momentum == 0.1  # restored
+
+
+# ---- figures ---------------------------------------------------------------------------------------------------
+
+
+_TABLE: list = []
+
+
+def lens_results():
+    """A results table as the lenses study writes it: 2 widths × 2 seeds of a small MLP, every lens measured
+    (pair values as each run's point mean would be: here each run's own pair with the other seed)."""
+    import pandas as pd
+
+    if _TABLE:
+        return _TABLE[0].copy()
+    rows = []
+    data = _data((1, 40), n=40)
+    opts = {"esd": {"bins": 8}, "landscape": {"steps": 5, "plane_steps": 3, "directions": 2}}
+    for width in (16, 32):
+        nets = [_net("mlp", (1, 40), seed=s, widths=[width, width]) for s in (0, 1)]
+        pair = compute_pair(["mode_connectivity", "cka"], nets[0], nets[1], data,
+                            options={"mode_connectivity": {"points": 5}, "cka": {"matrix": True}})
+        for s, net in enumerate(nets):
+            rows.append({"run_id": f"w{width}s{s}", "model.width": width, "seed": s,
+                         **compute(["esd", "landscape"], net, data, options=opts), **pair})
+    _TABLE.append(pd.DataFrame(rows))
+    return _TABLE[0].copy()
+
+
+FIGURE_CASES = {
+    "esd_fit": lambda: ({"layer": 0}, None, lens_results()),
+    "alpha_per_layer": lambda: ({"by": "model.width"}, None, lens_results()),
+    "landscape_slice": lambda: ({"by": "model.width"}, None, lens_results()),
+    "landscape_contour": lambda: ({"where": "`model.width` == 32"}, None, lens_results()),
+    "barrier_path": lambda: ({"by": "model.width", "quantity": "loss"}, None, lens_results()),
+    "cka_heatmap": lambda: ({}, None, lens_results()),
+}
+
+
+def test_lens_figures_draw_the_stored_values():
+    from genlab.figures import draw
+
+    res = lens_results()
+    fig = draw({"name": "esd_fit", "layer": 0, "where": "run_id == 'w16s0'"}, None, res)
+    fit = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"][0]
+    x, y = fit.get_data()
+    slope = np.polyfit(np.log(x), np.log(y), 1)[0]
+    assert slope == pytest.approx(-res.loc[0, "esd.alpha.0"], rel=1e-9)  # the fitted law, drawn log-log
+    fig = draw({"name": "cka_heatmap"}, None, res)
+    texts = [float(t.get_text()) for t in fig.axes[0].texts]
+    assert texts[0] == pytest.approx(res.loc[0, "cka.linear_matrix.0.0"], abs=5e-3) and len(texts) == 9
+    fig = draw({"name": "barrier_path", "quantity": "loss", "split": "train"}, None, res)
+    line = fig.axes[0].get_lines()[0]
+    assert line.get_ydata()[0] == pytest.approx(res["mode_connectivity.path.loss.train.0"].mean())
+    with pytest.raises(ValueError, match="no result column matches"):
+        draw({"name": "landscape_contour"}, None, res.drop(columns=[c for c in res if ".plane." in c]))

@@ -109,7 +109,8 @@ def split_rows(data: MeasureData, split: Literal["train", "test"], max_samples: 
 @register_pair_measure("cka")
 def cka(model_a: nn.Module, model_b: nn.Module, data: MeasureData, *,
         kernels: list[Kernel] = ["linear", "rbf"], debiased: bool = False, rbf_threshold: float = 1.0,  # noqa: B006
-        split: Literal["train", "test"] = "test", max_samples: int | None = 512) -> dict[str, float]:
+        split: Literal["train", "test"] = "test", max_samples: int | None = 512, matrix: bool = False
+        ) -> dict[str, float]:
     """CKA between layer i of network A and layer i of network B, per layer and on average (Kornblith et al. 2019).
 
     Definition: module docstring; inputs are the first `max_samples` rows of `split`. Layers are the Linear/Conv
@@ -117,14 +118,20 @@ def cka(model_a: nn.Module, model_b: nn.Module, data: MeasureData, *,
 
     Returns:
       <kernel>.<i> for each layer i and <kernel>.mean (mean over layers), for each kernel in `kernels`; in
-      [0, 1], dimensionless (1: the same representation up to rotation and scale).
+      [0, 1], dimensionless (1: the same representation up to rotation and scale). With `matrix`, also
+      <kernel>_matrix.<i>.<j>: layer i of A against layer j of B, every pair (for heat maps).
     """
     x = split_rows(data, split, max_samples)
     fa, fb = features(model_a, x), features(model_b, x)
     out: dict[str, float] = {}
     for kern in kernels:
-        vals = [cka_from_grams(gram(a, kern, rbf_threshold), gram(b, kern, rbf_threshold), debiased)
-                for a, b in zip(fa, fb)]
+        if matrix:
+            mat = cka_matrix(fa, fb, kern, debiased, rbf_threshold)
+            vals = [float(mat[i, i]) for i in range(min(mat.shape))]
+            out.update({f"{kern}_matrix.{i}.{j}": float(v) for (i, j), v in np.ndenumerate(mat)})
+        else:
+            vals = [cka_from_grams(gram(a, kern, rbf_threshold), gram(b, kern, rbf_threshold), debiased)
+                    for a, b in zip(fa, fb)]
         out.update({f"{kern}.{i}": v for i, v in enumerate(vals)})
         out[f"{kern}.mean"] = float(np.mean(vals))
     return out

@@ -135,8 +135,20 @@ def fitted_layers(model: nn.Module, data: MeasureData, min_evals: int = MIN_EVAL
     return out
 
 
+def histogram(evals: np.ndarray, fit: PowerLawFit, bins: int, suffix: str = "") -> dict[str, float]:
+    """The ESD's density over `bins` log-spaced bins (what a log-log ESD figure draws), its range, and the
+    fraction of eigenvalues in the fitted tail."""
+    x = evals[evals > EVALS_THRESH]
+    edges = np.geomspace(x[0], x[-1], bins + 1) if x[-1] > x[0] else np.array([x[0] * 0.99, x[0] * 1.01])
+    dens, _ = np.histogram(x, bins=edges, density=True)
+    out = {f"hist{suffix}.{k}": float(v) for k, v in enumerate(dens)}
+    out.update({f"hist_lo{suffix}": float(edges[0]), f"hist_hi{suffix}": float(edges[-1]),
+                f"tail{suffix}": fit.n_tail / len(x)})
+    return out
+
+
 @register_measure("esd")
-def esd(model: nn.Module, data: MeasureData, *, min_evals: int = MIN_EVALS) -> dict[str, float]:
+def esd(model: nn.Module, data: MeasureData, *, min_evals: int = MIN_EVALS, bins: int = 0) -> dict[str, float]:
     """Per-layer power-law exponent α of the weight ESD and Martin & Mahoney's data-free summaries.
 
     Definition: see the module docstring (weightwatcher 0.7.7's default fit, same x_min rule). Layers are indexed
@@ -146,7 +158,10 @@ def esd(model: nn.Module, data: MeasureData, *, min_evals: int = MIN_EVALS) -> d
     Returns:
       alpha.<i>, xmin.<i> (eigenvalue units), ks.<i> (KS distance) per fitted layer; alpha_mean, alpha_hat
       (mean α·log10 λ_max), log10_lambda_max (mean), stable_rank (mean Σλ/λ_max), layers (count fitted).
-      Dimensionless except xmin. Raises ValueError when no layer has enough eigenvalues.
+      Dimensionless except xmin. With `bins` > 0, also the ESD for figures: hist.<i>.<k>, the density of the
+      eigenvalues above EVALS_THRESH over `bins` log-spaced bins from hist_lo.<i> to hist_hi.<i>, and tail.<i>,
+      the fraction of them ≥ xmin (what scales the fitted density). Raises ValueError when no layer has enough
+      eigenvalues.
 
     References: Martin & Mahoney, JMLR 2021 and Nat. Commun. 2021 (module docstring).
     """
@@ -154,8 +169,10 @@ def esd(model: nn.Module, data: MeasureData, *, min_evals: int = MIN_EVALS) -> d
     if not layers:
         raise ValueError(f"no Linear/Conv layer has at least min_evals={min_evals} eigenvalues to fit")
     out: dict[str, float] = {}
-    for i, _, _, fit in layers:
+    for i, _, evals, fit in layers:
         out.update({f"alpha.{i}": fit.alpha, f"xmin.{i}": fit.xmin, f"ks.{i}": fit.ks})
+        if bins > 0:
+            out.update(histogram(evals, fit, bins, f".{i}"))
     lam_max = [float(ev[-1]) for _, _, ev, _ in layers]
     alphas = [fit.alpha for *_, fit in layers]
     out["alpha_mean"] = float(np.mean(alphas))
