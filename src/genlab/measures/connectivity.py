@@ -36,9 +36,10 @@ from genlab.measures.pairs import register_pair_measure
 EVAL_BATCH = 512
 
 
-def interpolate(model_a: nn.Module, model_b: nn.Module, t: float) -> nn.Module:
-    """A copy of A with every floating parameter and buffer (1 − t)·A + t·B; integer buffers (BN's step count)
-    taken from A. Raises ValueError naming the first entry whose shape differs."""
+def interpolate(model_a: nn.Module, model_b: nn.Module, t: float, into: nn.Module | None = None) -> nn.Module:
+    """A copy of A (or `into`, a copy made before, overwritten) with every floating parameter and buffer
+    (1 − t)·A + t·B; integer buffers (BN's step count) taken from A. Raises ValueError naming the first entry
+    whose shape differs."""
     sa, sb = model_a.state_dict(), model_b.state_dict()
     if sa.keys() != sb.keys():
         raise ValueError(f"the two networks differ in their entries: {sorted(set(sa) ^ set(sb))[:3]}")
@@ -49,8 +50,10 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, t: float) -> nn.Module:
             raise ValueError(f"{k}: shapes differ ({tuple(va.shape)} vs {tuple(vb.shape)}); mode connectivity "
                              "needs two networks of one architecture")
         mixed[k] = torch.lerp(va, vb.to(va), t) if va.is_floating_point() else va.clone()
-    net = copy.deepcopy(model_a)
-    net.load_state_dict(mixed)
+    net = copy.deepcopy(model_a) if into is None else into
+    with torch.no_grad():  # in place: the state_dict's tensors are the module's own (no load_state_dict checks)
+        for k, v in net.state_dict().items():
+            v.copy_(mixed[k])
     return net.eval()
 
 
@@ -113,8 +116,9 @@ def mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: MeasureData,
     cut = (lambda t: t) if max_samples is None else (lambda t: t[:max_samples])  # noqa: E731
     splits = {"train": (cut(data.x_train), cut(data.y_train)), "test": (cut(data.x_test), cut(data.y_test))}
     curves: dict[tuple[str, str], list[float]] = {(q, s): [] for q in ("loss", "error") for s in splits}
+    net = copy.deepcopy(model_a)  # one copy, overwritten at each t
     for t in np.linspace(0.0, 1.0, points):
-        net = interpolate(model_a, model_b, float(t))
+        net = interpolate(model_a, model_b, float(t), into=net)
         if bn_reestimate:
             reestimate_bn(net, splits["train"][0], bn_batch)
         for s, (x, y) in splits.items():
