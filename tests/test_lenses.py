@@ -27,6 +27,7 @@ from genlab.models import create_model
 from test_measures import toy_data, toy_net
 
 CE = get_loss("cross_entropy")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # powerlaw 2.0 reading its own `sigma`
 
 
 def _data(shape, n=16, classes=10, seed=0) -> MeasureData:
@@ -80,12 +81,12 @@ def test_esd_fit_equals_powerlaw():
 
 
 def test_esd_fit_recovers_a_pareto_exponent_and_layer_matrices():
-    """A Pareto(α = 3) sample of 20,000 is fitted to α within 0.05 on a long tail (can fail:
+    """A Pareto(α = 3) sample of 4,000 is fitted to α within 0.1 on a long tail (can fail:
     a wrong MLE or KS rule moves α by far more); a conv's ESD pools one matrix per kernel position."""
     rng = np.random.default_rng(0)
-    sample = (1 - rng.random(20_000)) ** (-1 / (3 - 1))  # inverse CDF of p(x) ∝ x^-3 on [1, ∞)
+    sample = (1 - rng.random(4_000)) ** (-1 / (3 - 1))  # inverse CDF of p(x) ∝ x^-3 on [1, ∞)
     fit = fit_power_law(sample)
-    assert abs(fit.alpha - 3) < 0.05 and fit.n_tail > 5000  # a pure power law: any x_min fits; a long tail
+    assert abs(fit.alpha - 3) < 0.1 and fit.n_tail > 1000  # a pure power law: any x_min fits; a long tail
     w = torch.randn(8, 5, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     pooled = np.sort(np.concatenate([torch.linalg.svdvals(w[:, :, i, j]).numpy() ** 2
                                      for i in range(3) for j in range(3)]))
@@ -146,7 +147,7 @@ def test_slices_equal_loss_landscapes(name, shape, kw):
     for got, want in zip(mine.values(), ref.parameters):
         assert torch.allclose(got, want, rtol=1e-12, atol=0)
     metric = _ll_metric(net, data)
-    steps = 7
+    steps = 5
     ts = grid(0.5, steps)
     dt = ts[1] - ts[0]
     # loss-landscapes evaluates start + k·(end − start)/S for k = 1..S: start one step before t_0, S = steps
@@ -157,7 +158,7 @@ def test_slices_equal_loss_landscapes(name, shape, kw):
     d1 = random_direction(w, 9, "filter")
     # planar_interpolation visits row i at corner + i·step·d₀ and, in even rows, columns at (j + 1)·step·d₁;
     # odd rows are walked back and land one step lower (j·step): a known off-by-one of the library, so the even rows
-    # are compared (4 of 7 rows, every column)
+    # are compared (3 of 5 rows, every column), and the odd rows one column over
     corner = _shifted(_shifted(net, mine, ts[0]), d1, ts[0] - dt)
     e1 = _shifted(corner, mine, steps * dt)
     e2 = _shifted(corner, d1, steps * dt)
