@@ -90,8 +90,8 @@ def cases(a, b, data: MeasureData) -> dict[str, tuple[Callable, Callable]]:
     def ww_run():
         ww.WeightWatcher(model=a).analyze(plot=False)
 
-    def tcka_run():
-        c = torch_cka.CKA(a, b, "A", "B", model1_layers=layers, model2_layers=layers)
+    def tcka_run():  # torch-cka leaves its hooks on the models: fresh copies each time (genlab copies too)
+        c = torch_cka.CKA(copy.deepcopy(a), copy.deepcopy(b), "A", "B", model1_layers=layers, model2_layers=layers)
         c.compare(loader)
 
     return {
@@ -126,6 +126,7 @@ def main() -> None:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
     print(f"ConvNet3-{args.width}, n = {args.n}, torch {torch.__version__}, {args.threads} thread(s), "
           f"{args.repeats} interleaved repeats; medians")
+    print(f"(the machine may be shared: CPU seconds are this process's; wall includes waiting)")
     print(f"{'case':9s} {'genlab wall':>12s} {'cpu':>7s} {'reference wall':>15s} {'cpu':>7s} {'ref/genlab':>11s}")
     for name, (mine, ref) in chosen.items():
         tm, tr = [], []

@@ -232,7 +232,8 @@ def test_cka_equals_brute_force_hsic_and_ckatorch():
 
 
 def test_cka_pair_measure_on_networks():
-    """A net with itself: 1 on every layer; two seeds: below 1; the layer×layer matrix's diagonal is the measure."""
+    """A net with itself: 1 on every layer; two seeds: below 1; float32 passes agree with float64 to 1e-4; the
+    layer×layer matrix's diagonal is the measure."""
     a, b = _net("convnet3", (3, 32, 32)), _net("convnet3", (3, 32, 32), seed=1)
     data = _data((3, 32, 32), n=20)
     same = compute_pair(["cka"], a, copy.deepcopy(a), data)
@@ -240,6 +241,9 @@ def test_cka_pair_measure_on_networks():
     two = compute_pair(["cka"], a, b, data, options={"cka": {"kernels": ["linear"]}})
     assert set(two) == {"cka.linear.0", "cka.linear.1", "cka.linear.2", "cka.linear.mean"}
     assert all(0 < v < 1 for v in two.values())
+    f32 = compute_pair(["cka", "mode_connectivity"], a, b, data, dtype=torch.float32)
+    f64 = compute_pair(["cka", "mode_connectivity"], a, b, data)
+    assert f32.keys() == f64.keys() and all(abs(f32[k] - f64[k]) <= 1e-4 * max(1.0, abs(f64[k])) for k in f64)
     mat = cka_matrix(features(a, data.x_test), features(b, data.x_test))
     assert np.allclose(np.diag(mat), [two[f"cka.linear.{i}"] for i in range(3)], atol=1e-12)
 

@@ -12,7 +12,8 @@ the value is then free of the O(1/n) bias that makes CKA of unrelated wide layer
 
 Representations: the output of every Linear/Conv layer in execution order (pre-activation, per sample flattened),
 the layers the weight measures count; layer i of network A is compared with layer i of network B, and
-`cka_matrix` gives every pair (layers × layers) for heat maps. Features and Gram matrices are float64.
+`cka_matrix` gives every pair (layers × layers) for heat maps. Features are in the pass's dtype, centered Gram
+matrices float64.
 
 References:
   Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations Revisited", ICML 2019
@@ -38,12 +39,13 @@ FEATURE_BATCH = 512  # rows per forward pass when collecting features
 
 
 def features(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """(n, p_i) float64 outputs of every Linear/Conv call of `model` on x, in execution order (eval mode)."""
+    """(n, p_i) outputs of every Linear/Conv call of `model` on x, in execution order (eval mode), in the
+    model's dtype."""
     chunks: list[list[torch.Tensor]] = []
     for i in range(0, len(x), FEATURE_BATCH):
         seen: list[torch.Tensor] = []
         run_with_hooks(model, x[i:i + FEATURE_BATCH],
-                       lambda m, inp, out: seen.append(out.flatten(1).double()) if isinstance(m, LINEAR_TYPES)
+                       lambda m, inp, out: seen.append(out.flatten(1)) if isinstance(m, LINEAR_TYPES)
                        else None)
         chunks.append(seen)
     if not chunks or not chunks[0]:
@@ -52,9 +54,10 @@ def features(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def gram(x: torch.Tensor, kernel: Kernel = "linear", rbf_threshold: float = 1.0) -> torch.Tensor:
-    """(n, n) Gram matrix of the rows of x (n, p): XXᵀ or the RBF kernel at τ²·median squared distance."""
-    x = x.double()
-    k = x @ x.T
+    """(n, n) float64 Gram matrix of the rows of x (n, p): XXᵀ or the RBF kernel at τ²·median squared distance.
+    XXᵀ is formed in x's dtype (the measure's `dtype`: float32 halves the cost of the n × p × n product, the
+    largest of the measure) and cast; centering and the kernel are float64."""
+    k = (x @ x.T).double()
     if kernel == "linear":
         return k
     sq = k.diag()
