@@ -25,6 +25,7 @@ References:
 
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import numpy as np
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.objective import Params, params_of, train_subset, value_of
+from genlab.measures.objective import LOSS_BATCH, Params, params_of, train_subset
 
 
 def filter_normalize(direction: Params, weights: Params, one_d: Literal["zero", "filter"] = "zero") -> Params:
@@ -56,19 +57,39 @@ def random_direction(weights: Params, seed: int, one_d: Literal["zero", "filter"
     return filter_normalize(raw, weights, one_d)
 
 
+@torch.no_grad()
+def _losses_at(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor,
+               points: list[list[tuple[float, Params]]]) -> list[float]:
+    """L(θ + Σ c_k·d_k) for each point [(c_k, d_k), …]: one copy of the model, its weights overwritten in place
+    per point (cheaper than a functional call per batch), eval mode; the mean loss summed in float64."""
+    w = params_of(model)
+    net = copy.deepcopy(model).eval()
+    mine = dict(net.named_parameters())
+    out = []
+    for combo in points:
+        for k, p in mine.items():
+            if k in w:
+                p.copy_(w[k])
+                for c, d in combo:
+                    p.add_(d[k], alpha=c)
+        total = 0.0
+        for i in range(0, len(x), LOSS_BATCH):
+            total += float(data.loss.per_sample(net(x[i:i + LOSS_BATCH]), y[i:i + LOSS_BATCH]).double().sum())
+        out.append(total / len(x))
+    return out
+
+
 def slice_1d(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor, d: Params,
              ts: np.ndarray) -> np.ndarray:
     """L(θ + t·d) for each t in `ts` (loss units, mean over the rows x, y)."""
-    w = params_of(model)
-    return np.array([value_of(model, data, x, y, {k: w[k] + float(t) * d[k] for k in w}) for t in ts])
+    return np.array(_losses_at(model, data, x, y, [[(float(t), d)] for t in ts]))
 
 
 def slice_2d(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tensor, d0: Params, d1: Params,
              ts: np.ndarray) -> np.ndarray:
     """(len(ts), len(ts)) L(θ + s·d₀ + t·d₁), row s, column t."""
-    w = params_of(model)
-    return np.array([[value_of(model, data, x, y, {k: w[k] + float(s) * d0[k] + float(t) * d1[k] for k in w})
-                      for t in ts] for s in ts])
+    flat = _losses_at(model, data, x, y, [[(float(s), d0), (float(t), d1)] for s in ts for t in ts])
+    return np.array(flat).reshape(len(ts), len(ts))
 
 
 def grid(span: float, steps: int) -> np.ndarray:
@@ -98,7 +119,7 @@ def landscape(model: nn.Module, data: MeasureData, *, radius: float = 0.25, dire
     x, y = train_subset(data, max_samples)
     w = params_of(model)
     dirs = [random_direction(w, seed + k, one_d) for k in range(directions)]
-    base = value_of(model, data, x, y, w)
+    base = float(slice_1d(model, data, x, y, dirs[0], np.array([0.0]))[0])
     rises = [float(slice_1d(model, data, x, y, d, np.array([-radius, radius])).mean() - base) for d in dirs]
     ts = grid(span, steps)
     curves = np.stack([slice_1d(model, data, x, y, d, ts) for d in dirs]).mean(axis=0)
