@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.style import finish_axes
+from genlab.expr import Where
 from genlab.tables import fmt, select
 
 MAX_RUNS = 4  # esd_fit draws at most this many runs (one colour each)
@@ -55,7 +56,7 @@ def _groups(rows: pd.DataFrame, by: str | None) -> list[tuple[str, pd.DataFrame]
 
 
 @register_figure("esd_fit")
-def esd_fit(history: pd.DataFrame, results: pd.DataFrame, *, layer: int = 0, where: str | None = None,
+def esd_fit(history: pd.DataFrame, results: pd.DataFrame, *, layer: int = 0, where: Where | None = None,
             title: str = "") -> Figure:
     """Layer `layer`'s ESD (density of the eigenvalues of WᵀW, log-spaced bins, log-log) with the fitted
     power law p(λ) = tail·(α − 1)/x_min·(λ/x_min)^(−α) for λ ≥ x_min (dashed), for up to 4 runs."""
@@ -81,7 +82,7 @@ def esd_fit(history: pd.DataFrame, results: pd.DataFrame, *, layer: int = 0, whe
 
 @register_figure("alpha_per_layer")
 def alpha_per_layer(history: pd.DataFrame, results: pd.DataFrame, *, by: str | None = None,
-                    where: str | None = None, title: str = "") -> Figure:
+                    where: Where | None = None, title: str = "") -> Figure:
     """α of each fitted layer (x: layer index in execution order), one line per value of `by` (mean ± std over
     the runs with that value); α ≈ 2-4 is Martin & Mahoney's well-trained range, above ~6 the random-like one."""
     rows = _rows(results, where)
@@ -100,7 +101,7 @@ def alpha_per_layer(history: pd.DataFrame, results: pd.DataFrame, *, by: str | N
 
 @register_figure("landscape_slice")
 def landscape_slice(history: pd.DataFrame, results: pd.DataFrame, *, span: float = 1.0, by: str | None = None,
-                    where: str | None = None, title: str = "") -> Figure:
+                    where: Where | None = None, title: str = "") -> Figure:
     """The 1-D filter-normalized slice L(θ + t·d) (mean over the measure's directions, then over runs), t over
     [−span, span] (the measure's `span`), one line per value of `by`."""
     rows = _rows(results, where)
@@ -116,7 +117,7 @@ def landscape_slice(history: pd.DataFrame, results: pd.DataFrame, *, span: float
 
 
 @register_figure("landscape_contour")
-def landscape_contour(history: pd.DataFrame, results: pd.DataFrame, *, span: float = 1.0, where: str | None = None,
+def landscape_contour(history: pd.DataFrame, results: pd.DataFrame, *, span: float = 1.0, where: Where | None = None,
                       title: str = "") -> Figure:
     """The 2-D slice L(θ + s·d₀ + t·d₁) of the first run selected, as labelled contour lines (Li et al. Fig. 1)."""
     rows = _rows(results, where)
@@ -137,7 +138,7 @@ def landscape_contour(history: pd.DataFrame, results: pd.DataFrame, *, span: flo
 
 @register_figure("barrier_path")
 def barrier_path(history: pd.DataFrame, results: pd.DataFrame, *, quantity: str = "error", split: str = "test",
-                 by: str | None = None, where: str | None = None, title: str = "") -> Figure:
+                 by: str | None = None, where: Where | None = None, title: str = "") -> Figure:
     """`quantity` (loss or error) on `split` along θ(t) = (1 − t)θ_A + tθ_B between seed pairs, mean over each
     config point's pairs (one line per point, labelled by `by`); the barrier is the bump above the endpoints."""
     rows = _rows(results, where)
@@ -154,7 +155,7 @@ def barrier_path(history: pd.DataFrame, results: pd.DataFrame, *, quantity: str 
 
 
 @register_figure("cka_heatmap")
-def cka_heatmap(history: pd.DataFrame, results: pd.DataFrame, *, kernel: str = "linear", where: str | None = None,
+def cka_heatmap(history: pd.DataFrame, results: pd.DataFrame, *, kernel: str = "linear", where: Where | None = None,
                 title: str = "") -> Figure:
     """CKA between every layer of run A (rows) and of run B (columns) for the first run selected (its config
     point's seed pairs, averaged), values written in the cells."""

@@ -20,10 +20,12 @@ is what weightwatcher reports and what we do).
 One convention differs on purpose: weightwatcher multiplies each conv slice by 1/√2 before the SVD (its default
 `conv2d_norm=True`), so its conv λ_max (and log_spectral_norm, alpha_weighted) are those of W/√2; we keep the
 eigenvalues of the weights themselves, X = WᵀW as the JMLR paper defines the ESD. α, x_min/λ_max ratios and the KS
-distance do not change (the fit is scale-free); conv λ values are 2× weightwatcher's, log10 λ_max 0.301 higher. We write this closed form rather than call the `powerlaw` package: powerlaw.Fit
-re-fits every candidate x_min in Python objects (about 100× slower on a 512-eigenvalue ESD,
-benchmarks/bench_lenses.py) and its KS distance uses a different empirical-CDF step, so its x_min can differ from
-weightwatcher's by one eigenvalue; for a given x_min both give this α (tests/test_lenses.py checks both).
+distance do not change (the fit is scale-free); conv λ values are 2× weightwatcher's, log10 λ_max 0.301 higher.
+
+We write the fit as this closed form, vectorized over the candidate x_min, rather than call the `powerlaw`
+package: powerlaw.Fit re-fits every candidate x_min through its Python distribution objects (about 100× slower on
+a 1,600-eigenvalue ESD, benchmarks/bench_lenses.py), and weightwatcher itself no longer uses it for this fit.
+tests/test_lenses.py checks that powerlaw picks the same x_min and D and gives the same α at it.
 
 Network summaries (each a mean over the fitted layers, as weightwatcher's `get_summary`):
     alpha_mean        mean α
