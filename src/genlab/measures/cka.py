@@ -5,8 +5,9 @@ For representations X (n × p) and Y (n × q) of the same n inputs, with Gram ma
     CKA(K, L) = HSIC(K, L) / √(HSIC(K, K) · HSIC(L, L)),   HSIC(K, L) = tr(K H L H) / (n − 1)²,  H = I − 11ᵀ/n
 
 Linear kernel K = XXᵀ (then CKA = ‖YᵀX‖_F² / (‖XᵀX‖_F ‖YᵀY‖_F) on centered features); RBF kernel
-K_ij = exp(−‖x_i − x_j‖² / (2 τ² m)), m the median of the squared distances (diagonal zeros included) and τ the
-`rbf_threshold` (Kornblith et al.'s code, default 1.0). `debiased` replaces HSIC by the unbiased estimator of
+K_ij = exp(−‖x_i − x_j‖² / (2 τ² m)), m the median of the squared distances (diagonal zeros included; numpy's
+median, the mean of the two middle values — ckatorch takes torch's lower one) and τ the `rbf_threshold`
+(Kornblith et al.'s code, default 1.0). `debiased` replaces HSIC by the unbiased estimator of
 Song et al. 2012 (Nguyen, Raghu & Kornblith 2021 eq. 3), computed as Kornblith's `center_gram(unbiased=True)`:
 the value is then free of the O(1/n) bias that makes CKA of unrelated wide layers look similar.
 
@@ -62,7 +63,8 @@ def gram(x: torch.Tensor, kernel: Kernel = "linear", rbf_threshold: float = 1.0)
         return k
     sq = k.diag()
     d2 = (sq[:, None] + sq[None, :] - 2 * k).clamp_min(0)
-    return torch.exp(-d2 / (2 * rbf_threshold ** 2 * d2.median()))
+    med = float(np.median(d2.cpu().numpy()))  # numpy's median (mean of the middle two), as Kornblith's code
+    return torch.exp(-d2 / (2 * rbf_threshold ** 2 * med))
 
 
 def center(k: torch.Tensor, debiased: bool = False) -> torch.Tensor:
