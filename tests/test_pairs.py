@@ -85,3 +85,40 @@ def test_analysis_ranks_pair_measures_beside_the_others(tmp_path):
     assert {"margin_q10", "cka.linear.mean", "mode_connectivity.loss_barrier.test"} <= names
     row = a.table.set_index("measure").loc["cka.linear.mean"]
     assert row["n"] == 6 and math.isfinite(row["tau"])
+
+
+SPEC = """
+name = "pc"
+seeds = [0, 1]
+data = { name = "separable", n_train = 64, n_test = 32 }
+model = { name = "mlp", widths = [8] }
+train = { epochs = 1 }
+
+[pairs]
+measures = ["cka"]
+measure_options = { cka = { kernels = ["linear"] } }
+"""
+
+
+def test_genlab_run_measures_the_pairs_and_genlab_pairs_skips_or_redoes_them(write_spec, tmp_path):
+    from typer.testing import CliRunner
+
+    from genlab.cli import app
+
+    runner, store = CliRunner(), tmp_path / "store"
+    path = write_spec(SPEC)
+    r = runner.invoke(app, ["run", str(path), "--store", str(store), "--quiet"])
+    assert r.exit_code == 0, r.output
+    table = pair_results(store, "pc")
+    assert len(table) == 1 and 0 < table.loc[0, "cka.linear.mean"] < 1  # measured by `genlab run`
+    r = runner.invoke(app, ["pairs", str(path), "--store", str(store)])
+    assert r.exit_code == 0 and "measured 0 pairs" in r.output  # the same options: kept
+    r = runner.invoke(app, ["pairs", str(path), "--store", str(store), "--redo", "-m", "mode_connectivity"])
+    assert r.exit_code == 0 and "measured 1 pairs" in r.output, r.output
+    both = pair_results(store, "pc")
+    assert {"cka.linear.mean", "mode_connectivity.loss_barrier.test"} <= set(both.columns)  # merged, not replaced
+
+
+def test_a_pair_measure_in_record_measures_says_where_it_belongs():
+    with pytest.raises(SpecError, match=r"record.measures.0.*'cka' is a measure of two runs.*\[pairs\]"):
+        parse({**BASE, "record": {"measures": ["cka"]}})
