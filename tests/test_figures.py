@@ -41,7 +41,7 @@ def figure_cases() -> dict:
     """name → () -> (options, history, results): the generic figures here, each seed's from its test module
     (tests/test_seedNNN.py may define FIGURE_CASES in the same form)."""
     cases = {name: (lambda o=o: (o, synthetic_history(), synthetic_results())) for name, o in OPTIONS.items()}
-    for mod in ("test_seed000", "test_seed002", "test_seed003", "test_seed004", "test_rules"):
+    for mod in ("test_seed000", "test_seed002", "test_seed003", "test_seed004", "test_rules", "test_lenses"):
         try:
             cases.update(importlib.import_module(mod).FIGURE_CASES)
         except ModuleNotFoundError:

@@ -34,7 +34,7 @@ else:  # pragma: no cover
 
 
 EXPERIMENT_KEYS = ("name", "description", "chapter", "seeds", "sweep", "profiles", "figures", "findings",
-                   "default_profile", "analysis")
+                   "default_profile", "analysis", "pairs")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Experiment:
     figures: tuple[dict[str, Any], ...] = ()
     findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
     analysis: dict[str, Any] | None = None  # [analysis]: the measure ranking in the report (genlab.analysis)
+    pairs: dict[str, Any] | None = None  # [pairs]: pair measures on pairs of its runs (genlab.pairs)
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
@@ -163,6 +164,9 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     figures = entries(raw, "figures", problems)
     findings = entries(raw, "findings", problems)
     analysis = _analysis(raw, problems)
+    from genlab.pairs import check_pairs
+
+    pairs = check_pairs(raw, problems)
     for k in RUN_FIELDS:
         if k in raw and not isinstance(raw[k], dict):
             problems.add(k, "must be a table", raw[k])
@@ -204,7 +208,8 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     problems.fail()
     return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text,
-                      sets=dict(sets or {}), chapter=str(raw.get("chapter", "")), analysis=analysis)
+                      sets=dict(sets or {}), chapter=str(raw.get("chapter", "")), analysis=analysis,
+                      pairs=pairs)
 
 
 def _with_point(base: dict, point: dict[str, Any], problems: Problems) -> dict:

@@ -266,7 +266,11 @@ class RecordSpec(Frozen):
             try:
                 get_measure(name)
             except KeyError as e:
-                raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": f"measures.{i}"})
+                from genlab.measures.pairs import is_pair_measure
+
+                msg = (f"{name!r} is a measure of two runs: list it in the spec's [pairs] measures (genlab.pairs)"
+                       if is_pair_measure(name) else str(e.args[0]))
+                raise PydanticCustomError("unknown_name", "{msg}", {"msg": msg, "sub_loc": f"measures.{i}"})
         if self.measure_epochs and not self.measures:
             raise ValueError("measure_epochs is set but no measures are listed in record.measures")
         return self

@@ -323,7 +323,9 @@ class Store:
                          **facts, **per_class})
         import pandas as pd
 
-        return pd.DataFrame(rows)
+        from genlab.pairs import with_pair_means  # pair measures: each run gets its config point's mean
+
+        return with_pair_means(self, experiment, pd.DataFrame(rows))
 
     def history(self, experiment: str, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """One row per (run, epoch): run_id, the config columns, then the per-epoch metrics."""

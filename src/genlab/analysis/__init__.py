@@ -92,8 +92,9 @@ def analyze(results: pd.DataFrame, measures: list[str] | None = None, gap: str |
         sw = _with_n_test(sw, n_test)
     if measures is None:
         from genlab.measures import list_measures
+        from genlab.measures.pairs import list_pair_measures
 
-        measures = measure_columns(sw.runs, list_measures())
+        measures = measure_columns(sw.runs, list_measures() + list_pair_measures())
         if not measures:
             raise ValueError("no measure columns in the results; record some (record.measures) or name "
                              "result columns with --measures")

@@ -296,6 +296,7 @@ app.add_typer(_datasets_app, name="datasets")
 from genlab.cli import compare, export, plot  # noqa: E402,F401  (register `compare`, `export`, `plot`)
 from genlab.cli import lab as _lab  # noqa: E402,F401  (registers `tag`, `rm`)
 from genlab.cli import analyze as _analyze  # noqa: E402,F401  (registers `genlab analyze`)
+from genlab.cli import pairs as _pairs  # noqa: E402,F401  (registers `genlab pairs`)
 
 
 @app.command()

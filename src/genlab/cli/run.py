@@ -106,6 +106,11 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
+    if not dry_run and cluster is None:  # [pairs]: pair measures once the runs are in (genlab.pairs)
+        from genlab.cli.pairs import measure_spec_pairs
+
+        for exp in (e for e in exps if e.pairs):
+            measure_spec_pairs(exp, st, quiet, device=device)
     if decide and not dry_run:
         from genlab.cli.decide import decide_loop
 

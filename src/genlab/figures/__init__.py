@@ -61,3 +61,4 @@ def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> l
 
 from genlab.figures import curves, ranking, scatter, seed000, seed002, seed003, seed004  # noqa: E402,F401  (registers)
 from genlab.figures import rules  # noqa: E402,F401  (the learning-rules study)
+from genlab.figures import lenses  # noqa: E402,F401  (issue 26: ESD, landscape, barrier, CKA)
