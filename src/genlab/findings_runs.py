@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from genlab.lazy import pd
 
 from genlab.expr import Where
 from genlab.findings import (Check, Finding, Paper, _expect, _fails, _fmt, _pm, at_least, at_most, negate, overall,

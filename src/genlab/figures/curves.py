@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.style import finish_axes, loss_label
