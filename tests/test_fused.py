@@ -96,3 +96,27 @@ def test_fused_resume_from_a_snapshot_is_bit_identical():
     full = ens.train_ensemble(cfgs, save_resumes=saver)
     again = ens.train_ensemble(cfgs, resumed=[s[1] for s in snaps])
     assert_bit_identical(full, again, epochs=3)
+
+
+def test_calibration_measures_once_and_caches_on_disk(tmp_path, monkeypatch):
+    """stacking_pays: a measurement (both timings positive), then the same decision from this process's memory
+    and, in a fresh process (memory cleared), from <data root>/generated/stacking.json without measuring."""
+    from genlab.executors import calibrate
+    from genlab.executors.ensemble import group_key
+
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
+    monkeypatch.delenv("GENLAB_GEN_CACHE", raising=False)
+    monkeypatch.setattr(calibrate, "_DECIDED", {})
+    cfg = config(data={"name": "digits"}, model={"name": "conv4", "width": 2}, train={"batch_size": 32})
+    solo_s, stacked_s = calibrate.measure(cfg)
+    assert solo_s > 0 and stacked_s > 0
+    calls = []
+    monkeypatch.setattr(calibrate, "measure", lambda c, d: calls.append(1) or (1.0, 0.5))  # 2× faster: pays
+    key = group_key(cfg)
+    assert calibrate.stacking_pays(cfg, key) is True and calls == [1]
+    assert calibrate.stacking_pays(cfg, key) is True and calls == [1]  # memory
+    monkeypatch.setattr(calibrate, "_DECIDED", {})
+    assert calibrate.stacking_pays(cfg, key) is True and calls == [1]  # disk
+    assert (tmp_path / "generated" / "stacking.json").exists()
+    monkeypatch.setattr(calibrate, "measure", lambda c, d: calls.append(1) or (1.0, 0.95))  # 1.05×: not enough
+    assert calibrate.stacking_pays(cfg, key + "other") is False and calls == [1, 1]
