@@ -203,9 +203,11 @@ def option_hints(fn: Callable[..., Any], opts: dict[str, inspect.Parameter]) -> 
     import typing
 
     target = inspect.unwrap(fn)
+    if not hasattr(target, "__globals__"):  # a class or callable object: its hints as typing resolves them
+        return typing.get_type_hints(fn, include_extras=True)
     own = {k: v for k, v in getattr(target, "__annotations__", {}).items() if k in opts}
     holder = types.SimpleNamespace(__annotations__=own)
-    return typing.get_type_hints(holder, globalns=getattr(target, "__globals__", {}), include_extras=True)
+    return typing.get_type_hints(holder, globalns=target.__globals__, include_extras=True)
 
 
 NO_VALUE = ("bad_option", "unknown_name", "bad_epoch")  # genlab's own error types: the message says it all

@@ -96,10 +96,7 @@ def fused_forward(model: nn.Sequential, params: dict[str, torch.Tensor], bufs: d
         elif isinstance(mod, nn.Linear):
             w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
             h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-        else:
-            if first and shared_x:  # a pool or activation before the first conv: still the shared input
-                h = mod(h)
-                continue
+        else:  # pools and activations work per channel (before the first conv: on the shared input itself)
             h = mod(h)
     return h
 
