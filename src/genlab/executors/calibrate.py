@@ -1,10 +1,11 @@
 """Whether stacking pays for a model family on this machine: a small measurement, made once and cached.
 
-`--ensemble auto` on a CPU stacks fully connected nets always (31× for linear, 3-8× for MLPs) and every other
+`--ensemble auto` on a CPU stacks fully connected nets always and every other
 family only when `stacking_pays` says so: K = `K_CAL` copies of the run's model, one training step on a batch
 of the run's shape timed solo (K optimizer steps) and stacked (the ensemble trainer's step: fused grouped
 convs, `train.fused`, or vmap), best of `REPEATS` after a warm-up; about a second for a small conv net. Stacking pays when it is at least `GAIN`×
-faster (below that, timing noise and the stack's evaluation overhead eat the gain). Decisions are cached in
+faster (below that, timing noise and the stack's evaluation overhead eat the gain); CPU time on a CPU, wall
+time on a GPU. Decisions are cached in
 this process and in `<data root>/generated/stacking.json`, keyed by the ensemble group key (model and options,
 data set apart from labels, batch sizes, loss, optimizer family), device, torch version, CPU and threads; `GENLAB_GEN_CACHE=off` keeps them in memory only.
 The decision changes only how runs are scheduled: a member's numbers equal its solo run's either way.
@@ -23,8 +24,8 @@ import torch
 
 from genlab.spec import RunConfig
 
-K_CAL = 4  # members in the calibration stack
-REPEATS = 3  # timed steps each way (the best counts)
+K_CAL = 8  # members in the calibration stack (4 measured too noisy on a loaded 2-core machine)
+REPEATS = 5  # timed steps each way (the best counts)
 GAIN = 1.15  # stack when stacked is at least this much faster than K solo steps
 _DECIDED: dict[str, bool] = {}
 
@@ -97,17 +98,19 @@ def measure(cfg: RunConfig, device: str = "cpu") -> tuple[float, float]:
         _, grads = stack._grads(x, y, m0, K_CAL, leaves, {})
         stack.opt.step(leaves, grads, lrs)
 
+    clock = time.perf_counter if dev.type == "cuda" else time.process_time  # CPU: the neighbours' load aside
+
     def best(fn) -> float:
         fn()  # warm-up: allocator, kernels chosen
         times = []
         for _ in range(REPEATS):
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
         return min(times)
 
     return best(solo_step), best(stacked_step)
