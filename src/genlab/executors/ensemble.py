@@ -20,11 +20,13 @@ from genlab.spec import RunConfig
 from genlab.store import Store, StoreError
 
 K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains little and memory grows
-# On a CPU fully connected nets always gain from stacking (benchmarks/bench_ensemble.py; 16 MLPs on mnist1d
-# 6.3-7.8× in reruns of issue 28), so `auto` stacks them; conv families gain little or nothing on a CPU
-# (a conv is already compute-bound: ConvNet3-32 on digits 1.2-1.5× in groups of 4, Conv-4 with BN ~1.0-1.3×,
-# ResNet-20 0.8-1.1×; issue 28's reruns and the note), so `auto` stacks them on a CPU only where
-# `executors.calibrate` measures a gain here, and always on a GPU; an explicit K stacks any family.
+# On a CPU fully connected nets always gain from stacking (16 MLPs on mnist1d 6.3-7.8× in issue 28's reruns of
+# benchmarks/bench_ensemble.py), so `auto` stacks them. Conv families gain on a CPU only where a step is small
+# enough to be overhead-bound: groups of 8 on digits, whole training, fused (train/fused.py) ConvNet3-32
+# 1.4-1.5×, Conv-4 c16 with BN 1.6-1.8×, ResNet-20 by vmap 1.0-1.1×; at CIFAR's 32×32 a solo conv step is near
+# the CPU's matmul peak and fusion is slower (benchmarks/bench_flops.py: 0.7-0.9×). So `auto` stacks them on a
+# CPU only where `executors.calibrate` measures a gain on this machine, and always on a GPU; an explicit K
+# stacks any family.
 CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
 # families whose `dropout` option is a per-member probability in the stack (train/ensemble.py: masks drawn per
