@@ -70,7 +70,9 @@ def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUT
     order = [configs.index(c) for g in groups for c in g]  # ensemble outcomes come in group order
     by_config = [o for _, o in sorted(zip(order, ens[2]), key=lambda t: t[0])]
     sizes = sorted((len(g) for g in groups), reverse=True)
-    print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}) on {device}\n"
+    auto = sorted((len(u) for u in plan([Job(PlannedRun(c, {}), {}) for c in configs], K_AUTO, auto=True,
+                                        device=device)), reverse=True)  # what `--ensemble auto` would do
+    print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}; under auto {auto}) on {device}\n"
           f"  solo     {solo[0]:8.2f} CPU s {solo[1]:8.2f} wall s\n"
           f"  ensemble {ens[0]:8.2f} CPU s {ens[1]:8.2f} wall s\n"
           f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall\n"
@@ -110,7 +112,7 @@ def dropout8() -> list[RunConfig]:
 
 
 def families() -> dict[str, list[RunConfig]]:
-    """One small group per model family the executor batches (4 lrs each, 2 epochs)."""
+    """One small group per model family the executor batches (8 runs each: 4 lrs × 2 seeds, 2 epochs)."""
     base = {"experiment": "bench_family", "record": {"checkpoint": "none", "save_init": False},
             "train": {"epochs": 2, "batch_size": 64}}
     fams = {"linear (digits)": ({"name": "digits"}, {"name": "linear"}),
@@ -118,8 +120,8 @@ def families() -> dict[str, list[RunConfig]]:
             "convnet3 w32 (digits)": ({"name": "digits"}, {"name": "convnet3", "width": 32}),
             "conv4 c16, BN (digits)": ({"name": "digits"}, {"name": "conv4", "width": 16}),
             "resnet20 (digits)": ({"name": "digits"}, {"name": "resnet20"})}
-    return {k: [RunConfig.model_validate({**base, "data": d, "model": m, "optim": {"lr": lr}})
-                for lr in (0.01, 0.02, 0.05, 0.1)] for k, (d, m) in fams.items()}
+    return {k: [RunConfig.model_validate({**base, "data": d, "model": m, "optim": {"lr": lr}, "seed": s})
+                for lr in (0.01, 0.02, 0.05, 0.1) for s in (0, 1)] for k, (d, m) in fams.items()}
 
 
 def main() -> None:

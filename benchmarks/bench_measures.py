@@ -10,7 +10,8 @@ classified right (deterministic: seed 0). Measures see n training and n test poi
 cross-entropy. Each path is one `compute(all its registered measures)` call, as the trainer makes:
   old64 / old32  the package at `--commit` (loaded by bench_measures_ref.py) in float64 (its default) / float32;
   new64 / new32  today's package in float64 / float32 (the default of `record` and `genlab measure`).
-Paths run in a rotating order within each repeat (the machine is shared: medians of interleaved runs). Prints
+Paths run in a rotating order within each repeat (the machine is shared: medians of interleaved runs, in CPU
+seconds of this process). Set OMP_NUM_THREADS=1 for the 1-thread numbers. Prints
 the medians, the ratios, and every value on which new32 or new64 differs from old64 by more than 1e-4 relative;
 `--breakdown` adds each measure's time alone, old and new, and the bound the PAC-Bayes searches put on any
 speed-up that keeps their values. The process sets glibc's allocator as `genlab measure` does (genlab.cpu):
@@ -67,9 +68,11 @@ def checkpoint(n: int, width: int) -> tuple[torch.nn.Module, torch.Tensor, torch
 
 
 def timed(fn: Callable[[], dict[str, float]]) -> tuple[float, dict[str, float]]:
-    t0 = time.perf_counter()
+    """(CPU seconds of this process, fn()): on a shared machine wall seconds mostly measure the neighbours'
+    load (issue 28: wall medians of 34-52 s for one path); CPU seconds sum over torch's threads."""
+    t0 = time.process_time()
     out = fn()
-    return time.perf_counter() - t0, out
+    return time.process_time() - t0, out
 
 
 def paths(pkg_old: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, init: dict, n: int,
@@ -155,7 +158,7 @@ def main() -> None:
             times[p].append(dt)
             print(f"  repeat {r + 1}: {p} {dt:7.2f} s ({len(values[p])} values)", flush=True)
     med = {p: statistics.median(t) for p, t in times.items()}
-    print("\nmedian seconds: " + ", ".join(f"{p} {med[p]:.2f}" for p in order))
+    print("\nmedian CPU seconds: " + ", ".join(f"{p} {med[p]:.2f}" for p in order))
     for a in ("old64", "old32"):
         for b in ("new32", "new64"):
             if a in med and b in med:

@@ -152,7 +152,15 @@ def test_plan_groups_by_key_and_keeps_solo_runs_solo():
     assert all(len(u) == 1 for u in plan(jobs, 1))
     conv = [Job(PlannedRun(config(data={"name": "digits"}, model={"name": "conv4", "width": 4}, seed=s), {}), {})
             for s in range(2)]
-    assert [len(u) for u in plan(conv, 32, auto=True, device="cpu")] == [1, 1]  # CPU convs measured no faster
+    from genlab.executors import calibrate
+
+    asked = []
+    for pays, sizes in ((False, [1, 1]), (True, [2])):  # on a CPU convs stack where calibration measures a gain
+        calibrate._DECIDED.clear()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(calibrate, "stacking_pays", lambda cfg, key, dev, pays=pays: asked.append(key) or pays)
+            assert [len(u) for u in plan(conv, 32, auto=True, device="cpu")] == sizes
+    assert len(asked) == 2 and len(set(asked)) == 1  # once per group key and plan
     assert [len(u) for u in plan(conv, 32, auto=True, device="cuda")] == [2]
     assert parse_ensemble("auto") == (32, True) and parse_ensemble("off") == (1, False)
     assert parse_ensemble("4") == (4, False)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
-from genlab.measures import MeasureData, compute, flatten_values, get_measure, list_measures
+from genlab.measures import MeasureData, applies_to, compute, flatten_values, get_measure, list_measures
 from genlab.losses import get_loss
 
 TOY_SECONDS = 5.0  # generous for a loaded CPU (it flaked at 2 s under load 8); each takes well under 0.3 s alone
@@ -45,6 +46,8 @@ def toy_data(net: nn.Module, n: int = 40) -> MeasureData:
 def test_every_measure_is_finite_deterministic_fast_and_pure(name):
     net = toy_net()
     data = toy_data(net)
+    if not applies_to(get_measure(name), net, data):  # the least-squares measures: on the squared loss
+        data = replace(data, loss=get_loss("mse"))
     before = copy.deepcopy(net.state_dict())
     t0 = time.perf_counter()
     first = compute([name], net, data)
@@ -73,8 +76,8 @@ def test_compute_casts_to_float64_and_keeps_float32_model():
     net = toy_net().float()
     data = toy_data(toy_net())
     d32 = MeasureData(data.x_train.float(), data.y_train, data.x_test.float(), data.y_test, data.loss, None, 3)
-    out = compute(["log_l2_path_norm"], net, d32)
-    ref = compute(["log_l2_path_norm"], net.double(), data)
+    out = compute(["log_l2_path_norm"], net, d32, dtype=torch.float64)
+    ref = compute(["log_l2_path_norm"], net.double(), data, dtype=torch.float64)
     assert out["log_l2_path_norm"] == pytest.approx(ref["log_l2_path_norm"], rel=1e-6)
 
 
@@ -181,3 +184,24 @@ def test_measure_experiment_writes_results(tmp_path):
     writer.finish(summary(train(bare, save=writer.save_state), bare, 0.0))
     with pytest.raises(FileNotFoundError, match=f"e/{bare.run_id}.*final.pt"):  # never had one: say how to get it
         measure_experiment(store, "e", ["margin_q5"], run_ids=[bare.run_id])
+
+
+def test_one_dtype_default_and_inapplicable_measures_skipped():
+    """compute() defaults to the trainer's and the CLI's dtype (float32) and takes its name; the least-squares
+    measures are skipped on a cross-entropy classifier (not computed: no keys) and computed on the mse loss."""
+    from genlab.measures import DEFAULT_DTYPE
+    from genlab.spec import RecordSpec
+
+    assert DEFAULT_DTYPE == "float32" == RecordSpec().measure_dtype
+    net = toy_net()
+    data = toy_data(net)
+    seen = []
+    net.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0].dtype))
+    out = compute(["margin_q5", "min_norm_gap", "design_spectrum"], net, data)
+    assert set(out) == {"margin_q5"} and set(seen) == {torch.float32}  # the copy's passes: float32
+    assert compute(["margin_q5"], net, data, dtype="float64") == compute(["margin_q5"], net, data, dtype=torch.float64)
+    assert compute(["margin_q5"], net, data) == compute(["margin_q5"], net, data, dtype=torch.float32)
+    mse = compute(["min_norm_gap", "design_spectrum"], net, replace(data, loss=get_loss("mse")))
+    assert "min_norm_gap.distance" in mse and "design_spectrum.lambda_max" in mse
+    with pytest.raises(ValueError, match="float16"):
+        compute(["margin_q5"], net, data, dtype="float16")

@@ -143,7 +143,7 @@ def test_pacbayes_draws_batched_by_vmap_give_the_same_sigma(monkeypatch):
 
     net = toy_net()
     data = toy_data(net)
-    loop = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data)
+    loop = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data, dtype=torch.float64)
     monkeypatch.setitem(pacbayes.DRAW_CHUNK, "cpu", 3)  # chunks of 3, 3, 2 of the 8 draws
-    chunked = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data)
+    chunked = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data, dtype=torch.float64)
     assert chunked == loop

@@ -142,7 +142,7 @@ def test_capacity_measures_match_004_equations():
     s1, s2 = (torch.linalg.matrix_norm(w, 2) for w in (w1, w2))
     eq4 = math.log(h[0] * s1 ** 2 * h[1] * s2 ** 2) - lg2
     got = compute(["log_l2_capacity", "log_l1_path_capacity", "log_l2_path_capacity", "log_spectral_capacity"],
-                  net, data)
+                  net, data, dtype=torch.float64)
     assert list(got.values()) == pytest.approx([eq1, eq2, eq3, eq4], rel=RTOL)
 
 
@@ -261,7 +261,7 @@ def test_rescaling_adjacent_layers(make, in_shape):
     data = data_for(net, in_shape)
     names = ["log_l1_path_norm", "log_l2_path_norm", "log_prod_frobenius", "normalized_loss",
              "log_l2_path_capacity", "log_l1_path_capacity"]
-    before = compute(names, net, data)
+    before = compute(names, net, data, dtype=torch.float64)
     layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     norms = [float(m.weight.detach().norm()) ** 2 for m in layers]
     scaled = make()
@@ -270,7 +270,7 @@ def test_rescaling_adjacent_layers(make, in_shape):
         ls[0].weight.mul_(c)
         ls[1].weight.div_(c)
     torch.testing.assert_close(scaled(data.x_train), net(data.x_train), rtol=1e-12, atol=1e-12)
-    after = compute(names, scaled, data)
+    after = compute(names, scaled, data, dtype=torch.float64)
     assert after == pytest.approx(before, rel=RTOL)
     want = math.log(c ** 2 * norms[0] + norms[1] / c ** 2 + sum(norms[2:]))
     assert get_measure("log_sum_sq_frobenius")(scaled, data) == pytest.approx(want, rel=RTOL)

@@ -110,8 +110,68 @@ def test_pacbayes_error_test_stops_early_with_the_full_means_answer():
         assert answer == (full_rise(sigma) <= cfg.target), sigma
         stopped += used < 8
     assert stopped > 0  # large σ: the first draws alone put the mean past the target
-    searched = pacbayes.flatness_sigma(net, data, cfg, magnitude=False)
-    assert searched == largest_sigma(full_rise, cfg.target, cfg.sigma_start, cfg.search_depth)
+    searched = pacbayes.flatness_sigma(net, data, cfg, magnitude=False)  # ITP, on early-exit estimates
+    bisected = pacbayes.largest_true(lambda s: full_rise(s) <= cfg.target, cfg.sigma_start, cfg.search_depth, "")
+    assert searched == pytest.approx(bisected, rel=2.0 ** -cfg.search_depth)  # within bisection's final bracket
+    assert full_rise(searched * (1 - 2.0 ** -cfg.search_depth)) <= cfg.target < full_rise(
+        searched * (1 + 2.0 ** -cfg.search_depth))  # and it is the crossing of the full mean
+
+
+def _counted(g):
+    calls = []
+
+    def f(s):
+        calls.append(s)
+        return g(s)
+    return f, calls
+
+
+@pytest.mark.parametrize("name, g", [
+    ("square", lambda s: s ** 2 - 0.09), ("tanh", lambda s: math.tanh(5 * (s - 0.37))),
+    ("exp", lambda s: math.exp(s) - 1.5), ("steps of 1e-3", lambda s: math.floor(s * 1000) / 1000 - 0.3),
+    ("steps of 1e-2", lambda s: math.floor(s * 100) / 100 - 0.3), ("jump", lambda s: -1.0 if s < 0.123 else 1.0)])
+def test_itp_matches_bisection_within_its_bracket_in_at_most_one_more_test(name, g):
+    """ITP (largest_root) vs the bisection it replaces (largest_true), same bracket and depth: the two answers
+    lie within one final bracket (relative 2^-depth), ITP takes at most one test more (its n0 = 1) and, on
+    a smooth crossing, about half as many."""
+    depth = 15
+    fb, bis_calls = _counted(lambda s: g(s) <= 0)
+    fi, itp_calls = _counted(g)
+    bis = pacbayes.largest_true(fb, 0.1, depth, "no crossing")
+    got = pacbayes.largest_root(fi, 0.1, depth, "no crossing")
+    assert got == pytest.approx(bis, rel=2.0 ** -depth)
+    assert g(got * (1 - 2.0 ** -depth)) <= 0 < g(got * (1 + 2.0 ** -depth))
+    assert len(itp_calls) <= len(bis_calls) + 1
+    if name in ("square", "tanh", "exp"):
+        assert len(itp_calls) <= len(bis_calls) // 2 + 1, (len(itp_calls), len(bis_calls))
+
+
+def test_itp_survives_non_finite_values_and_reports_no_crossing():
+    got = pacbayes.largest_root(lambda s: math.inf if s > 0.3 else -1.0, 0.1, 20, "none")
+    assert got == pytest.approx(0.3, rel=2.0 ** -20)
+    with pytest.raises(ValueError, match="none"):
+        pacbayes.largest_root(lambda s: -1.0, 0.1, 5, "none")
+
+
+@pytest.mark.parametrize("magnitude", [False, True])
+def test_pacbayes_itp_search_equals_the_bisection_search(magnitude):
+    """flatness_sigma (ITP on the Monte Carlo mean, early exits included) against the bisection search it
+    replaced, on a small trained classifier: the same σ to bisection's precision."""
+    net, data = _tiny_mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(200):
+        opt.zero_grad()
+        data.loss(net(data.x_train), data.y_train).backward()
+        opt.step()
+    cfg = FlatnessConfig(target=0.1, mc_samples=8, search_depth=15, max_samples=None)
+    w = {k: p.detach() for k, p in net.named_parameters()}
+    z = pacbayes.draws(w, cfg)
+    eps2 = cfg.magnitude_eps ** 2
+    std = (lambda k, s: torch.sqrt(s ** 2 * w[k] ** 2 + eps2)) if magnitude else (lambda k, s: s)
+    test = pacbayes._mean_test(net, data, cfg, w, z, std, 1)
+    bisected = pacbayes.largest_true(test, cfg.sigma_start, cfg.search_depth, "")
+    got = pacbayes.flatness_sigma(net, data, cfg, magnitude)
+    assert got == pytest.approx(bisected, rel=2.0 ** -cfg.search_depth)
 
 
 def _tiny_mlp() -> tuple[nn.Module, MeasureData]:

@@ -187,7 +187,8 @@ def test_normalized_margins_equal_their_closed_forms():
     net = nn.Sequential(nn.Linear(4, 6, bias=False), nn.ReLU(), nn.Linear(6, 3, bias=False)).double()
     x, y = torch.randn(40, 4, dtype=torch.float64), torch.randint(0, 3, (40,))
     data = MeasureData(x, y, x, y, get_loss("cross_entropy"), num_classes=3)
-    out = compute(["normalized_margin_q5", "output_normalized_margin_q5", "margin_q5", "log_prod_frobenius"], net, data)
+    out = compute(["normalized_margin_q5", "output_normalized_margin_q5", "margin_q5", "log_prod_frobenius"], net, data,
+                  dtype=torch.float64)
     rho = float(net[0].weight.detach().norm() * net[2].weight.detach().norm())
     assert out["normalized_margin_q5"] == pytest.approx(out["margin_q5"] / rho, rel=1e-10)  # bias-free: f/ρ
     m = margins(net(x).detach(), y)

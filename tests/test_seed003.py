@@ -83,8 +83,8 @@ def test_min_norm_gap_measures_the_null_space_part_exactly():
     z = torch.randn(1, 60, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     null = z - (z @ v) @ v.T  # (1, p) orthogonal to every row of X
     data = MeasureData(x, y, x[:5], y[:5], get_loss("mse"), num_classes=None)
-    at = compute(["min_norm_gap"], _linear(w_plus), data)
-    off = compute(["min_norm_gap"], _linear(w_plus + null), data)
+    at = compute(["min_norm_gap"], _linear(w_plus), data, dtype=torch.float64)
+    off = compute(["min_norm_gap"], _linear(w_plus + null), data, dtype=torch.float64)
     assert at["min_norm_gap.distance"] == pytest.approx(0, abs=1e-10) and at["min_norm_gap.rank"] == 30
     assert at["min_norm_gap.norm"] == pytest.approx(float(w_plus.norm()), rel=1e-12)
     assert at["min_norm_gap.min_norm_train_mse"] == pytest.approx(0, abs=1e-20)
@@ -141,7 +141,7 @@ def test_sgd_from_a_random_start_keeps_its_null_space_part():
 def test_spectrum_support_matches_marchenko_pastur_edges(n, p):
     data = build_dataset("gaussian_regression", n_train=n, n_test=1, p=p)
     md = MeasureData.from_dataset(data, get_loss("mse"))
-    s = compute(["design_spectrum"], nn.Flatten(), md)  # the model is not used
+    s = compute(["design_spectrum"], nn.Flatten(), md, dtype=torch.float64)  # the model is not used
     lo, hi = mp_edges(p / n)
     assert s["design_spectrum.n_zero"] == max(p - n, 0)  # p − n exact zeros when p > n
     assert s["design_spectrum.lambda_max"] == pytest.approx(hi, rel=0.03)

@@ -151,7 +151,7 @@ def test_strided_rows_are_even_distinct_and_keep_both_ends():
 
 def test_sharpness_004_is_sharpness_on_the_strided_rows():
     net, data = tiny_classifier_data(3000)
-    got = compute(["sharpness_004"], net, data)
+    got = compute(["sharpness_004"], net, data, dtype=torch.float64)
     sub = MeasureData(data.x_train[strided_rows(3000, SHARPNESS_SAMPLES)],
                       data.y_train[strided_rows(3000, SHARPNESS_SAMPLES)], data.x_test, data.y_test, data.loss)
     want = sharpness(net, sub, cfg=SharpnessConfig(alpha=5e-4, max_samples=None))
@@ -160,7 +160,7 @@ def test_sharpness_004_is_sharpness_on_the_strided_rows():
     assert torch.equal(strided_subset(data).y_train[-1:], last)
     small_net, small = tiny_classifier_data(200)  # under the cap: the whole training set
     whole = sharpness(small_net, small, cfg=SharpnessConfig(alpha=5e-4, max_samples=None))
-    assert compute(["sharpness_004"], small_net, small)["sharpness_004.loss"] == pytest.approx(whole["loss"])
+    assert compute(["sharpness_004"], small_net, small, dtype=torch.float64)["sharpness_004.loss"] == pytest.approx(whole["loss"])
 
 
 def test_the_mlp_study_runs_end_to_end_into_a_report(tmp_path):

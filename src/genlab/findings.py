@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
-import pandas as pd
+from genlab.lazy import pd
 
 from genlab.expr import Where
 from genlab.registry import Registry, call_entry

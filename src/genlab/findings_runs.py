@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from genlab.lazy import pd
 
 from genlab.expr import Where
 from genlab.findings import (Check, Evidence, Finding, Paper, _expect, _fails, _fmt, _pm, _values_present,

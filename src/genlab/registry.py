@@ -199,14 +199,28 @@ def options_model(fn: Callable[..., Any], name: str):
 
     import pydantic
 
-    hints = typing.get_type_hints(fn, include_extras=True)
+    opts = options_of(fn)
+    hints = option_hints(fn, opts)
     fields: dict[str, Any] = {}
-    for pname, p in options_of(fn).items():
+    for pname, p in opts.items():
         ann = _strict(hints.get(pname, Any))
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[pname] = (ann, default)
     cfg = pydantic.ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
     return pydantic.create_model(f"{name}_options", __config__=cfg, **fields)
+
+
+def option_hints(fn: Callable[..., Any], opts: dict[str, inspect.Parameter]) -> dict[str, Any]:
+    """The evaluated annotations of `fn`'s options only: its data arguments' (a DataFrame, a Figure returned)
+    stay strings, so checking a spec's options imports no pandas or matplotlib (genlab.lazy)."""
+    import typing
+
+    target = inspect.unwrap(fn)
+    if not hasattr(target, "__globals__"):  # a class or callable object: its hints as typing resolves them
+        return typing.get_type_hints(fn, include_extras=True)
+    own = {k: v for k, v in getattr(target, "__annotations__", {}).items() if k in opts}
+    holder = types.SimpleNamespace(__annotations__=own)
+    return typing.get_type_hints(holder, globalns=target.__globals__, include_extras=True)
 
 
 NO_VALUE = ("bad_option", "unknown_name", "bad_epoch")  # genlab's own error types: the message says it all

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
+from genlab.lazy import pd
 
 from genlab import expr
 

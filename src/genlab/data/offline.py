@@ -53,13 +53,22 @@ def digits(*, n_test: int = 297, flatten: bool = False, seed: int = 0) -> Raw:
 
 @functools.lru_cache(maxsize=4)
 def _mnist1d_arrays(num_samples: int, train_split: float, seed: int) -> dict:
-    """mnist1d's generated arrays, kept per process: making 10,000 signals costs ~4 CPU-s, and a worker
-    process trains many runs on the same set. Callers copy into new tensors (torch.tensor), never mutate."""
-    from mnist1d.data import get_dataset_args, make_dataset
+    """mnist1d's generated arrays, kept per process and on disk (`genlab.data.gencache`, keyed by every
+    generator argument and the package version): making 5,000 signals costs ~4 CPU-s, paid once per machine
+    instead of once per process. Callers copy into new tensors (torch.tensor), never mutate."""
+    from importlib.metadata import version
 
-    args = get_dataset_args()
-    args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
-    return make_dataset(args)
+    from genlab.data.gencache import cached_arrays
+
+    def make() -> dict:  # imports mnist1d (and its plotting dependencies) only on a cache miss
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        args = get_dataset_args()  # the package's standard arguments: fixed by its version, part of the key
+        args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
+        return make_dataset(args)
+
+    key = {"num_samples": num_samples, "train_split": train_split, "seed": seed}
+    return cached_arrays("mnist1d", key, make, ("x", "y", "x_test", "y_test"), version=version("mnist1d"))
 
 
 def _mnist1d_class_counts(*, num_samples: int = 5000, train_split: float = 0.8, seed: int = 42) -> list[int]:

@@ -21,9 +21,13 @@ from genlab.spec import RunConfig
 from genlab.store import Store, StoreError
 
 K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains little and memory grows
-# On a CPU only fully connected nets gain from stacking (benchmarks/bench_ensemble.py: linear 31×, 16 MLPs
-# 3.1×; convnet3, conv4 with BN and resnet20 0.9-1.0×: a CPU conv is already compute-bound), so `auto`
-# stacks the others only on a GPU; an explicit K stacks any family.
+# On a CPU fully connected nets always gain from stacking (16 MLPs on mnist1d 6.3-7.8× in issue 28's reruns of
+# benchmarks/bench_ensemble.py), so `auto` stacks them. Conv families gain on a CPU only where a step is small
+# enough to be overhead-bound: groups of 8 on digits, whole training, fused (train/fused.py) ConvNet3-32
+# 1.4-1.5×, Conv-4 c16 with BN 1.6-1.8×, ResNet-20 by vmap 1.0-1.1×; at CIFAR's 32×32 a solo conv step is near
+# the CPU's matmul peak and fusion is slower (benchmarks/bench_flops.py: 0.7-0.9×). So `auto` stacks them on a
+# CPU only where `executors.calibrate` measures a gain on this machine, and always on a GPU; an explicit K
+# stacks any family.
 CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
 # families whose `dropout` option is a per-member probability in the stack (train/ensemble.py: masks drawn per
@@ -64,13 +68,23 @@ def parse_ensemble(value: str) -> tuple[int, bool]:
 
 def plan(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu") -> list[list[Job]]:
     """Jobs → units: groups of at most k_max jobs with one key, in the jobs' order; singletons for the rest.
-    `auto`: on a CPU device only CPU_FAMILIES are grouped (where stacking measured faster)."""
+    `auto`: on a CPU device CPU_FAMILIES are grouped, other families where a small calibration measures
+    stacking at least `calibrate.GAIN`× faster than solo steps (cached per machine)."""
     groups: dict[str, list[list[Job]]] = {}
     units: list[list[Job]] = []
-    for job in jobs:
+    keys = [group_key(j.run.config) if k_max > 1 else None for j in jobs]
+    several = {k for k in keys if k is not None and keys.count(k) > 1}  # only groups of 2+ are calibrated
+    pays: dict[str, bool] = {}
+    for job, key in zip(jobs, keys):
         cfg = job.run.config
-        cpu_skip = auto and not device.startswith("cuda") and cfg.model.name not in CPU_FAMILIES
-        key = group_key(cfg) if k_max > 1 and not cpu_skip else None
+        if key is not None and key not in several:
+            key = None
+        if key is not None and auto and not device.startswith("cuda") and cfg.model.name not in CPU_FAMILIES:
+            if key not in pays:  # measured once per group key and machine (executors.calibrate, cached)
+                from genlab.executors.calibrate import stacking_pays
+
+                pays[key] = stacking_pays(cfg, key, device)
+            key = key if pays[key] else None
         if key is None:
             units.append([job])
             continue

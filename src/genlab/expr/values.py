@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from genlab.lazy import pd
 
 from genlab.expr.grammar import COMPARE, Binary, Call, Column, Expr, ExprError, ListLit, Literal, Node, Unary, \
     check, parse, shown

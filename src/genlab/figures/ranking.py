@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.style import finish_axes

@@ -6,8 +6,8 @@ normalized-loss line of slope 1 survives when training is not backprop.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import Figure
 
 from genlab.figures import register_figure
 from genlab.figures.curves import with_accuracy

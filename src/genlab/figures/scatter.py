@@ -4,8 +4,8 @@ against a sweep field (`versus`, mean ± std over seeds). Both draw from the res
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import Figure
 
 from genlab.expr import Where
 from genlab.figures import register_figure

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import numpy as np
-import pandas as pd
-from matplotlib.colors import LogNorm, Normalize
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import LogNorm, Normalize
+from genlab.lazy import Figure
 
 from genlab.expr import Where, evaluate, parse
 from genlab.figures import register_figure

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import Figure
 
 from genlab.expr import Where
 from genlab.figures import register_figure

@@ -11,8 +11,8 @@ left, the measures beside it, against the confusion-set size or the number of hi
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+from genlab.lazy import pd
+from genlab.lazy import Figure
 
 from genlab.expr import Where
 from genlab.tables import select

@@ -8,7 +8,7 @@ import textwrap
 from numbers import Real
 
 import numpy as np
-import pandas as pd
+from genlab.lazy import pd
 
 from genlab.tables import fmt, missing
 

@@ -13,9 +13,11 @@ hessian, normalized. `fold.py` folds BatchNorm into the preceding layer before w
 
 Units: products of norms over deep nets overflow, so they are returned as natural logs, named `log_...`.
 `compute(names, model, data, dtype=...)` is the one entry point the trainer and the CLI call. `dtype` is the
-precision of the network's passes over the data (outputs, margins, losses, the searches, the Hessian); float64
-by default here, so exact checks keep their digits; the trainer and `genlab measure` use float32 by default
-(`DEFAULT_DTYPE`, measured in benchmarks/bench_measures.py to change no printed digit). Measures of the weights
+precision of the network's passes over the data (outputs, margins, losses, the searches, the Hessian); one
+default everywhere, `DEFAULT_DTYPE` = float32 (the API, the trainer's `record.measure_dtype` and `genlab measure
+--dtype`: measured in benchmarks/bench_measures.py to change no printed digit); exact checks ask for float64.
+A measure that does not apply to a model (`applies`: the least-squares measures on a net not trained with the
+`mse` loss) is skipped by compute(), not computed: its keys are absent from the result. Measures of the weights
 alone (norms, spectral norms, path norms) and of the design (regression) always run in float64: they are cheap.
 Random draws are made in float64 on the CPU from the measure's seed and then cast, so a seed gives the same
 noise in either dtype. Within one call, values several measures need (outputs on each split, the folded layers,
@@ -42,12 +44,21 @@ get_measure = _MEASURES.get
 list_measures = _MEASURES.names
 PREPROCESS_CHUNK = 4096  # rows per `Dataset.inputs` call, so a large uint8 set is not expanded at once
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the choices of `record.measure_dtype`, `--dtype`
-DEFAULT_DTYPE = "float32"  # of the trainer's and the CLI's measures (compute() itself defaults to float64)
+DEFAULT_DTYPE = "float32"  # of compute(), the trainer's and the CLI's measures: one default
 T = TypeVar("T")
 
 
 def is_measure(name: str) -> bool:
     return name in _MEASURES
+
+
+APPLIES = "applies"  # a measure's optional attribute: fn.applies(model, data) -> bool; False: compute() skips it
+
+
+def applies_to(fn: MeasureFn, model: nn.Module, data: "MeasureData") -> bool:
+    """Whether measure `fn` means something for this model and data (its `applies` predicate; True without one)."""
+    pred = getattr(fn, APPLIES, None)
+    return True if pred is None else bool(pred(model, data))
 
 
 def parse_dtype(name: str) -> torch.dtype:
@@ -165,7 +176,8 @@ def flatten_values(name: str, value: float | dict[str, float]) -> dict[str, floa
 
 
 def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: torch.device | str | None = None,
-            dtype: torch.dtype = torch.float64, options: dict[str, dict[str, Any]] | None = None) -> dict[str, float]:
+            dtype: torch.dtype | str = DEFAULT_DTYPE, options: dict[str, dict[str, Any]] | None = None
+            ) -> dict[str, float]:
     """Evaluate registered measures with their default options on a copy of `model`, in eval mode.
 
     Args:
@@ -173,18 +185,22 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
       model: the trained network; it is copied, never modified.
       data: the splits, loss and init weights (`MeasureData.from_dataset`).
       device: where to compute (default: where the model is).
-      dtype: precision of the network's passes over the data (float64 by default, so exact checks keep
-        their digits; float32 is several times faster on a CPU). Weight-only and design measures use float64.
+      dtype: precision of the network's passes over the data: torch.float32/float64 or "float32"/"float64";
+        `DEFAULT_DTYPE` (float32: several times faster on a CPU) by default, as in the trainer and the CLI; ask for
+        float64 where digits are checked. Weight-only and design measures use float64.
       options: per-measure keyword options, e.g. {"sharpness": {"cfg": SharpnessConfig(alpha=1e-3)}}
         (a spec's `record.measure_options`, validated against each measure's signature).
 
     Returns:
-      A flat dict: `name` → value, or `name.sub` → value for dict-valued measures.
+      A flat dict: `name` → value, or `name.sub` → value for dict-valued measures; none for a measure that
+      does not apply to this model (`applies_to`: skipped, not computed).
 
     Examples:
       >>> compute(["margin_q10", "log_l2_path_norm"], model, MeasureData.from_dataset(ds, loss))
     """
     fns = {name: get_measure(name) for name in names}
+    if isinstance(dtype, str):
+        dtype = parse_dtype(dtype)
     if device is None:
         device = next(iter(model.parameters()), torch.empty(0)).device
     from genlab.train.rules import strip_rule
@@ -196,6 +212,8 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
     for name, fn in fns.items():
         try:
             m = ruled if getattr(fn, "sees_rule", False) else net
+            if not applies_to(fn, m, data):
+                continue
             out.update(flatten_values(name, fn(m, data, **(options or {}).get(name, {}))))
         except ValueError as e:
             raise ValueError(f"measure {name!r}: {e}") from e

@@ -93,6 +93,12 @@ def design64(data: MeasureData) -> tuple[torch.Tensor, tuple[torch.Tensor, torch
     return cached(data, ("design64", data.x_train), make)
 
 
+def least_squares(model: nn.Module, data: MeasureData) -> bool:
+    """Where these measures mean something: a net trained on the squared loss (`mse`), whose minimum is the
+    least-squares solution. On a cross-entropy classifier they are skipped (compute(): `applies`)."""
+    return data.loss.name == "mse"
+
+
 @register_measure("min_norm_gap")
 def min_norm_gap(model: nn.Module, data: MeasureData) -> dict[str, float]:
     """How far the model's linear map W (K, p) is from the minimum-norm least-squares solution w⁺ = X⁺y.
@@ -127,6 +133,9 @@ def min_norm_gap(model: nn.Module, data: MeasureData) -> dict[str, float]:
             "min_norm_train_mse": float(((x @ w_plus - t) ** 2).sum(1).mean()),
             "min_norm_test_mse": float(((xt @ w_plus - tt) ** 2).sum(1).mean()) if len(xt) else float("nan"),
             "rank": float(v.shape[1])}
+
+
+min_norm_gap.applies = least_squares  # type: ignore[attr-defined]
 
 
 def mp_edges(gamma: float, sigma2: float = 1.0) -> tuple[float, float]:
@@ -179,3 +188,6 @@ def design_spectrum(model: nn.Module, data: MeasureData) -> dict[str, float]:
     return {"lambda_max": float(ev[-1]), "lambda_min_nonzero": float(nonzero[0]), "n_zero": float(p - rank),
             "mp_lower": lo, "mp_upper": hi, "condition_nonzero": float(ev[-1] / nonzero[0]),
             "gamma": p / n, "sigma2": sigma2}
+
+
+design_spectrum.applies = least_squares  # type: ignore[attr-defined]

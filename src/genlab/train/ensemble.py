@@ -8,7 +8,9 @@ run of its config to float tolerance (tests/test_ensemble.py, tests/test_dropout
     params[name]: (K, *shape) leaves          the members' weights, stacked
     member.model: an nn.Module whose tensors are views of params[name][k] (events act on it in place)
     forward: (K, B, *in_shape) → (K, B, C)     `mlp_forward` (bmm) for Flatten/Linear/activation/Dropout
-                                               stacks, else torch.func: vmap(functional_call(base, ...)) (BN)
+                                               stacks; `fused.fused_forward` (one grouped conv per layer,
+                                               HFTA) for Sequential conv nets (convnet3, conv4); else
+                                               torch.func: vmap(functional_call(base, ...)) (BN)
     dropout: masks[name]: (K, B, *feat)        drawn per step outside the stacked computation, member by member
                                                from its own "dropout" generator with the calls its solo run
                                                makes (`models.dropout.multiplier`, forward order), so member
@@ -37,6 +39,7 @@ from genlab.models.dropout import Dropout, dropout_layers, multiplier
 from genlab.models.mlp import ACTIVATIONS
 from genlab.spec import RunConfig
 from genlab.train.evaluate import finish as finish_metrics, splits
+from genlab.train.fused import fused_forward, is_fusable
 from genlab.train.loop import fit, new_member
 from genlab.train.optim import Stacked as StackedOptim
 from genlab.train.rules import rule_of
@@ -44,6 +47,7 @@ from genlab.train.setup import autocast, resolve_device
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 
 ELEMENTWISE = tuple(ACTIVATIONS.values())
+FUSE = True  # Sequential conv nets by `fused_forward` (False: by vmap, as before; benchmarks compare the two)
 
 
 def ensemble_blocker(model: nn.Module, config: RunConfig) -> str | None:
@@ -146,6 +150,7 @@ class Stacked:
             d.p, d.gen = 0.0, None
         self.drop_p = {m: member_dropout(m, len(self.drops)) for m in members}  # member → p per dropout layer
         self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
+        self.fused = FUSE and not self.mlp and is_fusable(self.base) and rule_of(self.base) == "backprop"
         self.cast = members[0].config.train.precision == "bf16"
         self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
             type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear, Dropout)))
@@ -197,6 +202,8 @@ class Stacked:
         k = next(iter(params.values())).shape[0]
         if self.mlp:
             return mlp_forward(self.base, params, x.unsqueeze(0).expand(k, *x.shape) if shared_x else x, masks)
+        if self.fused:  # no dropout layers (is_fusable): no masks
+            return fused_forward(self.base, params, bufs, x, shared_x)
 
         def call(p, b, xb, mk):  # one member; mk: its (B, *feat) multipliers, set as replays for this forward
             for name, d in self.drops:
