@@ -7,7 +7,6 @@ vmap(functional_call) for Sequential conv families (convnet3, conv4).
     x: (K, B, C, *S)  →  h: (B, K·C, *S)  member k's channels are [k·C, (k+1)·C): a grouped conv with
                                           weight (K·C_out, C_in, *k) and groups = K convolves each member's
                                           channels with its own filters only
-    (2-D maps are kept channels-last: pooling is ~25× faster there on a CPU, convolutions no slower)
     BatchNorm: per channel over (B, *S) — per member per channel, what the solo net computes; running
                statistics are flat views of the stacked (K, C) buffers, updated in place as solo updates them
     Flatten: (B, K·C, *S) → (K, B, C·∏S)  (channel-major within a member: the solo flatten order)
@@ -75,8 +74,6 @@ def fused_forward(model: nn.Sequential, params: dict[str, torch.Tensor], bufs: d
     K = next(iter(params.values())).shape[0]
     first = True
     h = x if shared_x else fuse_input(x)
-    if h.dim() == 4:  # 2-D maps channels-last: a CPU max-pool over K·C NCHW channels cost as much as the convs
-        h = h.contiguous(memory_format=torch.channels_last)  # (conv4 on digits, K = 8: 27 → 23.5 ms a step)
     for i, mod in enumerate(model):
         if isinstance(mod, CONVS):
             w = params[f"{i}.weight"]  # (K, C_out, C_in / g, *k)
@@ -95,7 +92,7 @@ def fused_forward(model: nn.Sequential, params: dict[str, torch.Tensor], bufs: d
                              _flat(params.get(f"{i}.bias")), training, mod.momentum, mod.eps)
         elif isinstance(mod, nn.Flatten):
             B = h.shape[0]
-            h = h.contiguous().reshape(B, K, -1).transpose(0, 1)  # (K, B, C·∏S), NCHW order per member
+            h = h.reshape(B, K, -1).transpose(0, 1)  # (K, B, C·∏S)
         elif isinstance(mod, nn.Linear):
             w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
             h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
