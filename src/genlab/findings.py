@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
-from genlab.lazy import pd
 
+from genlab.lazy import pd
 from genlab.expr import Where
 from genlab.registry import Registry, call_entry
 from genlab.tables import describe_rows, fmt, numeric, select, split

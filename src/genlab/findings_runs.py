@@ -8,8 +8,8 @@ import math
 from typing import Any
 
 import numpy as np
-from genlab.lazy import pd
 
+from genlab.lazy import pd
 from genlab.expr import Where
 from genlab.findings import (Check, Evidence, Finding, Paper, _expect, _fails, _fmt, _pm, _values_present,
                              difference, finding, judge, look, register_finding, rows, seeds_of)

@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
-
 ALPHA = 0.05  # the total rate of wrong verdicts over all looks at a claim
 DECIDED = ("agrees", "differs", "no effect")
 VERDICTS = (*DECIDED, "inconclusive")
@@ -43,6 +41,8 @@ def spent(look: int, alpha: float = ALPHA) -> float:
 
 def critical(alpha: float, df: float) -> float:
     """q with P(|T_df| > q) = alpha (the normal's when df is inf)."""
+    from scipy import stats  # on first use: checking a spec imports this module, and needs no scipy
+
     return float(stats.norm.ppf(1 - alpha / 2) if math.isinf(df) else stats.t.ppf(1 - alpha / 2, df))
 
 

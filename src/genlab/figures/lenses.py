@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+
+from genlab.lazy import Figure, pd
 
 from genlab.figures import register_figure
 from genlab.figures.style import finish_axes
