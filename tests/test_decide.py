@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from genlab.cli import app
 from genlab.findings import evaluate
-from genlab.verdicts import ALPHA, DECIDED, Check, Evidence, judge, welch
+from genlab.verdicts import ALPHA, DECIDED, Check, Evidence, judge, look_at, welch
 
-START, CAP = 3, 10  # the spec's seeds, and --max-seeds
+START, CAP = 3, 24  # the spec's seeds, and --max-seeds: looks at 3, 6, 12 and 24 seeds (each round doubles)
 
 
 def naive(d: float, se: float) -> str:
@@ -28,14 +28,15 @@ def sequential(d: float, se: float, df: float, look: int, margin: float | None) 
 
 def simulate(effect: float, sims: int, rule, margin: float | None = None, seed: int = 0) -> dict[str, int]:
     """`sims` sequences: two groups of START seeds each, metric ~ N(mean, 1) with mean(high) − mean(low) =
-    effect; after each look one more seed per group until decided or CAP seeds. Returns verdict counts."""
+    effect; after each look the seeds per group double, until decided or CAP seeds. Returns verdict counts."""
     rng = np.random.default_rng(seed)
     out = {"agrees": 0, "differs": 0, "no effect": 0, "inconclusive": 0}
+    looks = [n for n in (START * 2 ** k for k in range(8)) if n <= CAP]
     for _ in range(sims):
         lo, hi = rng.standard_normal(CAP), rng.standard_normal(CAP) + effect
-        for n in range(START, CAP + 1):
+        for n in looks:
             d, se, df = welch(pd.Series(lo[:n]), pd.Series(hi[:n]))
-            v = rule(d, se) if rule is naive else rule(d, se, df, n - START, margin)
+            v = rule(d, se) if rule is naive else rule(d, se, df, look_at(n, START), margin)
             if v != "inconclusive":
                 break
         out[v] += 1
@@ -71,12 +72,13 @@ def test_findings_read_seeds_beyond_the_design_as_later_looks():
     df = pd.DataFrame(rows)
     entry = {"name": "compare", "metric": "m", "by": "g", "low": "a", "high": "b"}
     at_design = evaluate(entry, None, df, design_seeds=6)[1].checks[0]
-    as_look_3 = evaluate(entry, None, df, design_seeds=3)[1].checks[0]
+    as_look_3 = evaluate(entry, None, df, design_seeds=1)[1].checks[0]  # 6 seeds from 1: look 3 (up to 8 = 1·2³)
     assert at_design.value == as_look_3.value
     d, se, dof = welch(df[df.g == "a"].m, df[df.g == "b"].m)
     from scipy import stats
     assert at_design.hi - at_design.lo == pytest.approx(2 * stats.t.ppf(1 - ALPHA / 4, dof) * se)
     assert as_look_3.hi - as_look_3.lo == pytest.approx(2 * stats.t.ppf(1 - ALPHA / 40, dof) * se)  # α_3 = α/20
+    assert [look_at(n, 3) for n in (1, 3, 4, 6, 7, 12, 13, 24)] == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
 SPEC = """
@@ -109,8 +111,9 @@ low = 0.01
 high = 0.5
 [[findings]]
 name = "value"
-claim = "every run ends with a finite loss"
+claim = "every run ends with a non-negative loss (exact: the smallest over the runs)"
 metric = "train_loss"
+stat = "min"
 at_least = 0.0
 """
 
@@ -129,8 +132,8 @@ def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spe
     for rid in st.run_ids("dec"):
         c = st.config("dec", rid)
         seeds.setdefault(c["init"]["std"], set()).add(c["seed"])
-    # the compare reads init.std 0.01 and 0.5: those got seeds 2 and 3; init.std 3.0 is read only by the value
-    # finding, decided (or judged) on the spec's two seeds, so it stayed at them
+    # the compare reads init.std 0.01 and 0.5: those got seeds 2 and 3 (a round doubles 2 to 4); init.std 3.0
+    # is read only by the value finding, decided (or judged) on the spec's two seeds, so it stayed at them
     assert seeds[3.0] == {0, 1}
     assert seeds[0.01] == seeds[0.5] and len(seeds[0.5]) >= 2
     # extra-seed runs are the runs a spec listing that seed would have: same ids

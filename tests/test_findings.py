@@ -215,11 +215,12 @@ def test_looks_beyond_the_design_spend_less_alpha():
 
 
 def test_inconclusive_says_how_many_more_seeds_and_they_would_decide():
-    c = judge("", Evidence(0.5, 0.3, df=4, look=0, n=3, df_per_seed=2), "above", 0.0)
+    c = judge("", Evidence(0.5, 0.3, df=4, look=0, n=3, df_per_seed=2, design=3), "above", 0.0)
     assert c.verdict == "inconclusive" and c.more is not None and c.more >= 1
-    grown = Evidence(0.5, 0.3, df=4, n=3, df_per_seed=2).with_seeds(c.more)
+    grown = Evidence(0.5, 0.3, df=4, n=3, df_per_seed=2, design=3).with_seeds(c.more)
+    assert grown.look == math.ceil(math.log2((3 + c.more) / 3))  # one look per doubling of the design's seeds
     assert judge("", grown, "above", 0.0).verdict == "agrees"
-    fewer = Evidence(0.5, 0.3, df=4, n=3, df_per_seed=2).with_seeds(c.more - 1)
+    fewer = Evidence(0.5, 0.3, df=4, n=3, df_per_seed=2, design=3).with_seeds(c.more - 1)
     assert judge("", fewer, "above", 0.0).verdict == "inconclusive"  # the smallest number that decides
     assert more_seeds([c]) == c.more and overall([c]) == "inconclusive"
 

@@ -1,8 +1,8 @@
 """Deciding claims by adding seeds: which runs a spec's findings read (its own seeds and the ones `--decide`
 added), how its findings stand on them, and which runs one more seed should add.
 
-The spec's `seeds` are the design (look 0); `genlab run SPEC --decide` adds seeds max+1, max+2, … one round at
-a time, only to the sweep points an undecided finding reads, and each extra seed is one more look
+The spec's `seeds` are the design (look 0); `genlab run SPEC --decide` adds seeds max+1, max+2, … in rounds that
+double them, only to the sweep points an undecided finding reads, and each doubling is one more look
 (genlab.verdicts: every look spends its share of α, so looking after each round does not inflate wrong
 verdicts). The runs of an extra seed are the spec's runs with only `seed` changed: the same run ids a spec
 listing that seed would have, stored with the experiment's other runs, read by `genlab report` and the figures.

@@ -38,7 +38,8 @@ from genlab.lazy import pd
 from genlab.expr import Where
 from genlab.registry import Registry, call_entry
 from genlab.tables import describe_rows, fmt, numeric, select, split
-from genlab.verdicts import DECIDED, VERDICTS, Check, Evidence, judge, more_seeds, not_judged, overall, welch
+from genlab.verdicts import (DECIDED, VERDICTS, Check, Evidence, judge, look_at, more_seeds, not_judged, overall,
+                             welch)
 
 ENTRY_KEYS = ("claim", "figure")  # keys of a [[findings]] table that are not the function's options
 INJECTED = ("design_seeds",)  # options evaluate() passes, never a spec
@@ -110,8 +111,9 @@ def seeds_of(df: pd.DataFrame) -> int:
 
 
 def look(df: pd.DataFrame, design_seeds: int | None) -> int:
-    """The look the rows are judged at: seeds present beyond the spec's own (0 at the design)."""
-    return 0 if design_seeds is None else max(0, seeds_of(df) - design_seeds)
+    """The look the rows are judged at (genlab.verdicts.look_at): 0 at the spec's own seeds, k at up to 2^k
+    times as many."""
+    return look_at(seeds_of(df), design_seeds)
 
 
 def negate(verdict: str | None, paper: Paper) -> str | None:
@@ -249,7 +251,7 @@ def slope(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str, log_x
         raise ValueError(f"slope of {y} vs {x}: needs at least 3 runs with finite values, got {len(xs)}")
     a, se, b, se_b = linear_fit(xs, ys)
     s = seeds_of(df)
-    ev = dict(df=len(xs) - 2, look=look(df, design_seeds), n=s, df_per_seed=len(xs) / s)
+    ev = dict(df=len(xs) - 2, look=look(df, design_seeds), n=s, df_per_seed=len(xs) / s, design=design_seeds or 0)
     checks, lines = [], []
     if target is not None:
         lo, hi = target - tolerance, target + tolerance
@@ -293,7 +295,7 @@ def correlation(history: pd.DataFrame, results: pd.DataFrame, *, x: str, y: str,
     tau = float(tau) if np.isfinite(tau) else 0.0  # constant x or y: no ordering, τ = 0
     se = math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
     s = seeds_of(df)
-    ev = Evidence(tau, se, look=look(df, design_seeds), n=s, df_per_seed=0.0)
+    ev = Evidence(tau, se, look=look(df, design_seeds), n=s, df_per_seed=0.0, design=design_seeds or 0)
     if sign == 0:
         check, line = judge(f"|τ| ≤ {band:g}", ev, "within", (-band, band)), f"τ's interval lies outside ±{band:g}"
     else:
@@ -318,13 +320,13 @@ def _values(df: pd.DataFrame, history: pd.DataFrame, metric: str, change_from: i
     return vals - df["run_id"].map(start).astype(float)
 
 
-def difference(lo: pd.Series, hi: pd.Series, look_: int) -> Evidence:
+def difference(lo: pd.Series, hi: pd.Series, look_: int, design: int | None = None) -> Evidence:
     """mean(hi) − mean(lo) over runs (seeds) as Evidence: Welch's standard error and df; NaN error with one
     run in a group."""
     if min(len(lo), len(hi)) < 2:
         return Evidence(float(hi.mean() - lo.mean()), math.nan)
     d, se, df = welch(lo, hi)
-    return Evidence(d, se, df, look_, min(len(lo), len(hi)), 2.0)
+    return Evidence(d, se, df, look_, min(len(lo), len(hi)), 2.0, design or 0)
 
 
 @register_finding("compare")
@@ -346,7 +348,7 @@ def compare(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: st
         if g.empty:
             raise ValueError(f"compare: no finished run with {by} = {fmt(v)}; values present: "
                              f"{_values_present(df, by)}")
-    ev = difference(groups[low], groups[high], look(df, design_seeds))
+    ev = difference(groups[low], groups[high], look(df, design_seeds), design_seeds)
     what = metric if change_from is None else f"change of {metric} since epoch {change_from}"
     claim = f"{what} higher at {by}={fmt(high)} than at {by}={fmt(low)}"
     check = judge(claim, ev, "above", 0.0, strict=True, margin=margin)
@@ -386,7 +388,7 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
     m, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     if stat != "mean":  # every run's own value: exact, but one run is still one run
         m, se, metric = float(v.max() if stat == "max" else v.min()), (0.0 if n > 1 else math.nan), f"{stat} {metric}"
-    ev = Evidence(m, se, max(n - 1, 1), look(df, design_seeds), s, n / s)
+    ev = Evidence(m, se, max(n - 1, 1), look(df, design_seeds), s, n / s, design_seeds or 0)
     checks, lines = [], []
     if target is not None:
         checks.append(judge(f"{metric} in [{target - tolerance:g}, {target + tolerance:g}]", ev, "within",

@@ -35,12 +35,13 @@ def jumps(run: pd.DataFrame, metric: str) -> list[float]:
     return out
 
 
-def over_seeds(values: list[float], look_: int) -> Evidence:
+def over_seeds(values: list[float], look_: int, design: int | None = None) -> Evidence:
     """The mean of per-seed values ± sample std / √n (t, n − 1 df); NaN error for one seed."""
     v = np.asarray(values, float)
     if len(v) < 2:
         return Evidence(float(v.mean()) if len(v) else math.nan, math.nan)
-    return Evidence(float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))), len(v) - 1, look_, len(v), 1.0)
+    return Evidence(float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))), len(v) - 1, look_, len(v), 1.0,
+                    design or 0)
 
 
 @register_finding("recovery")
@@ -81,13 +82,14 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
     if not ratios:
         raise ValueError(f"recovery: no perturbed run (every run has {by} = {control!r})")
     k = look(h, design_seeds)
-    checks = [judge(f"{by}={fmt(v)}: final / control ≤ {1 + tolerance:g}", over_seeds(r, k), "below", 1 + tolerance)
+    checks = [judge(f"{by}={fmt(v)}: final / control ≤ {1 + tolerance:g}", over_seeds(r, k, design_seeds), "below",
+                    1 + tolerance)
               for v, r in sorted(ratios.items())]
     worst = max(checks, key=lambda c: c.value)
     per_value = ", ".join(c.what.split(":")[0] + ": " + _pm(c.value, c.error) for c in checks)
     text = f"final {metric} / control's, mean over {seeds_of(h)} seed(s): {per_value} (last {window} epochs)"
     if per_run_jumps:
-        ev = over_seeds(per_run_jumps, k)
+        ev = over_seeds(per_run_jumps, k, design_seeds)
         checks.append(judge(f"perturbations raise {metric} (mean jump > 0)", ev, "above", 0.0, strict=True))
         text += f"; jump at a perturbation {_pm(ev.value, ev.error)} (mean over {len(per_run_jumps)} runs)"
     return finding(worst.value, worst.error, checks, text,
@@ -127,7 +129,7 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
             d = float(hi.mean() - lo.mean())
             checks.append(Check(what, d, math.nan, None, reason="a vacuous (+inf) seed: no error bar"))
             continue
-        checks.append(judge(what, difference(lo, hi, k), "above", 0.0, strict=True, margin=margin))
+        checks.append(judge(what, difference(lo, hi, k, design_seeds), "above", 0.0, strict=True, margin=margin))
     if not checks:
         raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {fmt(low)} and "
                          f"{fmt(high)}; values of {by} present: {_values_present(df, by) if by in df else ''}")
@@ -210,7 +212,7 @@ def slower(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train
         raise ValueError(f"slower: no pair of runs with {by} = {fmt(low)} and {fmt(high)}, the same "
                          f"{', '.join(match)} and a common range of {metric}; values of {by} present: "
                          f"{_values_present(h, by)}")
-    ev = over_seeds(gaps, look(h, design_seeds))
+    ev = over_seeds(gaps, look(h, design_seeds), design_seeds)
     claim = f"{metric} converges slower at {by}={fmt(high)} than at {by}={fmt(low)} ({statistic}, {unit})"
     check = judge(claim, ev, "above", 0.0, strict=True, margin=margin)
     text = (f"{statistic} of {by}={fmt(high)} behind {fmt(low)} in {metric}: {_pm(ev.value, ev.error)} {unit} over "

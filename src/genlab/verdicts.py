@@ -12,13 +12,16 @@ q = t⁻¹(1 − α_k/2; df). Four verdicts are decided, one is not:
   estimate suggests: the smallest n' whose interval, with the same estimate and e·√(n/n'), would decide);
 - **not judged** (verdict None): no error bar (one run), or the claim's precondition is not met (`reason`).
 
-Looking again after more seeds must not inflate wrong verdicts. Each look k = 0, 1, 2, … (k = seeds present −
-the spec's seeds: 0 for the spec's own design, one more per seed `genlab run --decide` adds) spends
-α_k = α / ((k + 1)(k + 2)) of the total error rate α = 0.05, and Σ_k α_k = α: by the union bound the intervals
-hold at every look at once with probability ≥ 1 − α, so a claim whose true value lies on its line gets a wrong
-verdict (agrees or differs) at rate ≤ α however the looks are stopped — a group-sequential design with
-α-spending (Bonferroni spending over an open-ended number of looks), valid under optional stopping like the
-time-uniform confidence sequences of Howard, Ramdas, McAuliffe & Sekhon (Ann. Statist. 2021), and simpler.
+Looking again after more seeds must not inflate wrong verdicts. The looks are the spec's own seeds (look 0) and
+then each doubling of them — `genlab run --decide` adds seeds in rounds that double the count, n₀ → 2n₀ → 4n₀
+…, so look k is at up to n₀·2^k seeds (`look_at`). Look k spends α_k = α / ((k + 1)(k + 2)) of the total
+error rate α = 0.05, and Σ_k α_k = α: by the union bound the intervals hold at every look at once with
+probability ≥ 1 − α, so a claim whose true value lies on its line gets a wrong verdict (agrees or differs) at
+rate ≤ α however the looks are stopped — a group-sequential design with α-spending (Bonferroni spending over an
+open-ended number of looks), valid under optional stopping like the time-uniform confidence sequences of
+Howard, Ramdas, McAuliffe & Sekhon (Ann. Statist. 2021), and simpler. Doubling keeps the looks few: at 8n₀
+seeds the interval is spent at α/20, where one look per added seed would have spent it ever thinner and never
+reached a verdict the extra seeds could give.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ def spent(look: int, alpha: float = ALPHA) -> float:
     if look < 0:
         raise ValueError(f"look must be ≥ 0, got {look}")
     return alpha / ((look + 1) * (look + 2))
+
+
+def look_at(seeds: int, design: int | None) -> int:
+    """The look `seeds` seeds per sweep point are judged at, when the spec itself lists `design`: 0 up to the
+    design, then k for up to design·2^k seeds (a round of `--decide` doubles them). None: 0."""
+    if not design or seeds <= design:
+        return 0
+    return math.ceil(math.log2(seeds / design) - 1e-12)
 
 
 def critical(alpha: float, df: float) -> float:
@@ -58,6 +69,7 @@ class Evidence:
     look: int = 0
     n: int = 0
     df_per_seed: float = 1.0
+    design: int = 0  # the spec's own seeds (0: unknown; the current n is taken as the base of later looks)
 
     @property
     def alpha(self) -> float:
@@ -70,8 +82,10 @@ class Evidence:
     def with_seeds(self, extra: int) -> "Evidence":
         """The same estimate as if `extra` more seeds had been added: error·√(n/(n+extra)), df and look grown."""
         f = math.sqrt(self.n / (self.n + extra)) if self.n > 0 else 1.0
-        return Evidence(self.value, self.error * f, self.df + extra * self.df_per_seed, self.look + extra,
-                        self.n + extra, self.df_per_seed)
+        n = self.n + extra
+        look = look_at(n, self.design) if self.design else self.look + look_at(n, max(self.n, 1))
+        return Evidence(self.value, self.error * f, self.df + extra * self.df_per_seed, look, n, self.df_per_seed,
+                        self.design)
 
 
 @dataclass(frozen=True)

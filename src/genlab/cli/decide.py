@@ -1,4 +1,4 @@
-"""`genlab run --decide`: rounds of one more seed for the runs that undecided findings read (genlab.decide),
+"""`genlab run --decide`: rounds that double the seeds of the runs that undecided findings read (genlab.decide),
 until every finding is decided, the budget is spent or the seed cap is reached; then a table of where each
 claim stands."""
 
@@ -74,8 +74,9 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             state[path] = (s, judged)
             have = seeds_of(s.extended)
             todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
-            if todo:
-                nxt = load(path, prof, sets_d, name, [max(have) + 1])
+            if todo:  # a round doubles the seeds (genlab.verdicts: one look per doubling)
+                add = min(len(have), max_seeds - len(have))
+                nxt = load(path, prof, sets_d, name, list(range(max(have) + 1, max(have) + 1 + add)))
                 runs = runs_read(nxt, todo)
                 if time.monotonic() + cost(s, store, runs) / workers > deadline:
                     over.append(s.design.name)  # its next seed would not fit the budget left
@@ -86,7 +87,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
                 why = f"the budget left is too short for one more seed of {', '.join(over)}"
             break
         if not quiet:
-            console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of one more seed", highlight=False)
+            console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of added seeds", highlight=False)
         failures = execute(jobs, store, launch, quiet)
         rounds += 1
         if failures:

@@ -42,13 +42,13 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
                                      "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
                                      "group size K. Same numbers as solo runs, to float tolerance."),
-        decide: bool = typer.Option(False, "--decide", help="After the spec's runs, judge its findings and add one "
-                                    "seed at a time to the runs an undecided finding reads, until every finding is "
-                                    "decided, --budget is spent or --max-seeds is reached (intervals stay valid "
-                                    "under these repeated looks: genlab.verdicts)."),
+        decide: bool = typer.Option(False, "--decide", help="After the spec's runs, judge its findings and double the "
+                                    "seeds of the runs an undecided finding reads, round after round, until every "
+                                    "finding is decided, --budget is spent or --max-seeds is reached (intervals "
+                                    "stay valid under these repeated looks: genlab.verdicts)."),
         budget: str = typer.Option("30m", "--budget", help="--decide: wall time for the whole command, e.g. 45s, "
                                    "30m, 1h30m; a round starts only if the last one's time still fits."),
-        max_seeds: int = typer.Option(10, "--max-seeds", min=2, help="--decide: seeds per sweep point at most."),
+        max_seeds: int = typer.Option(32, "--max-seeds", min=2, help="--decide: seeds per sweep point at most."),
         tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write each run's scalars to "
                                                    "event files in this folder as its epochs finish (`tensorboard "
                                                    "--logdir DIR` shows the sweep live; needs genlab[tensorboard])."),
