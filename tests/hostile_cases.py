@@ -178,7 +178,7 @@ CASES: list[Case] = [
     Case("empty_file", "", "name"),
     # ---- issue 24: typed expressions, data that cannot be built ----
     Case("where_len_of_number", finding('where = "len(init.std) == 0"'), "findings[0].where"),
-    Case("where_text_times_number", figure("where = \"'a' * 2 == 'a'\""), "figures[0]"),
+    Case("where_text_times_number", finding("where = \"'a' * 2 == 'a'\""), "findings[0].where"),
     Case("where_unknown_column", finding('where = "no_such_metric > 0"'), "findings[0].where"),
     Case("separable_dim_zero", edit("dim = 3", "dim = 0"), "data"),
     Case("separable_n_train_beyond_memory", edit("data.n_train = 32", "data.n_train = 10000000000"), "data"),
