@@ -176,7 +176,15 @@ CASES: list[Case] = [
          "record.measure_options.sharpness"),
     Case("not_toml", "name = = 5\n", "TOML"),
     Case("empty_file", "", "name"),
+    # ---- issue 24: typed expressions, data that cannot be built ----
+    Case("where_len_of_number", finding('where = "len(init.std) == 0"'), "findings[0].where"),
+    Case("where_text_times_number", finding("where = \"'a' * 2 == 'a'\""), "findings[0].where"),
+    Case("where_unknown_column", finding('where = "no_such_metric > 0"'), "findings[0].where"),
+    Case("separable_dim_zero", edit("dim = 3", "dim = 0"), "data"),
+    Case("separable_n_train_beyond_memory", edit("data.n_train = 32", "data.n_train = 10000000000"), "data"),
+    Case("only_comments", "# a spec still to write\n", "name"),
     # ---- accepted, and right ----
+    Case("bom_skipped", b"\xef\xbb\xbf" + TINY.encode(), None, lambda e: e.name == "tiny" and len(e.runs) == 2),
     Case("seeds_repeat_points", edit("seeds = [0]", "seeds = [0, 1, 2]"), None,
          lambda e: sorted(r.config.seed for r in e.runs) == [0, 0, 1, 1, 2, 2]),
     Case("where_len_works", finding('where = "len(`data.name`) > 0 and init.std in [0.01, 0.1]"'), None,

@@ -90,3 +90,15 @@ def test_a_bom_is_read_as_nothing(write_spec, tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + TINY.encode())
     plain = experiment.load(write_spec(TINY), profile=None)
     assert experiment.load(path, profile=None).run_ids == plain.run_ids
+
+
+def test_gaussian_regression_and_train_flipped_sizes_are_checked():
+    from genlab.data import get_dataset_fn
+
+    gr = get_dataset_fn("gaussian_regression").check
+    assert gr(n_train=500, n_test=500, p=1000) is None
+    assert gr(n_train=0) == "gaussian_regression: n_train must be at least 1 (got 0)"
+    assert "GiB of data, more than this machine's" in gr(n_train=10 ** 6, p=10 ** 7)
+    tf = get_dataset_fn("train_flipped").check
+    assert tf(base="digits", base_options={"n_train": 1000}) is None
+    assert tf(base="digits", base_options={"n_train": 10 ** 9}).startswith("train_flipped: base_options: n_train")

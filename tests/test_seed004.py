@@ -164,7 +164,7 @@ def test_sharpness_004_is_sharpness_on_the_strided_rows():
 
 
 def test_the_mlp_study_runs_end_to_end_into_a_report(tmp_path):
-    """fig5's small profile shrunk to three widths and 200 samples: trains, measures, draws, judges."""
+    """fig5's small profile (3 seeds) shrunk to three widths and 200 samples: trains, measures, draws, judges."""
     from typer.testing import CliRunner
 
     from genlab.cli import app
@@ -175,15 +175,16 @@ def test_the_mlp_study_runs_end_to_end_into_a_report(tmp_path):
     path = tmp_path / "fig5_tiny.toml"
     path.write_text(text)
     exp = experiment.load(path, "small")
-    assert [r.config.train.epochs for r in exp.runs] == [100] * 3
+    assert [r.config.train.epochs for r in exp.runs] == [100] * 9  # 3 widths × the profile's 3 seeds
     runner = CliRunner()
     r = runner.invoke(app, ["run", str(path), "--store", str(tmp_path / "runs")])
     assert r.exit_code == 0, r.output
     from genlab.store import Store
 
     res = Store(tmp_path / "runs").results(exp.name)
-    assert len(res) == 3 and {"sharpness_004.zeta", *CAPACITIES} <= set(res.columns)
-    assert (res["n_params"].sort_values().to_numpy() == [75 * 8 + 10, 75 * 16 + 10, 75 * 64 + 10]).all()  # 64·h + h + 10h + 10
+    assert len(res) == 9 and {"sharpness_004.zeta", *CAPACITIES} <= set(res.columns)
+    widths = np.repeat([75 * 8 + 10, 75 * 16 + 10, 75 * 64 + 10], 3)  # 64·h + h + 10h + 10, each for 3 seeds
+    assert (res["n_params"].sort_values().to_numpy() == widths).all()
     out = tmp_path / "r.html"
     r = runner.invoke(app, ["report", str(path), "--store", str(tmp_path / "runs"), "--out", str(out)])
     assert r.exit_code == 0, r.output

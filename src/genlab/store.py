@@ -190,10 +190,16 @@ class Store:
         src = d / RESUME
         if not src.exists():
             return None
-        folder = under(d.parent, ".set-aside")
-        folder.mkdir(exist_ok=True)
-        dest = under(folder, f"{d.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}.{RESUME}")
-        os.replace(src, dest)
+        try:
+            folder = under(d.parent, ".set-aside")
+            folder.mkdir(exist_ok=True)
+            dest = under(folder, f"{d.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}.{RESUME}")
+            os.replace(src, dest)
+        except (OSError, ValueError) as e:  # no room beside it (or .set-aside leads out): never block the run
+            src.unlink()
+            print(f"warning: run {d.parent.name}/{d.name}: {why}; deleted it (could not set it aside: {e}); "
+                  "the run starts over", file=sys.stderr)
+            return None
         print(f"warning: run {d.parent.name}/{d.name}: {why}; set it aside as {dest}; the run starts over",
               file=sys.stderr)
         return dest
