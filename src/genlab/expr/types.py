@@ -62,7 +62,11 @@ def infer(expr: Expr, types: Mapping[str, str] | None = None,
             if n.name in types:
                 return types[n.name]
             if known is not None and not known(n.name):
-                raise bad(f"no column {n.name!r} (text values need quotes: '{n.name}')")
+                from genlab.suggest import close
+
+                hint = close(n.name, types)
+                raise bad(f"no column {n.name!r}" + (f"; did you mean {' or '.join(map(repr, hint))}?" if hint else "")
+                          + f" (text values need quotes: '{n.name}')")
             return "any"
         if isinstance(n, Call):
             t = walk(n.arg)

@@ -21,8 +21,10 @@ def evaluate(expr: Expr | str, df: pd.DataFrame) -> pd.Series:
     e = parse(expr) if isinstance(expr, str) else expr
     missing = [c for c in e.columns if c not in df.columns]
     if missing:
-        raise ExprError(f"expression {shown(e.text)}: no column {missing[0]!r} (text values need quotes: "
-                        f"'{missing[0]}'); present: {', '.join(map(str, df.columns)) or 'none'}")
+        from genlab.suggest import unknown
+
+        raise ExprError(f"expression {shown(e.text)}: " + unknown("no column", missing[0], df.columns)
+                        + f"; text values need quotes: '{missing[0]}'")
     try:
         with np.errstate(all="ignore"):
             out = _walk(e.root, df, e.text)
