@@ -12,7 +12,8 @@ one thing a hostile or careless writer could do, then runs the genlab commands a
     writes outside     anything written outside the store and the output folder, or a victim file changed
     blocked for good   after the case, `genlab run` (then `genlab run --retry-failed`) does not finish every run
     tracebacks         a command printed a traceback or "internal error"
-Goals: 0, 0, 0, 0. Prints one line per case, then the totals; asserts nothing.
+    switch failed      a run interrupted under one trainer did not finish under the other in that command
+Goals: 0, 0, 0, 0, 0. Prints one line per case, then the totals; asserts nothing.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class World:
         self.victim.write_text("precious")
         self.flag = self.outside / "PWNED"
         self.stderr: list[str] = []
+        self.switch_failed = 0
 
     def genlab(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         r = subprocess.run([sys.executable, "-m", "genlab", *map(str, args)], capture_output=True, text=True,
@@ -121,7 +123,7 @@ class World:
 
         known = {self.victim, self.flag}
         extra = [p for p in self.outside.rglob("*") if p not in known]
-        return {"code executed": int(self.flag.exists()),
+        return {"switch failed": self.switch_failed, "code executed": int(self.flag.exists()),
                 "writes outside": int(bool(extra) or self.victim.read_text() != "precious"),
                 "tracebacks": sum("Traceback" in e or "internal error" in e for e in self.stderr)}
 
@@ -183,6 +185,8 @@ def switch_case(before: int, after: int):
     def case(w: World) -> None:
         w.interrupt(before)
         w.genlab("run", w.spec, "--profile", "none", "--store", w.store, "--ensemble", str(after) if after > 1 else "off")
+        r = w.genlab("status", w.spec, "--profile", "none", "--store", w.store)
+        w.switch_failed = int("2 done" not in r.stdout)  # the switching command itself must finish every run
     return case
 
 
@@ -281,7 +285,7 @@ RUN_STATE = ("resume", "leases", "result.json", "metrics.jsonl", "final.pt", "in
 
 
 def main() -> None:
-    totals = {"code executed": 0, "writes outside": 0, "blocked for good": 0, "tracebacks": 0}
+    totals = {"code executed": 0, "writes outside": 0, "blocked for good": 0, "tracebacks": 0, "switch failed": 0}
     t0, c0 = time.perf_counter(), time.process_time()
     chosen = [(n, c) for n, c in CASES if not sys.argv[1:] or any(a in n for a in sys.argv[1:])]
     for name, case in chosen:
