@@ -141,6 +141,13 @@ def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spe
     ids = {r.run_id for r in full.runs if r.config.init.std == 0.5}
     assert ids <= set(st.run_ids("dec"))
     assert "--decide:" in r.output and "round" in r.output
+    from genlab.cli.decide import cost
+    from genlab.decide import seen
+
+    sn = seen(spec, None, {}, None, st)
+    res = st.results("dec", list(sn.done))
+    per_point = res.groupby("init.std")["wall_s"].mean()
+    assert cost(sn, st, sn.design.runs) == pytest.approx(2 * per_point.sum())  # 2 seeds × each point's mean
     rep = CliRunner().invoke(app, ["report", str(spec), "--store", str(store), "--out", str(tmp_path / "r.html")])
     assert rep.exit_code == 0, rep.output
     page = (tmp_path / "r.html").read_text()
