@@ -275,8 +275,8 @@ def verdict_table(judged: list[Judged]) -> str:
             "its precondition is not met; it cannot be computed) or the claim draws no line. A claim judged on "
             "several checks lists each with its number. Errors are standard errors over seeds; intervals are t "
             "intervals at the error rate each look spends in a group-sequential design with α-spending (α = 0.05 in "
-            "all, α/2 at the spec's own seeds, α/6 at the first seed <code>genlab run --decide</code> adds, …), so "
-            "the verdicts stay valid however many seeds are added and looked at.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
+            "all, α/2 at the spec's own seeds, α/6 once <code>genlab run --decide</code> has doubled them, α/12 at "
+            "four times as many, …), so the verdicts stay valid however many seeds are added and looked at.</p><table class='verdicts'><tr><th>seed</th><th>figure</th>"
             "<th>claim</th><th>tested here</th><th>number ± error</th><th>verdict</th><th></th></tr>" + rows + "</table>")
 
 
