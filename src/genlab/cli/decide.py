@@ -109,8 +109,9 @@ def _print_state(state: dict, rounds: int, why: str, max_seeds: int) -> None:
             if f is None:
                 rest.append(f"{e.get('name')}: cannot be computed")
             elif not f.decided:
+                why = f.reason or ("no line to judge: a number reported" if not f.checks else "?")
                 need = (f"needs {f.more} more seed(s)" if f.more else "needs more than "
-                        f"{max_seeds} seeds") if f.verdict == "inconclusive" else f"not judged: {f.reason}"
+                        f"{max_seeds} seeds") if f.verdict == "inconclusive" else f"not judged: {why}"
                 rest.append(f"{e.get('name')}: {need}")
         t.add_row(s.design.name, str(len(judged)), str(decided), str(len(seeds_of(s.extended))), "; ".join(rest))
     console.print(t)
