@@ -194,9 +194,12 @@ def _popen_run(path, st, *args):
 def test_a_terminals_ctrl_c_reaches_the_whole_group_and_a_second_one_exits_at_once(write_spec, tmp_path):
     """SIGINT to the process group (what a terminal's Ctrl-C does: the CLI and its pool workers): the runs
     stop after their epoch as above; a second SIGINT right after the first exits at once, with 130."""
-    path = write_spec(SPEC.replace("epochs = 30", "epochs = 3000"))
-    exp = experiment.load(path, profile=None)
     for twice in (False, True):
+        # twice: epochs of ~1 s (20,000 points), so that the second signal, 50 ms after the first, lands before
+        # the epoch ends (with short epochs the first stop may finish and the process exit before it arrives)
+        text = SPEC.replace("epochs = 30", "epochs = 3000")
+        path = write_spec(text.replace("n_train = 120", "n_train = 20000") if twice else text, f"spec{twice}.toml")
+        exp = experiment.load(path, profile=None)
         st = Store(tmp_path / f"s{twice}")
         proc = _popen_run(path, st, "-j", "1" if twice else "2", "--ensemble", "off")
         deadline = time.time() + 180

@@ -123,4 +123,5 @@ def handling() -> Iterator[None]:
     try:
         yield
     finally:
-        restore(previous)
+        if not requested():  # after a first Ctrl-C the handler stays: a second one while the stopped runs are
+            restore(previous)  # listed still exits at once with 130, not with Python's KeyboardInterrupt
