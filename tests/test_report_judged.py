@@ -3,6 +3,7 @@ from inconclusive, counts that say what they count, a figure link on every row, 
 sign against theory, and images that fit the page and enlarge. Each test reads the generated HTML."""
 
 import glob
+import math
 import re
 
 import numpy as np
@@ -160,3 +161,12 @@ def test_a_finding_without_a_figure_key_links_the_figure_that_draws_its_columns(
     table = verdict_part(render([s]))
     assert "href='#fig-s-final'" in table and "href='#fig-s-loss_curves'" in table
     assert "<a href='#s'>s</a>" in table  # no figure draws margin_q5: the row links its spec's section
+
+
+def test_an_exact_number_says_so():
+    from genlab.findings import Finding
+    from genlab.report import number
+
+    assert number(Finding(0.0, 0.0, "agrees", "")) == "0 (exact: over every run)"  # a max/min over the runs
+    assert number(Finding(0.5, 0.01, "agrees", "")) == "0.5 ± 0.01"
+    assert number(Finding(0.5, math.nan, None, "")) == "0.5 (no error bar)"

@@ -151,7 +151,9 @@ def verdict_html(f: Finding | None) -> str:
 def number(f: Finding | None) -> str:
     if f is None or math.isnan(f.value):
         return "—"
-    return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if not math.isnan(f.error) else " (no error bar)")
+    if math.isnan(f.error):
+        return f"{f.value:.3g} (no error bar)"
+    return f"{f.value:.3g}" + (f" ± {f.error:.2g}" if f.error > 0 else " (exact: over every run)")
 
 
 HOLDS = {"agrees": "holds", "differs": "does not hold", "no effect": "shows no effect at this scale",
