@@ -326,6 +326,18 @@ def test_value_of_every_run_is_judged_on_the_worst_run():
     assert evaluate({"name": "value", "metric": "m", "at_least": 0.0, "stat": "min"}, None, df)[1].verdict == "agrees"
 
 
+def test_value_divided_by_judges_an_identity_as_a_ratio_per_run():
+    # ‖w − X⁺y‖ = ‖P_null w‖: ratio 1 per run, whatever the scale of each run's null-space part
+    d, nn = np.array([0.5, 0.55, 0.46, 1e-6]), np.array([0.5, 0.55, 0.46, 0.0])
+    df = runs(d=list(d), nn=list(nn))
+    f = evaluate({"name": "value", "metric": "d", "divided_by": "nn", "target": 1.0, "tolerance": 0.01}, None, df)[1]
+    assert f.value == 1.0 and f.verdict == "agrees" and "d / nn = 1 (n = 3 runs)" in f.text
+    assert "left out 1 of 4 runs with no finite d / nn: run_id=r3" in f.text  # the run dividing by 0 is listed
+    off = runs(d=[0.6, 0.66, 0.552], nn=[0.5, 0.55, 0.46])  # 20 % above the identity: differs
+    g = evaluate({"name": "value", "metric": "d", "divided_by": "nn", "target": 1.0, "tolerance": 0.01}, None, off)[1]
+    assert g.value == pytest.approx(1.2) and g.verdict == "differs"
+
+
 def test_value_at_the_best_sweep_value_is_chosen_on_training_loss_not_test():
     df = runs(**{"optim.lr": [0.01, 0.01, 0.1, 0.1, 1.0, 1.0], "train_loss": [0.5, 0.7, 0.01, 0.03, np.nan, np.nan],
                  "test_error": [0.01, 0.01, 0.2, 0.3, np.nan, np.nan], "status": ["completed"] * 4 + ["diverged"] * 2})

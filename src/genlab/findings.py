@@ -365,18 +365,24 @@ def value(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, where: W
           table: str = "results", target: float | None = None, tolerance: float = 0.0,
           at_most: float | None = None, at_least: float | None = None, require: Where | None = None,
           stat: Literal["mean", "max", "min"] = "mean", best_over: str | None = None,
-          best_by: str = "train_loss", design_seeds: int | None = None) -> Finding:
+          best_by: str = "train_loss", divided_by: str | None = None, design_seeds: int | None = None) -> Finding:
     """The mean of `metric` over the selected runs ± its standard error (t, n − 1 df), or (`stat`) its largest
     or smallest value — for a claim about every run ("every network fits its training set": max ≤ 0), exact, no
     sampling error. Checks: within the fixed band target ± tolerance; ≤ at_most; ≥ at_least. One run is not
     judged (no error bar). `best_over` (e.g. "optim.lr"): only the runs at the value of that sweep field whose
-    runs reach the lowest mean `best_by` (training loss: chosen without looking at the test set).
+    runs reach the lowest mean `best_by` (training loss: chosen without looking at the test set). `divided_by`
+    (a column): each run's metric over its own value of that column, for an identity claim such as
+    ‖w − X⁺y‖ = ‖P_null w‖ (a ratio of 1); a run whose divisor is 0 or missing is listed and left out.
     """
     df, note = rows(history, results, table, where, require)
     if best_over is not None:
         df, picked = best_group(df, best_over, best_by)
         note = f" at {picked}" + note
     raw = numeric(df, metric, "metric")
+    if divided_by is not None:
+        den = numeric(df, divided_by, "divided_by")
+        raw = (raw / den).where(den != 0)
+        metric = f"{metric} / {divided_by}"
     if raw.notna().any():  # rows without the metric (NaN: not measured, or undefined) are listed, not dropped silently
         note += missing_note(df, raw.isna().to_numpy(), metric)
     v = raw.dropna()
