@@ -1,4 +1,4 @@
-"""glibc's default allocator vs `genlab.cpu.keep_freed_memory`, each in fresh processes, interleaved.
+"""glibc's default allocator vs `genlab.runtime.keep_freed_memory`, each in fresh processes, interleaved.
 
     python benchmarks/bench_allocator.py [--repeats 5] [--threads 1,2] [--measures]
 
@@ -23,7 +23,7 @@ HERE = str(Path(__file__).parent)
 
 CHILD = textwrap.dedent("""
     import json, resource, sys, time, torch
-    from genlab.cpu import keep_freed_memory
+    from genlab.runtime import keep_freed_memory
     mode, threads, measures = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
     if mode == "keep":
         assert keep_freed_memory() == "set"

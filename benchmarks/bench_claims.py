@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from genlab import claims, spec
+from genlab.store import claims, spec
 from genlab.executors import pending
 from genlab.executors.local import run_local
 from genlab.store import Store

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.data import build_dataset
-from genlab.experiment import load
+from genlab.spec.loader import load
 from genlab.models import create_model
 from genlab.models.init import initialize
 from genlab.train.loop import train

@@ -40,7 +40,7 @@ import torch
 from genlab.data import files
 from genlab.executors import Job
 from genlab.executors.ensemble import K_AUTO, plan
-from genlab.experiment import PlannedRun, load
+from genlab.spec.loader import PlannedRun, load
 from genlab.spec import RunConfig
 from genlab.train.ensemble import train_ensemble
 from genlab.train.loop import train

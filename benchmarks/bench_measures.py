@@ -14,7 +14,7 @@ Paths run in a rotating order within each repeat (the machine is shared: medians
 seconds of this process). Set OMP_NUM_THREADS=1 for the 1-thread numbers. Prints
 the medians, the ratios, and every value on which new32 or new64 differs from old64 by more than 1e-4 relative;
 `--breakdown` adds each measure's time alone, old and new, and the bound the PAC-Bayes searches put on any
-speed-up that keeps their values. The process sets glibc's allocator as `genlab measure` does (genlab.cpu):
+speed-up that keeps their values. The process sets glibc's allocator as `genlab measure` does (genlab.runtime):
 both packages run under it.
 """
 
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from bench_measures_ref import load_reference
-from genlab.cpu import keep_freed_memory
+from genlab.runtime import keep_freed_memory
 from genlab.losses import get_loss
 from genlab.models import create_model
 

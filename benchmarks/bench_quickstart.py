@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [str(ROOT / f"experiments/000/fig3_{i}.toml") for i in range(1, 8)]

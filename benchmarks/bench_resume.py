@@ -14,7 +14,7 @@ import torch
 
 from genlab.executors import Job
 from genlab.executors.local import run_local
-from genlab.experiment import PlannedRun
+from genlab.spec.loader import PlannedRun
 from genlab.spec import RunConfig
 from genlab.store import Store
 

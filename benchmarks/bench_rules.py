@@ -3,7 +3,7 @@
     python benchmarks/bench_rules.py --models convnet3,resnet20 [--device cuda] [--steps 20] [--batch 128]
 
 At CIFAR-10 shape with synthetic data, SGD with momentum, cross-entropy (the trainer's inner step). A ruled
-layer runs its operator through `genlab.train.rules.Feedback`: the same forward, and a backward that calls
+layer runs its operator through `genlab.models.rules.Feedback`: the same forward, and a backward that calls
 the convolution's backward twice (input gradient with B, weight gradient with W) instead of once.
 Prints numbers; asserts nothing.
 """
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.models import create_model
-from genlab.train.rules import apply_rule, list_rules, rule_generator
+from genlab.models.rules import apply_rule, list_rules, rule_generator
 
 
 def sync(dev: torch.device) -> None:

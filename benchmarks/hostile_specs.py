@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from genlab.experiment import load  # noqa: E402
+from genlab.spec.loader import load  # noqa: E402
 from genlab.spec import SpecError  # noqa: E402
 
 

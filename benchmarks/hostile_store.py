@@ -103,7 +103,7 @@ class World:
 
     def interrupt(self, k: int = 1) -> None:
         """Every run stopped after epoch 3 (as a kill leaves it): resume.pt at epoch 2, no DONE."""
-        from genlab import experiment
+        from genlab.spec import loader as experiment
         from genlab.executors import pending
         from genlab.executors.local import run_local
         from genlab.store import Store
@@ -119,7 +119,7 @@ class World:
             pass
 
     def outcome(self) -> dict[str, int]:
-        from genlab.runfiles import write_done  # noqa: F401  (genlab importable here)
+        from genlab.store.runfiles import write_done  # noqa: F401  (genlab importable here)
 
         known = {self.victim, self.flag}
         extra = [p for p in self.outside.rglob("*") if p not in known]
@@ -147,7 +147,7 @@ def evil_pickle(path: Path, flag: Path, header: bool) -> None:
 
 
 def restamp(d: Path) -> None:
-    from genlab.runfiles import write_done
+    from genlab.store.runfiles import write_done
 
     write_done(d)
 
@@ -166,7 +166,7 @@ def resume_case(kind: str):
             f.write_bytes(b"")
         elif kind == "foreign":
             try:
-                from genlab.runfiles import pack_resume, unpack_resume
+                from genlab.store.runfiles import pack_resume, unpack_resume
             except ImportError:  # an older genlab: its resume.pt is a bare pickle, which the attacker reads
                 saved = torch.load(f, weights_only=False)
                 saved["state"]["model"] = {k: torch.zeros(2, 2) for k in saved["state"]["model"]}

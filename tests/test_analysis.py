@@ -253,6 +253,6 @@ def test_a_measure_with_several_columns_expands_to_all_of_them():
 
 def test_config_roots_are_the_run_config_fields():
     from genlab.analysis.sweep import CONFIG_ROOTS, NOT_AXES
-    from genlab.experiment import RUN_FIELDS
+    from genlab.spec.loader import RUN_FIELDS
 
     assert set(CONFIG_ROOTS) | set(NOT_AXES) == {"experiment", "seed", *RUN_FIELDS}  # RUN_FIELDS: the tables

@@ -100,7 +100,7 @@ def test_every_run_records_its_set_sizes_so_sign_error_needs_no_flag(trained):
     header, row = r.stdout.splitlines()[:2]
     got = dict(zip(header.split(","), row.split(",")))
     assert float(got["sign_envs"]) + float(got["sign_envs_noise"]) > 0  # environments weighed with n_test = 64
-    from genlab import experiment
+    from genlab.spec import loader as experiment
 
     path, _ = trained
     exp = experiment.load(path, None)
@@ -122,7 +122,7 @@ def test_report_has_the_sortable_ranking_and_a_figure_per_top_measure(trained, t
 
 
 def test_analysis_table_in_a_spec_is_checked(write_spec):
-    from genlab.experiment import load
+    from genlab.spec.loader import load
     from genlab.spec import SpecError
 
     with pytest.raises(SpecError, match="analysis.gapp"):

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from genlab import claims
-from genlab.claims import Busy, LeaseLost
+from genlab.store import claims
+from genlab.store.claims import Busy, LeaseLost
 from genlab.store import FILE_MODE, Store
 
 
@@ -129,7 +129,7 @@ def test_a_run_held_elsewhere_is_not_wiped(tmp_path):
 
 
 def test_every_file_of_a_run_has_one_mode(tmp_path, write_spec):
-    from genlab import experiment
+    from genlab.spec import loader as experiment
     from genlab.executors import pending
     from genlab.executors.local import run_local
 
@@ -143,7 +143,7 @@ def test_every_file_of_a_run_has_one_mode(tmp_path, write_spec):
 
 
 def test_a_run_held_elsewhere_is_checked_again_when_the_others_are_done(tmp_path, write_spec):
-    from genlab import experiment
+    from genlab.spec import loader as experiment
     from genlab.executors import pending
     from genlab.executors.local import run_local
 

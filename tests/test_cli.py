@@ -115,7 +115,7 @@ def test_measures_in_spec_and_from_the_cli(write_spec, tmp_path):
     assert r.exit_code == 0, r.output
     assert st.results("tiny")["margin_q10"].notna().all()
     bad = write_spec(TINY.replace("[sweep]", '[record]\nmeasures = ["frobenius"]\n[sweep]'), "bad.toml")
-    from genlab import experiment as spec_mod
+    from genlab.spec import loader as spec_mod
     from genlab.spec import SpecError
     import pytest as _pytest
     with _pytest.raises(SpecError, match=r"record.measures.0: unknown measure 'frobenius'"):
@@ -124,7 +124,7 @@ def test_measures_in_spec_and_from_the_cli(write_spec, tmp_path):
 
 def test_measure_options_from_the_spec(write_spec, tmp_path):
     from conftest import TINY
-    from genlab import experiment as spec_mod
+    from genlab.spec import loader as spec_mod
     from genlab.spec import SpecError
     from genlab.store import Store
 

@@ -8,7 +8,7 @@ import pandas as pd
 from rich.console import Console
 
 from genlab.cli.output import CONFIG_FIELDS, cell, fit_columns, human_table, machine_text, results_view
-from genlab.experiment import RUN_FIELDS
+from genlab.spec.loader import RUN_FIELDS
 
 
 def test_config_fields_are_the_run_configs():

@@ -6,7 +6,7 @@ import json
 
 from rich.console import Console
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.cli.progress import LiveBars, PlainLines, Quiet, finished_line, losses, make_display
 from genlab.executors import pending
 from genlab.executors.local import run_local

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.store import Store
 
 SWEEP = """

@@ -1,4 +1,4 @@
-"""genlab.cpu: glibc keeps freed activations for reuse (counted in page faults), user settings win."""
+"""genlab.runtime: glibc keeps freed activations for reuse (counted in page faults), user settings win."""
 
 import os
 import subprocess
@@ -14,7 +14,7 @@ glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or os.environ.ge
 # process; prints what keep_freed_memory did and the minor page faults per pass.
 FAULTS = textwrap.dedent("""
     import resource, sys, torch
-    from genlab.cpu import keep_freed_memory
+    from genlab.runtime import keep_freed_memory
     state = keep_freed_memory() if sys.argv[1] == "1" else "not called"
     torch.set_num_threads(1)
     conv, x = torch.nn.Conv2d(3, 32, 5, 2, 2), torch.randn(128, 3, 32, 32)
@@ -53,7 +53,7 @@ def test_the_users_own_allocator_settings_win():
 def test_keep_freed_memory_is_idempotent_and_setup_worker_sets_threads():
     import torch
 
-    from genlab.cpu import keep_freed_memory, setup_worker
+    from genlab.runtime import keep_freed_memory, setup_worker
 
     first = keep_freed_memory()
     assert first in ("set", "not glibc", "refused") or first.startswith("user settings: ")

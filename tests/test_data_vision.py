@@ -282,7 +282,7 @@ def test_per_class_accuracy():
 def test_fig4_spec_loads_and_small_profile_reaches_zero_training_error(tmp_path):
     from genlab.executors import pending
     from genlab.executors.local import run_local
-    from genlab.experiment import load
+    from genlab.spec.loader import load
     from genlab.store import Store
 
     full = load(SPEC, None)
@@ -300,11 +300,11 @@ def test_fig4_spec_loads_and_small_profile_reaches_zero_training_error(tmp_path)
 
 def test_fig4_full_spec_trains_on_cifar10_files(tiny_cifar, tmp_path):
     """The CIFAR-10 (not small) spec runs end to end when the files are present (tiny files here)."""
-    from genlab.experiment import tomllib  # tomli on Python 3.10
+    from genlab.spec.loader import tomllib  # tomli on Python 3.10
 
     from genlab.executors import pending
     from genlab.executors.local import run_local
-    from genlab.experiment import parse
+    from genlab.spec.loader import parse
     from genlab.store import Store
 
     raw = tomllib.loads(SPEC.read_text())

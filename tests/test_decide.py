@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from genlab.cli import app
 from genlab.findings import evaluate
-from genlab.verdicts import ALPHA, DECIDED, Check, Evidence, judge, look_at, welch
+from genlab.findings.verdicts import ALPHA, DECIDED, Check, Evidence, judge, look_at, welch
 
 START, CAP = 3, 24  # the spec's seeds, and --max-seeds: looks at 3, 6, 12 and 24 seeds (each round doubles)
 
@@ -124,7 +124,7 @@ def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spe
     r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "--decide", "--max-seeds", "4",
                                  "--budget", "10m", "-q"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    from genlab import experiment
+    from genlab.spec import loader as experiment
     from genlab.store import Store
 
     st = Store(store)

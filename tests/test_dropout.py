@@ -13,7 +13,7 @@ from torch import nn
 
 from genlab.executors import Job
 from genlab.executors.ensemble import group_key, plan
-from genlab.experiment import PlannedRun
+from genlab.spec.loader import PlannedRun
 from genlab.models import create_model, get_model_fn, list_models
 from genlab.models.dropout import Dropout, attach_dropout, dropout_layers, multiplier
 from genlab.train.ensemble import mlp_grads, train_ensemble

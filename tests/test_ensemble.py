@@ -10,7 +10,7 @@ from torch import nn
 from genlab.executors import Job
 from genlab.executors.ensemble import group_key, parse_ensemble, plan
 from genlab.losses import get_loss, list_losses
-from genlab.experiment import PlannedRun
+from genlab.spec.loader import PlannedRun
 from genlab.spec import RunConfig
 from genlab.train.ensemble import ACT_GRAD, mlp_grads, train_ensemble
 from genlab.train.loop import train

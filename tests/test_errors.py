@@ -1,6 +1,6 @@
 """Issue 13: one error path. Full or read-only stores, missing data files, bad specs and failing runs each give
 one red line naming the file and what to do — never a traceback per run — and the rest of the work goes on
-where it can. (Damaged store files are genlab.integrity's: skipped with a warning, tests/test_integrity.py.)"""
+where it can. (Damaged store files are genlab.store.integrity's: skipped with a warning, tests/test_integrity.py.)"""
 
 from __future__ import annotations
 
@@ -126,16 +126,16 @@ def test_a_failed_ensemble_writes_its_error_into_every_member(trained, tmp_path,
 
 def fill_disk_at_result_json(monkeypatch) -> None:
     """Every run trains, then writing its result.json fails as on a full disk."""
-    import genlab.runfiles
+    import genlab.store.runfiles
 
-    real = genlab.runfiles.write_json
+    real = genlab.store.runfiles.write_json
 
     def full(path, obj):
         if path.name == "result.json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, obj)
 
-    monkeypatch.setattr(genlab.runfiles, "write_json", full)
+    monkeypatch.setattr(genlab.store.runfiles, "write_json", full)
 
 
 def test_a_full_disk_in_an_ensemble_stops_the_sweep_with_one_line(trained, tmp_path, capsys, monkeypatch):

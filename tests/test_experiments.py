@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from genlab import experiment
-from genlab.experiment import tomllib
+from genlab.spec import loader as experiment
+from genlab.spec.loader import tomllib
 from genlab.figures import get_figure
 from genlab.figures.style import FIELD
 from genlab.findings import get_finding
 from genlab.registry import options_model
-from genlab.store import flatten
+from genlab.tables import flatten
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*/*.toml"))
 CASES = [(p, prof) for p in SPECS for prof in [None, *tomllib.loads(p.read_text()).get("profiles", {})]]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from genlab.findings import Finding, evaluate, linear_fit, list_findings
-from genlab.verdicts import ALPHA, Evidence, critical, judge, more_seeds, overall, spent
+from genlab.findings.verdicts import ALPHA, Evidence, critical, judge, more_seeds, overall, spent
 
 RNG = np.random.default_rng(0)
 NOISE = RNG.standard_normal(12)  # fixed noise, shared by the constructed tables
@@ -174,7 +174,7 @@ def test_slower_is_judged_over_the_whole_curve_not_its_start():
     prog = verdict("slower", (slower_history(0.05, 0.0, start=0.5), None), statistic="progress")
     # per epoch the gap in log loss grows by 0.05: mean over epochs 1..10 of 0.05·e = 0.275; the 0.5 start is gone
     assert prog.value == pytest.approx(0.275) and prog.error == pytest.approx(0.0) and prog.verdict == "agrees"
-    from genlab.findings_runs import delay, first_reach
+    from genlab.findings.curves import delay, first_reach
     y = np.array([3.0, 2.0, 1.0, 0.5])
     assert first_reach(y, 1.5) == pytest.approx(1.5) and first_reach(y, 3.0) == 0.0 and math.isnan(first_reach(y, 0.1))
     a, b = np.array([1.0, 0.8, 0.6, 0.4, 0.2]), np.array([1.0, 0.9, 0.8, 0.7, 0.6])  # b needs twice the epochs

@@ -98,14 +98,14 @@ def test_mnist1d_from_the_cache_equals_a_fresh_generation(tmp_path, monkeypatch)
 
 def test_checking_a_spec_imports_no_plotting_or_table_library(tmp_path, write_spec):
     spec = write_spec()  # has a [[figures]] entry: its options are checked against the registered function
-    code = ("import sys\nfrom genlab.experiment import load\nload(sys.argv[1], 'small')\n"
+    code = ("import sys\nfrom genlab.spec.loader import load\nload(sys.argv[1], 'small')\n"
             "print('matplotlib' in sys.modules, 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
 def test_a_bad_figure_option_is_still_refused(write_spec):
-    from genlab.experiment import load
+    from genlab.spec.loader import load
 
     with pytest.raises(Exception, match="hue_lable|unknown option"):
         load(write_spec(__import__("conftest").TINY.replace('hue = "init.std"', 'hue_lable = "x"')), "small")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from genlab import expr
-from genlab.experiment import MAX_RUNS, load
-from genlab.names import UnsafePathError, check_name, under
+from genlab.spec.loader import MAX_RUNS, load
+from genlab.paths import UnsafePathError, check_name, under
 from genlab.spec import SpecError
 from genlab.tables import select
 
@@ -159,7 +159,7 @@ def test_spec_module_has_no_reexports():
     for name in ("load", "Experiment", "parse", "PlannedRun"):
         assert not hasattr(genlab.spec, name)
     src = Path(genlab.spec.__file__).read_text()
-    assert "genlab.experiment" not in src.split('"""', 2)[2]
+    assert "genlab.spec.loader" not in src.split('"""', 2)[2]
 
 
 def test_every_registered_expression_option_is_parsed_at_load():
@@ -168,12 +168,10 @@ def test_every_registered_expression_option_is_parsed_at_load():
     import typing
 
     from genlab.expr import Where
-    from genlab.figures import _FIGURES
-    from genlab.findings import _FINDINGS
-    from genlab.registry import OptionsError, options_of, validate_options
+    from genlab.registry import OptionsError, lookup, options_of, validate_options
 
     checked = 0
-    for reg in (_FIGURES, _FINDINGS):
+    for reg in (lookup("figure"), lookup("finding")):
         for name in reg.names():
             fn = reg.get(name)
             hints = typing.get_type_hints(fn, include_extras=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import TINY
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.expr import ExprError, check
-from genlab.overrides import OverrideError, parse_sets
+from genlab.spec.overrides import OverrideError, parse_sets
 from genlab.spec import SpecError
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.cli import app
 from genlab.executors import pending
 from genlab.executors.local import run_local

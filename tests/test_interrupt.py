@@ -12,7 +12,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genlab import experiment, interrupt
+from genlab import interrupt
+from genlab.spec import loader as experiment
 from genlab.cli import app
 from genlab.spec import RunConfig
 from genlab.store import Store

@@ -8,7 +8,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from genlab import claims, experiment
+from genlab.spec import loader as experiment
+from genlab.store import claims
 from genlab.cli import app
 from genlab.executors import Job, experiment_meta
 from genlab.store import Store

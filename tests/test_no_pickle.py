@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import genlab
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.executors import pending
 from genlab.executors.local import run_local
 from genlab.executors.measure import load_state
-from genlab.runfiles import write_done
+from genlab.store.runfiles import write_done
 from genlab.store import Store
 
 SRC = Path(genlab.__file__).resolve().parent

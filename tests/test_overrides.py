@@ -2,8 +2,8 @@
 
 import pytest
 
-from genlab import experiment
-from genlab.overrides import OverrideError, parse_sets, parse_value
+from genlab.spec import loader as experiment
+from genlab.spec.overrides import OverrideError, parse_sets, parse_value
 from genlab.spec import SpecError
 
 from conftest import TINY

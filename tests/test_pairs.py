@@ -1,4 +1,4 @@
-"""Pairs of runs as an input (genlab.pairs): a spec's [pairs] table checked at load, seed pairs formed per config
+"""Pairs of runs as an input (genlab.spec.pairs, genlab.executors.pairs, genlab.store.pairs): a spec's [pairs] table checked at load, seed pairs formed per config
 point, values stored with both run ids, read back per pair and as each run's config-point mean, and ranked by
 the analysis beside the single-run measures."""
 
@@ -9,8 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from genlab.experiment import parse
-from genlab.pairs import PairSpec, measure_pairs, pair_path, pair_results, seed_pairs
+from genlab.spec.loader import parse
+from genlab.executors.pairs import measure_pairs
+from genlab.spec.pairs import PairSpec
+from genlab.store.pairs import pair_path, pair_results, seed_pairs
 from genlab.spec import SpecError
 from genlab.store import Store
 from genlab.train.loop import summary, train

@@ -17,7 +17,7 @@ from genlab import registry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "genlab_example_plugin"
 KINDS = ["genlab.data", "genlab.models", "genlab.models.init", "genlab.losses", "genlab.measures",
-         "genlab.figures", "genlab.findings", "genlab.train.rules"]
+         "genlab.figures", "genlab.findings", "genlab.models.rules"]
 
 
 def fake_install(root: Path, name: str, entry_points: str, src: Path | None = None) -> None:
@@ -58,7 +58,7 @@ def example_plugin(tmp_path, monkeypatch, isolated_registries):
 def test_example_plugin_entries_load_lazily_and_say_where_they_come_from(example_plugin):
     from genlab.measures import MeasureData, compute, list_measures
     from genlab.models import create_model, get_model_fn
-    from genlab.train.rules import apply_rule, list_rules, rule_generator, rule_layers, rule_of
+    from genlab.models.rules import apply_rule, list_rules, rule_generator, rule_layers, rule_of
 
     assert "genlab_example_plugin" not in sys.modules  # nothing imported before a registry is looked up
     assert "example_fixed_sign" in list_rules()
@@ -91,11 +91,11 @@ def test_registry_command_shows_the_plugin_and_its_package(example_plugin):
     assert out.exit_code == 0, out.stdout
     line = next(ln for ln in out.stdout.splitlines() if "example_fixed_sign" in ln)
     assert "genlab-example-plugin" in line
-    assert "genlab.train.rules (genlab)" in next(ln for ln in out.stdout.splitlines() if "feedback_alignment" in ln)
+    assert "genlab.models.rules (genlab)" in next(ln for ln in out.stdout.splitlines() if "feedback_alignment" in ln)
 
 
 def test_a_spec_can_name_plugin_entries(example_plugin):
-    from genlab.experiment import parse
+    from genlab.spec.loader import parse
 
     exp = parse({"name": "p", "data": {"name": "digits"}, "model": {"name": "example_tanh_net", "width": 8},
                  "train": {"rule": "example_fixed_sign"}, "record": {"measures": ["example_weight_count"]}})

@@ -4,7 +4,7 @@ executor; the store's claims make it skip what another worker finished."""
 import pandas as pd
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.executors import pending
 from genlab.executors.local import run_local
 from genlab.store import Store

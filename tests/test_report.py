@@ -43,7 +43,7 @@ def test_sections_are_grouped_by_seed_and_chapter_in_order(tmp_path):
     import pandas as pd
 
     from genlab.report import Section, order_key, render
-    from genlab.experiment import parse
+    from genlab.spec.loader import parse
 
     def section(seed: str, name: str, chapter: str) -> Section:
         raw = {"name": name, "chapter": chapter, "data": {"name": "separable"}, "model": {"name": "linear"}}
@@ -68,7 +68,7 @@ def test_summary_expands_a_swept_table_into_its_varying_columns():
     import pandas as pd
 
     from genlab.report import Section, summary_table
-    from genlab.experiment import parse
+    from genlab.spec.loader import parse
 
     raw = {"name": "x", "data": {"name": "separable"}, "model": {"name": "linear"},
            "sweep": {"init": [{"name": "constant", "value": 0.0}, {"name": "normal", "std": 0.1}]}}
@@ -84,7 +84,7 @@ def test_figure_captions_list_what_the_figure_leaves_out(tmp_path):
     import pandas as pd
 
     from genlab.report import Section, figure_html
-    from genlab.experiment import parse
+    from genlab.spec.loader import parse
 
     raw = {"name": "c4", "data": {"name": "separable"}, "model": {"name": "linear"}, "init": {"name": "normal"},
            "figures": [{"name": "ch4_points", "file": "f44", "x": "init.std", "y": "test_error", "log_x": True,

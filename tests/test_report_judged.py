@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from genlab.experiment import load, parse
+from genlab.spec.loader import load, parse
 from genlab.report import Section, figure_of, judge, render
 
 RNG = np.random.default_rng(3)
@@ -127,7 +127,7 @@ def test_the_slope_rows_of_learning_rules_check_intercept_and_precondition_and_l
 
 
 def test_measure_ranking_marks_taus_against_their_theory_and_images_fit_and_enlarge():
-    from genlab.analysis.html import analysis_html, opposite
+    from genlab.report.ranking import analysis_html, opposite
 
     n = 24
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.store import DONE, Store
 
 SPEC = """

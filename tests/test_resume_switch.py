@@ -17,10 +17,10 @@ import time
 import pytest
 import torch
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.executors import pending
 from genlab.executors.local import run_local
-from genlab.runfiles import RESUME, BadResume, pack_resume, unpack_resume
+from genlab.store.runfiles import RESUME, BadResume, pack_resume, unpack_resume
 from genlab.store import DONE, Store
 
 SPEC = """

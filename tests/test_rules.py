@@ -1,4 +1,4 @@
-"""Learning rules (genlab.train.rules): the backward each rule defines, on hand-checked layers and on every
+"""Learning rules (genlab.models.rules): the backward each rule defines, on hand-checked layers and on every
 registered model; the rules' effect on state_dicts, copies and measures; batch-Manhattan; the spec field."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from genlab.losses import get_loss
 from genlab.spec import RunConfig
 from genlab.train.loop import train
 from genlab.train.optim import Manhattan, build_optimizer
-from genlab.train.rules import (alignment_angles, angle_deg, apply_rule, list_rules, rule_generator, rule_layers,
+from genlab.models.rules import (alignment_angles, angle_deg, apply_rule, list_rules, rule_generator, rule_layers,
                                 rule_of, strip_rule)
 
 SHAPE = (1, 8, 8)  # digits: every registered model builds at this shape (tests/test_models.py)
@@ -246,7 +246,7 @@ def test_default_rule_keeps_run_ids_and_other_rules_change_them():
     ({"rule": "feedback_alignment", "rule_options": {"scale": "rms"}},
      r"train\.rule_options\.scale: unknown option \(known: none\)")])
 def test_bad_rules_in_the_spec_name_the_field(train_over, match):
-    from genlab.experiment import parse
+    from genlab.spec.loader import parse
 
     raw = {"name": "t", "data": {"name": "digits"}, "model": {"name": "mlp"}, "train": train_over}
     with pytest.raises(ValueError, match=match):

@@ -14,7 +14,7 @@ from genlab.figures.seed000 import derived, slope_one_fit, variant
 from genlab.findings import evaluate, linear_fit
 from genlab.measures import MeasureData, compute
 from genlab.measures.margins import gamma_margin, margins
-from genlab.experiment import load
+from genlab.spec.loader import load
 from genlab.losses import get_loss
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "000").glob("ch[45]_*.toml"))

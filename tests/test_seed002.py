@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.figures import draw
 from genlab.findings import VERDICTS, evaluate
-from genlab.store import flatten
+from genlab.tables import flatten
 from test_data_vision import data_root, tiny_cifar  # noqa: F401  (fixtures: tiny CIFAR-10 files)
 
 SPECS = sorted((Path(__file__).parents[1] / "experiments" / "002").glob("*.toml"))

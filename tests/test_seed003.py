@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.data import build_dataset
 from genlab.figures import draw
 from genlab.measures import MeasureData, compute
@@ -29,7 +29,7 @@ SPECS = sorted((Path(__file__).parent.parent / "experiments" / "003").glob("*.to
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_every_003_spec_loads_with_every_profile(path):
-    from genlab.experiment import tomllib  # tomli on Python 3.10
+    from genlab.spec.loader import tomllib  # tomli on Python 3.10
 
     profiles = tomllib.loads(path.read_text()).get("profiles", {})
     assert {"small", "full"} <= set(profiles)
@@ -220,8 +220,14 @@ def regression_history() -> pd.DataFrame:
 
 
 def spectrum_results() -> pd.DataFrame:
-    return pd.DataFrame({"run_id": ["r"], "data.name": ["gaussian_regression"], "data.n_train": [200],
-                         "data.n_test": [10], "data.p": [400], "data.noise": [0.1], "data.seed": [0]})
+    """A results row as a run of the regression study stores it: the design_spectrum measure's values (the
+    figure draws these; it never rebuilds the data set)."""
+    from genlab.data import build_dataset
+
+    ds = build_dataset("gaussian_regression", n_train=200, n_test=10, p=400, noise=0.1)
+    md = MeasureData.from_dataset(ds, get_loss("mse"))
+    s = compute(["design_spectrum"], nn.Flatten(), md, dtype=torch.float64)
+    return pd.DataFrame({"run_id": ["r"], "data.name": ["gaussian_regression"], **{k: [v] for k, v in s.items()}})
 
 
 FIGURE_CASES = {
@@ -278,16 +284,19 @@ def test_min_norm_paths_draws_distance_and_norm_at_measured_epochs():
 def test_mp_spectrum_histogram_and_density_share_the_support():
     fig = draw({"name": "mp_spectrum"}, None, spectrum_results())
     ax = fig.axes[0]
-    bars = ax.patches
-    area = sum(b.get_height() * b.get_width() for b in bars)
+    values, edges, _ = ax.patches[0].get_data()  # the step density over the 51 stored quantiles
+    area = float(np.sum(values * np.diff(edges)))
     assert area == pytest.approx(1.0, rel=1e-6)  # a density of the 200 non-zero eigenvalues
     density = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Marchenko"))
     lo, hi = mp_edges(2.0, 1.0)
     x = density.get_xdata()
     assert x[0] == pytest.approx(lo, rel=0.05) and x[-1] == pytest.approx(hi, rel=0.05)
-    left, right = bars[0].get_x(), bars[-1].get_x() + bars[-1].get_width()
+    left, right = edges[0], edges[-1]
     assert left >= 0.5 * lo and right <= 1.15 * hi  # the eigenvalues fill MP's support
-    assert "200 non-zero eigenvalues (+ 200 zeros)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("(+ 200 zeros)" in t.get_text() for t in ax.get_legend().get_texts())
+    assert ax.get_title() == "n = 200, p = 400"
+    with pytest.raises(ValueError, match="design_spectrum.q00"):  # a run measured without the spectrum: named
+        draw({"name": "mp_spectrum"}, None, spectrum_results().drop(columns=["design_spectrum.q00"]))
     assert math.isfinite(area)
 
 

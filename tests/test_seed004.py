@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.figures import draw, list_figures
 from genlab.findings import evaluate, list_findings
 from genlab.measures import MeasureData, compute

@@ -3,7 +3,7 @@ stored like any run, failures are reported and the rest go on, and the CLI reach
 
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.executors import pending
 from genlab.executors.slurm import SlurmOptions, run_slurm
 from genlab.store import Store

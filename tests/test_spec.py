@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.spec import SpecError
 
 from conftest import TINY
@@ -46,7 +46,7 @@ def test_run_id_is_sha256_of_canonical_json_and_stable(write_spec):
 
     assert cfg.run_id == hashlib.sha256(cfg.canonical_json().encode()).hexdigest()[:12]
     # the same config from another process, and from a file with its tables in another order
-    code = f"from genlab import experiment; print(experiment.load({str(write_spec())!r}, None).runs[0].run_id)"
+    code = f"from genlab.spec import loader as experiment; print(experiment.load({str(write_spec())!r}, None).runs[0].run_id)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == cfg.run_id
     reordered = TINY.replace('[optim]\nlr = 0.1\n', '').replace('[model]', '[optim]\nlr = 0.1\n[model]')
     assert experiment.load(write_spec(reordered, "b.toml"), profile=None).runs[0].run_id == cfg.run_id
@@ -111,10 +111,10 @@ def test_fields_added_later_keep_old_run_ids_at_their_default(write_spec):
 
 
 def test_omitted_defaults_json_matches_the_configs():
-    """The store's torch-free copy of OMIT_DEFAULT (genlab.omitted) holds the configs' own defaults."""
+    """The store's torch-free copy of OMIT_DEFAULT (genlab.store.defaults) holds the configs' own defaults."""
     from pydantic import BaseModel
 
-    from genlab.omitted import OMIT_DEFAULT_JSON
+    from genlab.store.defaults import OMIT_DEFAULT_JSON
     from genlab.spec import OMIT_DEFAULT
 
     assert {k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genlab.experiment import default_profile, loads, parse
+from genlab.spec.loader import default_profile, loads, parse
 from genlab.spec import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import time
 
 from typer.testing import CliRunner
 
-from genlab import claims
+from genlab.store import claims
 from genlab.cli import app
 from genlab.store import Store
 
@@ -29,7 +29,7 @@ def test_status_shows_every_state(write_spec, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # every column whole
     wide = TINY.replace("[0.01, 0.1]", "[0.01, 0.1, 0.2, 0.3, 0.4]")
     path, store = write_spec(wide), tmp_path / "store"
-    from genlab import experiment
+    from genlab.spec import loader as experiment
 
     exp = experiment.load(path, profile=None)
     done, running, stale, damaged, pending = (r.run_id for r in exp.runs)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from genlab import experiment
+from genlab.spec import loader as experiment
 from genlab.executors import pending
 from genlab.executors.local import run_local
 from genlab.store import DONE, Store, atomic_write

@@ -142,7 +142,7 @@ def _copy(store: Path, tmp_path: Path) -> Path:
 
 
 def _restamp(d: Path) -> None:
-    from genlab.runfiles import write_done
+    from genlab.store.runfiles import write_done
 
     write_done(d)  # as a careless tool would: the manifest agrees, the content is wrong
 

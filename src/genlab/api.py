@@ -39,7 +39,7 @@ def load(experiment: str, store: str | Path | None = None, *, spec: str | Path |
     st = Store(store)
     ids = None
     if spec is not None:
-        from genlab.experiment import load as load_spec
+        from genlab.spec.loader import load as load_spec
 
         ids = load_spec(spec, profile, sets=sets).run_ids
     results = tables.where(st.results(experiment, ids), where)

@@ -3,7 +3,7 @@ added), how its findings stand on them, and which runs one more seed should add.
 
 The spec's `seeds` are the design (look 0); `genlab run SPEC --decide` adds seeds max+1, max+2, … in rounds that
 double them, only to the sweep points an undecided finding reads, and each doubling is one more look
-(genlab.verdicts: every look spends its share of α, so looking after each round does not inflate wrong
+(genlab.findings.verdicts: every look spends its share of α, so looking after each round does not inflate wrong
 verdicts). The runs of an extra seed are the spec's runs with only `seed` changed: the same run ids a spec
 listing that seed would have, stored with the experiment's other runs, read by `genlab report` and the figures.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genlab import experiment
-from genlab.experiment import Experiment, PlannedRun
+from genlab.spec import loader as experiment
+from genlab.spec.loader import Experiment, PlannedRun
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def runs_read(exp: Experiment, entries: list[dict]) -> list[PlannedRun]:
     import pandas as pd
 
     from genlab.expr import ExprError
-    from genlab.store import flatten
+    from genlab.tables import flatten
     from genlab.tables import select
 
     table = pd.DataFrame([{"run_id": r.run_id, **flatten(r.config.model_dump())} for r in exp.runs])

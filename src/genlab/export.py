@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from genlab.store import Store, flatten
+from genlab.store import Store
+from genlab.tables import flatten
 
 SKIP = ("epoch", "event")  # row keys that are not metrics
+SAFE = re.compile(r"[^A-Za-z0-9._=,+\-\[\]]")  # what a folder name keeps; the rest becomes "_"
 
 
 def _number(v: Any) -> bool:
@@ -25,7 +28,7 @@ def _number(v: Any) -> bool:
 
 def rows(store: Store, experiment: str, run_id: str) -> list[dict[str, Any]]:
     """The run's metrics.jsonl rows, as written."""
-    from genlab.runfiles import read_jsonl
+    from genlab.store.runfiles import read_jsonl
 
     return read_jsonl(store.run_dir(experiment, run_id) / "metrics.jsonl")  # errors name the file and line
 
@@ -54,7 +57,7 @@ def hparams_of(configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def final_metrics(store: Store, experiment: str, run_id: str) -> dict[str, float]:
-    from genlab.runfiles import read_json
+    from genlab.store.runfiles import read_json
 
     result = read_json(store.run_dir(experiment, run_id) / "result.json", dict)
     values = {**result.get("final", {}), **result.get("measures", {})}
@@ -75,10 +78,22 @@ def _summary_writer():
     return SummaryWriter, hparams
 
 
+def point_label(point: dict[str, Any], seeds: int = 2) -> str:
+    """`{"init.scale": 2.0, "seed": 1}` → `scale=2.0_seed=1`: the last part of each swept field and its value
+    (the seed only when the sweep has several), safe as a folder name."""
+    parts = [f"{k.rsplit('.', 1)[-1]}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
+             for k, v in point.items() if k != "seed" or seeds > 1]
+    return SAFE.sub("_", "_".join(parts))
+
+
+def run_name(point: dict[str, Any], run_id: str, seeds: int = 2) -> str:
+    """A run's folder name: its sweep point, then the start of its id (unique, and findable in the store)."""
+    label = point_label(point, seeds)
+    return f"{label}_{run_id[:6]}" if label else run_id
+
+
 def folder_names(store: Store, experiment: str, ids: list[str]) -> dict[str, str]:
     """run id → `scale=2.0_seed=1_ab12cd` (its sweep point from meta.json, then the start of its id)."""
-    from genlab.live import run_name
-
     points = {}
     for rid in ids:
         try:

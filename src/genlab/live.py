@@ -16,28 +16,12 @@ W&B runs are offline (nothing to watch until `wandb sync`), so each is written w
 from __future__ import annotations
 
 import json
-import re
 import threading
 from pathlib import Path
 from typing import Any
 
+from genlab.export import run_name
 from genlab.store import DONE, Store
-
-SAFE = re.compile(r"[^A-Za-z0-9._=,+\-\[\]]")  # what a folder name keeps; the rest becomes "_"
-
-
-def point_label(point: dict[str, Any], seeds: int = 2) -> str:
-    """`{"init.scale": 2.0, "seed": 1}` → `scale=2.0_seed=1`: the last part of each swept field and its value
-    (the seed only when the sweep has several), safe as a folder name."""
-    parts = [f"{k.rsplit('.', 1)[-1]}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
-             for k, v in point.items() if k != "seed" or seeds > 1]
-    return SAFE.sub("_", "_".join(parts))
-
-
-def run_name(point: dict[str, Any], run_id: str, seeds: int = 2) -> str:
-    """A run's folder name: its sweep point, then the start of its id (unique, and findable in the store)."""
-    label = point_label(point, seeds)
-    return f"{label}_{run_id[:6]}" if label else run_id
 
 
 class LiveLog:

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from genlab.names import check_name, under
-from genlab.runfiles import atomic_write
+from genlab.paths import check_name, under
+from genlab.store.runfiles import atomic_write
 
 NOTES = ".notes"
 

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from genlab.names import UnsafePathError
-from genlab.runfiles import FILE_MODE
+from genlab.paths import UnsafePathError
+from genlab.store.runfiles import FILE_MODE
 
 
 def check_out(path: str | Path, what: str = "output") -> Path:

@@ -9,6 +9,7 @@ Errors are ValueErrors that name the query or the column and list what is presen
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from genlab.lazy import pd
@@ -117,3 +118,14 @@ def describe_rows(rows: pd.DataFrame, among: pd.DataFrame, show: tuple[str, ...]
         extra = ", ".join(f"{c} {fmt(r[c])}" for c in show if c in r.index and not missing(r[c]))
         labels.append(head + (f" ({extra})" if extra else ""))
     return "; ".join(labels)
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"init": {"std": 0.1}} → {"init.std": 0.1}: the config as dotted columns (lists become tuples, hashable)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = tuple(v) if isinstance(v, list) else v
+    return out

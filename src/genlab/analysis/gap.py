@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from genlab.expr import ExprError, check, evaluate
-
-DEFAULT_GAP = "test_error - train_error"  # = train accuracy − test accuracy, PGDL's gap, in error-rate units
+from genlab.spec.analysis import DEFAULT_GAP  # noqa: F401  (test_error - train_error, PGDL's gap)
 
 
 def gap_values(df: pd.DataFrame, text: str = DEFAULT_GAP) -> pd.Series:

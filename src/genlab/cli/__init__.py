@@ -105,8 +105,8 @@ def _profile(p: str) -> str | None:
 
 def load_spec(spec: Path, profile: str, sets: list[str] = (), name: Optional[str] = None):
     """The spec's experiment under `profile`, with `--set` overrides and `--name`."""
-    from genlab import experiment as spec_mod
-    from genlab.overrides import parse_sets
+    from genlab.spec import loader as spec_mod
+    from genlab.spec.overrides import parse_sets
 
     return spec_mod.load(spec, _profile(profile), sets=parse_sets(sets), name=name)
 
@@ -132,15 +132,14 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
              name: Optional[str] = typer.Argument(None, help="One entry: print its whole docstring.")):
     """List what is registered (the names a spec may use): where each comes from (module and distribution,
     plugins included) and the summary of its docstring (verbatim)."""
-    import importlib
     import inspect
 
     from rich.text import Text
 
-    kinds = {"datasets": ("genlab.data", "_DATASETS"), "models": ("genlab.models", "_MODELS"),
-             "inits": ("genlab.models.init", "_INITS"), "losses": ("genlab.losses", "_LOSSES"),
-             "measures": ("genlab.measures", "_MEASURES"), "figures": ("genlab.figures", "_FIGURES"),
-             "findings": ("genlab.findings", "_FINDINGS"), "rules": ("genlab.train.rules", "_RULES")}
+    from genlab.registry import lookup
+
+    kinds = {"datasets": "dataset", "models": "model", "inits": "init", "losses": "loss", "measures": "measure",
+             "figures": "figure", "findings": "finding", "rules": "rule"}
     if kind is not None and kind not in kinds:
         from genlab.suggest import close
 
@@ -148,15 +147,13 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
         raise UserError(f"unknown kind {kind!r}; choose one of {', '.join(kinds)}"
                         + (f" (did you mean {' or '.join(map(repr, hint))}?)" if hint else ""))
     if name is not None:  # the whole docstring, as written (plain print: no markup, no wrapping)
-        module, attr = kinds[kind]
-        print(f"{kind} {name}\n\n{inspect.getdoc(getattr(importlib.import_module(module), attr).get(name)) or ''}")
+        print(f"{kind} {name}\n\n{inspect.getdoc(lookup(kinds[kind]).get(name)) or ''}")
         return
-    for module, _ in kinds.values():  # every built-in entry first, so plugins are told apart by their origin
-        importlib.import_module(module)
+    for one in kinds.values():  # every built-in entry first, so plugins are told apart by their origin
+        lookup(one)
     narrow = out.width < WIDE_REGISTRY  # one table squeezes the descriptions to a few characters
     for k in [kind] if kind else kinds:
-        module, attr = kinds[k]
-        reg = getattr(importlib.import_module(module), attr)
+        reg = lookup(kinds[k])
         if narrow:  # each entry: its name and origin, then its description wrapped under it, indented
             from rich.padding import Padding
 
@@ -311,7 +308,7 @@ def report(specs: list[Path] = typer.Argument(..., help="Spec TOML files, one re
     st = _store(store)
     sections = []
     from genlab.decide import seen
-    from genlab.overrides import parse_sets
+    from genlab.spec.overrides import parse_sets
 
     for s in specs:
         load_spec(s, profile, sets, name)  # the spec's own errors first, as every command reports them
@@ -349,7 +346,7 @@ def user_message(e: BaseException) -> str:
 
 
 def main() -> None:
-    from genlab.cpu import keep_freed_memory
+    from genlab.runtime import keep_freed_memory
 
     keep_freed_memory()  # before any tensor: glibc then reuses freed blocks instead of faulting pages in again
     try:

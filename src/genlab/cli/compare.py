@@ -66,7 +66,7 @@ def compare(experiment: str, run_a: str = typer.Argument(..., help="A run id pre
                                                     "figures/<exp>_compare_<a>_<b>.png).")):
     """Two runs side by side: the config fields that differ, final metrics, and curves of both."""
     from genlab.figures import get_figure
-    from genlab.store import flatten
+    from genlab.tables import flatten
 
     import pandas as pd
 

@@ -34,8 +34,8 @@ def judge_all(seen, store) -> list[tuple[dict, Any]]:
 def cost(seen, store, runs) -> float:
     """Seconds the `runs` (of a new seed) should take: each one's sweep point's mean wall time over the seeds
     stored (the same config, another seed), 0 where none is known."""
-    from genlab.omitted import with_omitted_defaults
-    from genlab.store import flatten
+    from genlab.store.defaults import with_omitted_defaults
+    from genlab.tables import flatten
 
     def key(config: dict) -> str:  # a config without its seed, stored form and planned form alike
         c = with_omitted_defaults(config)
@@ -62,7 +62,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
                 deadline: float, max_seeds: int, quiet: bool, execute: Callable, workers: int = 1) -> None:
     from genlab.decide import load, runs_read, seeds_of, seen, undecided
     from genlab.executors import pending
-    from genlab.overrides import parse_sets
+    from genlab.spec.overrides import parse_sets
 
     prof, sets_d = _profile(profile), parse_sets(sets)
     rounds, why = 0, "every finding is decided or needs what seeds cannot give"
@@ -74,7 +74,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             state[path] = (s, judged)
             have = seeds_of(s.extended)
             todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
-            if todo:  # a round doubles the seeds (genlab.verdicts: one look per doubling)
+            if todo:  # a round doubles the seeds (genlab.findings.verdicts: one look per doubling)
                 add = min(len(have), max_seeds - len(have))
                 nxt = load(path, prof, sets_d, name, list(range(max(have) + 1, max(have) + 1 + add)))
                 runs = runs_read(nxt, todo)

@@ -17,7 +17,7 @@ from genlab.cli import NameOpt, ProfileOpt, StoreOpt, UserError, WhereOpt, app, 
 
 def all_runs(st, experiment: str) -> list[str]:
     """Every run the store has of `experiment`: folders (finished or not) and claims without a folder yet."""
-    from genlab.claims import LEASES
+    from genlab.store.claims import LEASES
 
     if experiment not in st.experiments():
         raise UserError(f"no experiment {experiment!r} in store {st.root} "
@@ -62,8 +62,8 @@ def _candidates(st, experiment: str) -> list[dict[str, Any]]:
     import json
 
     from genlab import notes
-    from genlab.omitted import with_omitted_defaults
-    from genlab.store import flatten
+    from genlab.store.defaults import with_omitted_defaults
+    from genlab.tables import flatten
 
     rows = []
     for rid in all_runs(st, experiment):
@@ -92,7 +92,7 @@ def rm(target: str = typer.Argument(..., help="An experiment in the store, or a 
     `--name VARIANT` selects the variant's runs. Never a run a live worker is training; nothing else touched."""
     import pandas as pd
 
-    from genlab import claims, notes
+    from genlab.store import claims, notes
     from genlab.tables import where as filter_rows
 
     st = open_store(store)
@@ -148,7 +148,7 @@ def rm(target: str = typer.Argument(..., help="An experiment in the store, or a 
 
 def _drop_if_empty(folder: Path) -> None:
     """Remove an experiment folder with no runs left (its empty .leases and .notes folders with it)."""
-    from genlab.claims import LEASES
+    from genlab.store.claims import LEASES
     from genlab.notes import NOTES
 
     try:

@@ -34,7 +34,7 @@ def cell(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-# RunConfig's top-level fields (genlab.experiment.RUN_FIELDS, tested equal), named here because importing the
+# RunConfig's top-level fields (genlab.spec.loader.RUN_FIELDS, tested equal), named here because importing the
 # configs imports torch (their defaults look up registries) and `genlab results` must start without it.
 CONFIG_FIELDS = ("experiment", "seed", "data", "model", "init", "optim", "schedule", "train", "events", "record",
                  "constraint")

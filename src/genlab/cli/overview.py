@@ -23,7 +23,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from genlab.claims import LEASES
+from genlab.store.claims import LEASES
 from genlab.store import RESUME, Store
 
 KINDS = ("done", "running", "stale", "failed", "damaged", "pending")

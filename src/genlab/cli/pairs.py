@@ -14,7 +14,8 @@ def measure_spec_pairs(exp, st, quiet: bool = False, measures: list[str] | None 
                        redo: bool = False) -> int:
     """Measure the pairs of `exp`'s finished runs its [pairs] table asks for (or `measures` instead); returns the
     number of pairs measured now. Progress on stderr unless `quiet`."""
-    from genlab.pairs import PairSpec, measure_pairs
+    from genlab.executors.pairs import measure_pairs
+    from genlab.spec.pairs import PairSpec
 
     table = dict(exp.pairs or {})
     if measures:

@@ -34,7 +34,7 @@ def finished_line(i: int, n: int, name: str, run_id: str, result: dict | None, e
     head = f"[{i}/{n}] {name} ({run_id[:8]})"
     if err is not None:
         return f"{head}: FAILED, {err.strip().splitlines()[-1]}"
-    if result.get("status") == "skipped":  # another worker has it (genlab.claims), or it finished or failed before
+    if result.get("status") == "skipped":  # another worker has it (genlab.store.claims), or it finished or failed before
         return f"{head}: skipped, {result['state']}{' ' + result['detail'] if result.get('detail') else ''}"
     if result.get("status") == "interrupted":  # Ctrl-C (genlab.interrupt)
         return f"{head}: stopped at epoch {result['epoch']}/{result['epochs']}"

@@ -45,7 +45,7 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         decide: bool = typer.Option(False, "--decide", help="After the spec's runs, judge its findings and double the "
                                     "seeds of the runs an undecided finding reads, round after round, until every "
                                     "finding is decided, --budget is spent or --max-seeds is reached (intervals "
-                                    "stay valid under these repeated looks: genlab.verdicts)."),
+                                    "stay valid under these repeated looks: genlab.findings.verdicts)."),
         budget: str = typer.Option("30m", "--budget", help="--decide: wall time for the whole command, e.g. 45s, "
                                    "30m, 1h30m; a round starts only if the last one's time still fits."),
         max_seeds: int = typer.Option(32, "--max-seeds", min=2, help="--decide: seeds per sweep point at most."),
@@ -106,7 +106,7 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         if failures:
             _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
                   "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
-    if not dry_run and cluster is None:  # [pairs]: pair measures once the runs are in (genlab.pairs)
+    if not dry_run and cluster is None:  # [pairs]: pair measures once the runs are in (genlab.executors.pairs)
         from genlab.cli.pairs import measure_spec_pairs
 
         for exp in (e for e in exps if e.pairs):
@@ -176,7 +176,7 @@ def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, 
     from genlab.executors.local import run_local
 
     def local(jobs, progress, on_done):
-        from genlab.cpu import setup_worker
+        from genlab.runtime import setup_worker
 
         setup_worker(threads)
         run_local(jobs, st, device=device, progress=progress, on_done=on_done, ensemble=ensemble)

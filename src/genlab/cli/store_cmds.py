@@ -43,7 +43,7 @@ def ls(store: Optional[Path] = StoreOpt):
     damaged = []
     from rich.markup import escape
 
-    from genlab.names import UnsafePathError
+    from genlab.paths import UnsafePathError
     from genlab.store import StoreError
 
     for e in st.experiments():
@@ -68,7 +68,7 @@ def _run_ids(st, target: str, profile: str) -> tuple[str, list[str]]:
     if target.endswith(".toml"):
         exp = _load(Path(target), profile)
         return exp.name, exp.run_ids
-    from genlab.claims import LEASES
+    from genlab.store.claims import LEASES
 
     if target not in st.experiments():
         raise KeyError(f"no experiment {target!r} in store {st.root} "

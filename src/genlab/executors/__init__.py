@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from genlab.experiment import Experiment, PlannedRun
+from genlab.spec.loader import Experiment, PlannedRun
 from genlab.store import Store
 
 RunProgress = Callable[[str, dict, int], None]  # (run_id, an epoch's logged row, epochs total)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from genlab import interrupt
-from genlab.claims import Busy, Lease, LeaseLost
+from genlab.store.claims import Busy, Lease, LeaseLost
 from genlab.executors import Job, OnDone, RunProgress, dispatch_units, skipped
-from genlab.experiment import PlannedRun
+from genlab.spec.loader import PlannedRun
 from genlab.interrupt import Interrupted, result as interrupt_result
 from genlab.store import ERROR, RESUME, Store, StoreError, os_advice
 

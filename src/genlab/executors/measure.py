@@ -3,7 +3,7 @@ checkpoints, compute, and record the values in its result.json (and manifest) wh
 
 Each run is measured with its own `record.measure_options` (a spec's `sharpness.cfg.alpha = 1e-3` stays
 1e-3 under the key `sharpness.zeta`). Skipped, each with a reason to `on_skip`: damaged runs (see
-genlab.integrity), diverged runs (their weights are not a solution), and runs another worker holds now.
+genlab.store.integrity), diverged runs (their weights are not a solution), and runs another worker holds now.
 
 With `workers` > 1 the runs are measured in that many worker processes (spawned, `threads` torch threads each,
 dying with this one), a run each at a time: small nets use a multi-core CPU better as processes than as threads
@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from genlab.claims import Busy
+from genlab.store.claims import Busy
 from genlab.measures import DEFAULT_DTYPE, MeasureData, compute, get_measure, parse_dtype
 from genlab.store import Store, read_json
 
@@ -101,7 +101,7 @@ def claim_and_measure(store: Store, experiment: str, run_id: str, names: list[st
 
 
 def _init_worker(threads: int, parent_pid: int) -> None:
-    from genlab.cpu import setup_worker
+    from genlab.runtime import setup_worker
     from genlab.executors.lifeline import die_with_parent
 
     die_with_parent(parent_pid)

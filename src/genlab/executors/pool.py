@@ -30,7 +30,7 @@ def _init_worker(threads: int, parent_pid: int, q, stop=None) -> None:
     interrupt.install(worker=True)
     global _progress_q
     _progress_q = q
-    from genlab.cpu import setup_worker
+    from genlab.runtime import setup_worker
 
     setup_worker(threads)
 

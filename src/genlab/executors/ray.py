@@ -2,7 +2,7 @@
 an ensemble group: executors/ensemble.py), with its CPUs and GPUs, scheduled by Ray on the cluster's nodes.
 
 Needs the `ray` extra (`pip install 'genlab[ray]'`), imported only here. Each task calls `run_unit` on its node,
-which claims each run in the store (genlab.claims) before it trains: the store must be a file system every
+which claims each run in the store (genlab.store.claims) before it trains: the store must be a file system every
 node sees, and a Ray run, a Slurm array and local pools can share it. Without `address` a local Ray cluster
 is started for the command (and stopped after); with one, the tasks join that cluster.
 """
@@ -25,7 +25,7 @@ class RayOptions:
 
 def _task(unit: list[Job], root: str, device: str, threads: int) -> list[tuple[dict | None, str | None]]:
     """What each Ray task runs: one unit, each run's failure as a traceback string (as the pool executor)."""
-    from genlab.cpu import setup_worker
+    from genlab.runtime import setup_worker
     from genlab.executors.ensemble import run_unit
 
     setup_worker(threads)

@@ -3,7 +3,7 @@
 Needs the `slurm` extra (`pip install 'genlab[slurm]'`), imported only here. Each task calls `run_one` on its
 node and writes its run folder itself, so the store must be on a filesystem the nodes share; this process
 only submits, waits and reports. A failed task is reported with its traceback and the others go on; a
-re-run submits only the runs not finished, as locally; each task claims its run (genlab.claims), so tasks
+re-run submits only the runs not finished, as locally; each task claims its run (genlab.store.claims), so tasks
 sharing the store with other workers skip what those hold. `cluster = "local"` (subprocesses on this machine) and
 `"debug"` (in this process) are submitit's stand-ins, for trying a spec before a cluster sees it.
 """
@@ -33,8 +33,8 @@ class SlurmOptions:
 
 
 def _task(*args):
-    """What each array task runs: `run_one` in a process set up to train (genlab.cpu)."""
-    from genlab.cpu import keep_freed_memory
+    """What each array task runs: `run_one` in a process set up to train (genlab.runtime)."""
+    from genlab.runtime import keep_freed_memory
 
     keep_freed_memory()
     return run_one(*args)

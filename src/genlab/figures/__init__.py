@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from genlab.figures.style import fill_title
 from genlab.outfiles import write_with
-from genlab.names import check_name, under
+from genlab.paths import check_name, under
 from genlab.registry import Registry, call_entry
 
 FigureFn = Callable[..., Any]
@@ -35,6 +35,16 @@ def draw(entry: dict[str, Any], history, results):
     return call_entry(_FIGURES, entry, history, results, ignore=("file",))
 
 
+def png_b64(fig) -> str:
+    """A drawn figure as base64 PNG text (110 dpi, tight), for an HTML page's inline <img>."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def drawn_runs(entry: dict[str, Any], history, results):
     """The rows a figure entry draws from, for its title: results (else history) filtered by its `where`."""
     from genlab.tables import select
@@ -48,7 +58,7 @@ def drawn_runs(entry: dict[str, Any], history, results):
 
 
 def save(fig, out_dir: Path, stem: str, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write `fig` as <out_dir>/<stem>.<ext> per format; `stem` must be a plain file name (genlab.names)."""
+    """Write `fig` as <out_dir>/<stem>.<ext> per format; `stem` must be a plain file name (genlab.paths)."""
     check_name(stem, "figure file")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

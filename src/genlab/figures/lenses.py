@@ -7,7 +7,7 @@
     barrier_path       loss or error along the segment between seed pairs, per config point  (mode_connectivity)
     cka_heatmap        CKA of every layer pair (layers × layers) for one pair of runs         (cka, matrix = true)
 
-Pair measures appear in a run's row as the mean over its config point's seed pairs (genlab.pairs), so the path
+Pair measures appear in a run's row as the mean over its config point's seed pairs (genlab.store.pairs), so the path
 and heat map of a run are those of its point.
 """
 

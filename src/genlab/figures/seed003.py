@@ -8,16 +8,14 @@ cannot draw, registered by name. 003's Figs. 5-12 (random labels) are seed002's 
 - `per_class`: 003 Fig. 3 — final per-class accuracy on the test set and on each flipped copy, as bars.
 - `min_norm_paths`: 003 §4 — train/test MSE, ‖w − X⁺y‖ and ‖w‖ along training, with the pseudo-inverse
   solution's values as references.
-- `mp_spectrum`: 003 §4.4 — a histogram of the non-zero eigenvalues of XᵀX/n with the Marchenko–Pastur
-  density drawn over it. It rebuilds the run's design from its config (`genlab.data.build_dataset`):
-  reading data, never training.
+- `mp_spectrum`: 003 §4.4 — the density of the non-zero eigenvalues of XᵀX/n (from the quantiles the
+  `design_spectrum` measure stored) with the Marchenko–Pastur density drawn over it.
 
 All are pure functions of the history/results tables (see `genlab.figures`).
 """
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from genlab.lazy import pd
@@ -206,59 +204,39 @@ def min_norm_paths(history: pd.DataFrame, results: pd.DataFrame, *, hue: list[st
     return fig
 
 
-def design_of(row: pd.Series):
-    """(n, p) float64 design matrix of the run described by a results/history row (its `data.*` config)."""
+@register_figure("mp_spectrum")
+def mp_spectrum(history: pd.DataFrame, results: pd.DataFrame, *, where: Where | None = None,
+                title: str = "") -> Figure:
+    """The density of the non-zero eigenvalues of XᵀX/n for the first selected run's training design, read
+    from what the `design_spectrum` measure stored (its 51 quantiles: 2 % of the eigenvalues between
+    neighbours, drawn as a step density), with the Marchenko–Pastur density for γ = p/n and σ² = mean(x²), its
+    edges σ²(1 ∓ √γ)² as dotted lines, and the count of zero eigenvalues (p − rank) in the legend."""
     import torch
 
-    from genlab.data import build_dataset
-
-    opts = {k.removeprefix("data."): _plain(v) for k, v in row.items()
-            if k.startswith("data.") and k != "data.name" and not _is_nan(v)}
-    data = build_dataset(row["data.name"], **opts)
-    x = data.inputs(data.x_train).to(torch.float64)
-    return x.reshape(len(x), -1)
-
-
-def _plain(v):
-    """A table cell back to the config value it came from: tuples → lists, numpy scalars → Python."""
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _is_nan(v) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
-@register_figure("mp_spectrum")
-def mp_spectrum(history: pd.DataFrame, results: pd.DataFrame, *, bins: int = 60, where: Where | None = None,
-                title: str = "") -> Figure:
-    """Histogram (as a density) of the non-zero eigenvalues of XᵀX/n for the first selected run's training
-    design, with the Marchenko–Pastur density for γ = p/n and σ² = mean(x²) over it, its edges
-    σ²(1 ∓ √γ)² as dotted lines, and the count of zero eigenvalues (p − rank) in the legend."""
-    from genlab.measures.regression import gram_eigenvalues, mp_density, mp_edges, row_space
+    from genlab.measures.regression import QUANTILES, mp_density, mp_edges
 
     df = select(results, where, "runs", allow_empty=False)
-    require(df, ["data.name"], "column")
-    x = design_of(df.iloc[0])
-    n, p = x.shape
-    ev = gram_eigenvalues(x)
-    rank = row_space(x)[1].numel()
-    nonzero = ev[p - rank:].numpy()
-    sigma2, gamma = float((x ** 2).mean()), p / n
+    cols = [f"design_spectrum.q{k:02d}" for k in range(QUANTILES + 1)]
+    require(df, cols + ["design_spectrum.gamma", "design_spectrum.sigma2", "design_spectrum.n_zero"], "column")
+    row = df.iloc[0]
+    q = np.array([float(row[c]) for c in cols])
+    gamma, sigma2, zeros = (float(row[f"design_spectrum.{k}"]) for k in ("gamma", "sigma2", "n_zero"))
+    rank = round(zeros / (gamma - 1)) if gamma > 1 else None  # p − n zeros when p > n: rank = n
+    p = rank + round(zeros) if rank is not None else None
     lo, hi = mp_edges(gamma, sigma2)
     fig = Figure(figsize=(6.0, 4.2))
     ax = fig.subplots()
-    ax.hist(nonzero, bins=bins, density=True, color="C0", alpha=0.6,
-            label=f"{rank} non-zero eigenvalues (+ {p - rank} zeros)")
-    import torch
-
+    width = np.diff(q)
+    dens = np.divide(1.0 / QUANTILES, width, out=np.full_like(width, np.nan), where=width > 0)
+    ax.stairs(dens, q, fill=True, color="C0", alpha=0.6,
+              label=f"non-zero eigenvalues (+ {round(zeros)} zeros), from {QUANTILES + 1} stored quantiles")
     grid = torch.linspace(max(lo, 1e-9), hi, 400, dtype=torch.float64)
     ax.plot(grid.numpy(), mp_density(grid, gamma, sigma2).numpy(), "k-", lw=1.5,
             label=f"Marchenko–Pastur, γ = p/n = {gamma:.3g}")
     for e in (lo, hi):
         ax.axvline(e, color="C3", ls=":", lw=1)
     ax.plot([], [], color="C3", ls=":", label=f"edges σ²(1 ∓ √γ)² = {lo:.3g}, {hi:.3g}")
-    finish_axes(ax, xlabel="eigenvalue λ of XᵀX/n", ylabel="density", title=title or f"n = {n}, p = {p}")
+    shape = f"n = {rank}, p = {p}" if rank is not None else f"γ = p/n = {gamma:.3g}"
+    finish_axes(ax, xlabel="eigenvalue λ of XᵀX/n", ylabel="density", title=title or shape)
     fig.tight_layout()
     return fig

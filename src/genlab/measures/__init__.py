@@ -203,7 +203,7 @@ def compute(names: list[str], model: nn.Module, data: MeasureData, *, device: to
         dtype = parse_dtype(dtype)
     if device is None:
         device = next(iter(model.parameters()), torch.empty(0)).device
-    from genlab.train.rules import strip_rule
+    from genlab.models.rules import strip_rule
 
     ruled = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
     net = strip_rule(copy.deepcopy(ruled))  # true gradients for every measure but those marked `sees_rule`

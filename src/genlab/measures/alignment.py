@@ -1,4 +1,4 @@
-"""How well a learning rule's updates follow the true gradient (genlab.train.rules).
+"""How well a learning rule's updates follow the true gradient (genlab.models.rules).
 
 `grad_alignment_deg` needs the rule the model was trained with, so it is the one measure that sees the
 model with its rule in place (`SEES_RULE`); every other measure gets a copy with the rule stripped.
@@ -11,7 +11,7 @@ import math
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.train.rules import alignment_angles
+from genlab.models.rules import alignment_angles
 
 SEES_RULE = "sees_rule"  # the attribute `compute` reads: give this measure the model with its learning rule
 

@@ -3,7 +3,7 @@
 Mode connectivity and representation similarity compare two solutions rather than describe one. They are kept
 out of the single-network registry (`genlab.measures`), whose contract is one model in, numbers out; here both
 models share one `MeasureData` (the pair's common data: runs of one config, differing in seed). Which pairs to
-measure on a store is `genlab.pairs`; the values are stored with both run ids there.
+measure on a store is `genlab.executors.pairs`; the values are stored with both run ids (genlab.store.pairs).
 
     @register_pair_measure("cka")
     def cka(model_a, model_b, data, *, kernel="linear") -> dict[str, float]: ...

@@ -173,7 +173,9 @@ def design_spectrum(model: nn.Module, data: MeasureData) -> dict[str, float]:
     Returns:
       lambda_max, lambda_min_nonzero (smallest eigenvalue above the rank threshold), n_zero (p − rank),
       mp_lower, mp_upper (the MP edges σ²(1 ∓ √γ)²), condition_nonzero = λ_max / λ_min⁺ (003: "the
-      conditioning number in the non-null space is decent"), gamma = p/n, sigma2.
+      conditioning number in the non-null space is decent"), gamma = p/n, sigma2, and the spectrum itself as
+      QUANTILES + 1 quantiles of the non-zero eigenvalues, q00 … q50 (at 0 %, 2 %, …, 100 %: the smallest, …,
+      λ_max) — what the `mp_spectrum` figure draws, so it never rebuilds the data set.
 
     References: Marchenko & Pastur 1967; 003 §4.4 ("the eigenvalues of XᵀX indeed followed the
     Marchenko-Pastur distribution").
@@ -187,7 +189,16 @@ def design_spectrum(model: nn.Module, data: MeasureData) -> dict[str, float]:
     lo, hi = mp_edges(p / n, sigma2)
     return {"lambda_max": float(ev[-1]), "lambda_min_nonzero": float(nonzero[0]), "n_zero": float(p - rank),
             "mp_lower": lo, "mp_upper": hi, "condition_nonzero": float(ev[-1] / nonzero[0]),
-            "gamma": p / n, "sigma2": sigma2}
+            "gamma": p / n, "sigma2": sigma2, **spectrum_quantiles(nonzero)}
+
+
+QUANTILES = 50  # the stored spectrum: 51 quantiles, 2 % of the non-zero eigenvalues between neighbours
+
+
+def spectrum_quantiles(ev: torch.Tensor) -> dict[str, float]:
+    """{"q00": min, "q01": 2 % quantile, …, "q50": max} of the eigenvalues `ev` (linear interpolation)."""
+    qs = torch.quantile(ev.to(torch.float64), torch.linspace(0, 1, QUANTILES + 1, dtype=torch.float64))
+    return {f"q{k:02d}": float(v) for k, v in enumerate(qs)}
 
 
 design_spectrum.applies = least_squares  # type: ignore[attr-defined]

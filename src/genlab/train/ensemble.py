@@ -42,7 +42,7 @@ from genlab.train.evaluate import finish as finish_metrics, splits
 from genlab.train.fused import fused_forward, is_fusable
 from genlab.train.loop import fit, new_member
 from genlab.train.optim import Stacked as StackedOptim
-from genlab.train.rules import rule_of
+from genlab.models.rules import rule_of
 from genlab.train.setup import autocast, resolve_device
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 

@@ -16,7 +16,7 @@ from genlab.models import create_model
 from genlab.models.dropout import attach_dropout
 from genlab.models.init import initialize
 from genlab.spec import RunConfig, TrainSpec
-from genlab.train.rules import apply_rule, rule_generator  # its own seed stream, apart from STREAMS
+from genlab.models.rules import apply_rule, rule_generator  # its own seed stream, apart from STREAMS
 
 # One independent generator each. SeedSequence.spawn's i-th child does not depend on how many are spawned, so
 # a stream added at the END leaves the others' seeds as they were; never reorder or insert.

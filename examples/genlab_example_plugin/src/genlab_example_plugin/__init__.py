@@ -14,7 +14,7 @@ from torch import nn
 
 from genlab.measures import register_measure
 from genlab.models import register_model
-from genlab.train.rules import LAYER_TYPES, register_rule
+from genlab.models.rules import LAYER_TYPES, register_rule
 
 
 @register_model("example_tanh_net")

@@ -65,7 +65,7 @@ def default_timeout() -> float:
 def lease_path(root: Path, experiment: str, run_id: str) -> Path:
     """<root>/<experiment>/.leases/<run_id>.json, checked like every path genlab writes: plain names, and
     resolving inside the root (a symlinked .leases folder pointing out of the store is refused)."""
-    from genlab.names import check_name, under
+    from genlab.paths import check_name, under
 
     return under(root, check_name(experiment, "experiment name"), LEASES, f"{check_name(run_id, 'run id')}.json")
 
@@ -105,7 +105,7 @@ def is_stale(h: Holder, timeout: float, now: float | None = None) -> bool:
 
 
 def _write_tmp(path: Path, data: bytes) -> Path:
-    from genlab.runfiles import FILE_MODE
+    from genlab.store.runfiles import FILE_MODE
 
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)

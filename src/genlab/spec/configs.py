@@ -2,8 +2,8 @@
 
 A spec file holds one experiment: the run fields ([data], [model], [init], [optim], [schedule], [train],
 [events], [record], [constraint]), `seeds`, a [sweep] and named [profiles.*]. This module holds the configs;
-genlab.experiment applies the profile (deep-merged over the file) and expands the sweep × seeds into resolved
-`RunConfig`s (`genlab.experiment.load`; this module never imports it). Every error names the file, field and value.
+genlab.spec.loader applies the profile (deep-merged over the file) and expands the sweep × seeds into resolved
+`RunConfig`s (`genlab.spec.loader.load`; this module never imports it). Every error names the file, field and value.
 
     name = "fig3_1"
     seeds = [0]
@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
+
+from genlab.registry import lookup
 
 
 class SpecError(ValueError):
@@ -105,17 +107,13 @@ def _option_error(e: Any, prefix: str) -> PydanticCustomError:
 class DataSpec(_Registered):
     @classmethod
     def _lookup(cls, name):
-        from genlab.data import get_dataset_fn
-
-        return get_dataset_fn(name)
+        return lookup("dataset").get(name)
 
 
 class ModelSpec(_Registered):
     @classmethod
     def _lookup(cls, name):
-        from genlab.models import get_model_fn
-
-        return get_model_fn(name)
+        return lookup("model").get(name)
 
 
 class InitSpec(_Registered):
@@ -127,9 +125,7 @@ class InitSpec(_Registered):
 
     @classmethod
     def _lookup(cls, name):
-        from genlab.models.init import get_init
-
-        return get_init(name)
+        return lookup("init").get(name)
 
 
 class OptimSpec(Frozen):
@@ -169,7 +165,7 @@ class TrainSpec(Frozen):
     stop_at_zero_error: Bool = False  # stop once the training error is 0 (000 ch. 4)
     stop_below_loss: Float | None = None  # stop once the training loss is below this (004)
     eval_batch_size: Int = Field(1000, ge=1)
-    rule: str = "backprop"  # a registered learning rule (genlab.train.rules): backprop, feedback_alignment, ...
+    rule: str = "backprop"  # a registered learning rule (genlab.models.rules): backprop, feedback_alignment, ...
     rule_options: dict[str, Any] = {}  # its keyword options, e.g. {scale = "none"} for sign_symmetry
     # CUDA only (refused on a CPU): bf16 autocast of forward and loss; channels_last memory format for conv
     # nets; torch.compile of the model (solo runs). bf16 changes the numbers, so it is part of the run id.
@@ -179,10 +175,8 @@ class TrainSpec(Frozen):
 
     @model_validator(mode="after")
     def _check_loss(self):
-        from genlab.losses import get_loss
-
         try:
-            get_loss(self.loss)
+            lookup("loss").get(self.loss)
         except KeyError as e:
             raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0]), "sub_loc": "loss"})
         return self
@@ -195,7 +189,8 @@ class TrainSpec(Frozen):
         if not isinstance(raw, dict):
             return raw
         from genlab.registry import OptionsError, validate_options
-        from genlab.train.rules import get_rule
+
+        get_rule = lookup("rule").get
 
         rule = raw.get("rule", cls.model_fields["rule"].default)
         if not isinstance(rule, str):
@@ -240,8 +235,9 @@ class RecordSpec(Frozen):
         """measure_options checked against each measure's signature and resolved (every option, for the hash)."""
         if not isinstance(raw, dict) or not isinstance(raw.get("measure_options"), dict):
             return raw
-        from genlab.measures import get_measure
         from genlab.registry import OptionsError, validate_options
+
+        get_measure = lookup("measure").get
 
         listed = raw.get("measures", [])
         resolved = {}
@@ -260,16 +256,12 @@ class RecordSpec(Frozen):
 
     @model_validator(mode="after")
     def _check_measures(self):
-        from genlab.measures import get_measure
-
         for i, name in enumerate(self.measures):
             try:
-                get_measure(name)
+                lookup("measure").get(name)
             except KeyError as e:
-                from genlab.measures.pairs import is_pair_measure
-
-                msg = (f"{name!r} is a measure of two runs: list it in the spec's [pairs] measures (genlab.pairs)"
-                       if is_pair_measure(name) else str(e.args[0]))
+                msg = (f"{name!r} is a measure of two runs: list it in the spec's [pairs] measures"
+                       if name in lookup("pair_measure") else str(e.args[0]))
                 raise PydanticCustomError("unknown_name", "{msg}", {"msg": msg, "sub_loc": f"measures.{i}"})
         if self.measure_epochs and not self.measures:
             raise ValueError("measure_epochs is set but no measures are listed in record.measures")

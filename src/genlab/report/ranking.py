@@ -89,9 +89,9 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
     """The section for a spec's `[analysis]` table (checked options, see `AnalysisSpec`). A ValueError (no
     measures, every run excluded, a bad formula) is shown in the page, not raised."""
     from genlab.analysis import COLUMNS, analyze
-    from genlab.analysis.options import AnalysisSpec
-    from genlab.figures import draw
-    from genlab.report import ZOOM, png_b64
+    from genlab.spec.analysis import AnalysisSpec
+    from genlab.figures import draw, png_b64
+    from genlab.report.page import ZOOM
 
     spec = AnalysisSpec.model_validate(options)
     try:

@@ -1,6 +1,6 @@
 """Findings that set runs against other runs: `recovery` (a perturbed run against its unperturbed control),
 `dominates` (one group below another at every value of a sweep field) and `slower` (one group's curve above
-another's over the whole run). Registered in genlab.findings; errors are over seeds (genlab.verdicts)."""
+another's over the whole run). Registered in genlab.findings; errors are over seeds (genlab.findings.verdicts)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 
 from genlab.lazy import pd
 from genlab.expr import Where
-from genlab.findings import (Check, Evidence, Finding, Paper, _expect, _fails, _fmt, _pm, _values_present,
-                             difference, finding, judge, look, register_finding, rows, seeds_of)
+from genlab.findings.base import (Check, Evidence, Finding, Paper, expect_text, fails_text, finding, judge,
+                                  look, pm, register_finding, rows, seeds_of, values_present)
+from genlab.findings.groups import difference
 from genlab.tables import fmt, numeric
 
 
@@ -66,7 +67,7 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
     ctrl = h[h[by] == control]
     if ctrl.empty:
         raise ValueError(f"recovery needs an unperturbed control run: add {by} = {control!r} to the sweep "
-                         f"(values present: {_values_present(h, by)})")
+                         f"(values present: {values_present(h, by)})")
     levels = {tuple(k) if isinstance(k, tuple) else (k,): tail_level(run, metric, window)
               for k, run in ctrl.groupby(match)}
     ratios: dict[Any, list[float]] = {}
@@ -86,12 +87,12 @@ def recovery(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "tra
                     1 + tolerance)
               for v, r in sorted(ratios.items())]
     worst = max(checks, key=lambda c: c.value)
-    per_value = ", ".join(c.what.split(":")[0] + ": " + _pm(c.value, c.error) for c in checks)
+    per_value = ", ".join(c.what.split(":")[0] + ": " + pm(c.value, c.error) for c in checks)
     text = f"final {metric} / control's, mean over {seeds_of(h)} seed(s): {per_value} (last {window} epochs)"
     if per_run_jumps:
         ev = over_seeds(per_run_jumps, k, design_seeds)
         checks.append(judge(f"perturbations raise {metric} (mean jump > 0)", ev, "above", 0.0, strict=True))
-        text += f"; jump at a perturbation {_pm(ev.value, ev.error)} (mean over {len(per_run_jumps)} runs)"
+        text += f"; jump at a perturbation {pm(ev.value, ev.error)} (mean over {len(per_run_jumps)} runs)"
     return finding(worst.value, worst.error, checks, text,
                    f"differs if the mean over seeds ends more than {tolerance:.0%} above the control beyond its "
                    f"error bar, or the perturbations do not raise {metric}; inconclusive when an interval spans "
@@ -132,15 +133,15 @@ def dominates(history: pd.DataFrame, results: pd.DataFrame, *, metric: str, by: 
         checks.append(judge(what, difference(lo, hi, k, design_seeds), "above", 0.0, strict=True, margin=margin))
     if not checks:
         raise ValueError(f"dominates: no value of {over} has finished runs with both {by} = {fmt(low)} and "
-                         f"{fmt(high)}; values of {by} present: {_values_present(df, by) if by in df else ''}")
+                         f"{fmt(high)}; values of {by} present: {values_present(df, by) if by in df else ''}")
     held = sum(c.verdict == "agrees" for c in checks)
-    shown = ", ".join(f"{c.what.split(':')[0].split('=')[1]}: {_pm(c.value, c.error)}" for c in checks)
+    shown = ", ".join(f"{c.what.split(':')[0].split('=')[1]}: {pm(c.value, c.error)}" for c in checks)
     claim = f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)} at every {over}"
     return finding(held / len(checks), math.nan, checks,
                    f"{metric} lower at {by}={fmt(low)} than at {by}={fmt(high)}: agrees at {held} of {len(checks)} "
                    f"values of {over} (difference high − low per value: {shown})",
-                   _fails("at some value the difference's interval lies at or below 0", paper, margin),
-                   _expect(claim, paper), paper, unit=f"fraction of the {len(checks)} values of {over} where it holds")
+                   fails_text("at some value the difference's interval lies at or below 0", paper, margin),
+                   expect_text(claim, paper), paper, unit=f"fraction of the {len(checks)} values of {over} where it holds")
 
 
 def first_reach(y: np.ndarray, level: float) -> float:
@@ -211,12 +212,12 @@ def slower(history: pd.DataFrame, results: pd.DataFrame, *, metric: str = "train
     if not gaps:
         raise ValueError(f"slower: no pair of runs with {by} = {fmt(low)} and {fmt(high)}, the same "
                          f"{', '.join(match)} and a common range of {metric}; values of {by} present: "
-                         f"{_values_present(h, by)}")
+                         f"{values_present(h, by)}")
     ev = over_seeds(gaps, look(h, design_seeds), design_seeds)
     claim = f"{metric} converges slower at {by}={fmt(high)} than at {by}={fmt(low)} ({statistic}, {unit})"
     check = judge(claim, ev, "above", 0.0, strict=True, margin=margin)
-    text = (f"{statistic} of {by}={fmt(high)} behind {fmt(low)} in {metric}: {_pm(ev.value, ev.error)} {unit} over "
+    text = (f"{statistic} of {by}={fmt(high)} behind {fmt(low)} in {metric}: {pm(ev.value, ev.error)} {unit} over "
             f"{len(gaps)} seed pair(s)")
     return finding(ev.value, ev.error, [check], text,
-                   _fails(f"the {statistic}'s interval lies at or below 0 (the high run converges as fast or faster)",
-                          paper, margin), _expect(claim, paper), paper)
+                   fails_text(f"the {statistic}'s interval lies at or below 0 (the high run converges as fast or faster)",
+                          paper, margin), expect_text(claim, paper), paper)

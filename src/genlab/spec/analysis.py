@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from genlab.analysis.gap import DEFAULT_GAP
+from genlab.registry import lookup
+
+DEFAULT_GAP = "test_error - train_error"  # = train accuracy − test accuracy, PGDL's gap, in error-rate units
 
 
 class AnalysisSpec(BaseModel):
@@ -27,10 +29,8 @@ class AnalysisSpec(BaseModel):
     @field_validator("statistics")
     @classmethod
     def _known(cls, names):
-        from genlab.analysis import get_statistic
-
         for n in names or []:
-            get_statistic(n)  # KeyError listing the known statistics
+            lookup("statistic").get(n)  # KeyError listing the known statistics
         return names
 
     def options(self) -> dict:

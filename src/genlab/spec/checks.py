@@ -1,4 +1,4 @@
-"""Every check of a spec, in one place: what `genlab.experiment.parse` runs on a spec document before it
+"""Every check of a spec, in one place: what `genlab.spec.loader.parse` runs on a spec document before it
 expands a single run. Problems are collected (`Problems`), so `genlab run --dry-run` lists them all; each is
 one line naming the file, the dotted field, what is wrong and the bad value (cut to one readable line).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from genlab.names import check_name
+from genlab.paths import check_name
 from genlab.registry import short
 from genlab.spec import RunConfig, SpecError
 
@@ -128,6 +128,10 @@ def sweep_axes(sweep: Any, problems: Problems) -> list[list[dict[str, Any]]] | N
     return axes if ok else None
 
 
+FIGURE_KEYS = ("file",)  # keys of a [[figures]] table that are not the figure function's options
+FINDING_KEYS = ("claim", "figure")  # keys of a [[findings]] table that are not the function's options
+
+
 def entries(raw: Any, key: str, problems: Problems) -> tuple[dict[str, Any], ...]:
     """[[figures]] / [[findings]]: their names, options (against the registered signature) and file names."""
     if key not in raw:
@@ -136,13 +140,10 @@ def entries(raw: Any, key: str, problems: Problems) -> tuple[dict[str, Any], ...
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         problems.add(key, f"must be an array of tables ([[{key}]] with a `name` each)", entries)
         return ()
-    if key == "figures":
-        from genlab.figures import _FIGURES as registry
-        ignore: tuple[str, ...] = ("file",)
-    else:
-        from genlab.findings import _FINDINGS as registry
-        from genlab.findings import ENTRY_KEYS as ignore
-    from genlab.registry import OptionsError, entry_options
+    from genlab.registry import OptionsError, entry_options, lookup
+
+    registry = lookup("figure" if key == "figures" else "finding")
+    ignore = FIGURE_KEYS if key == "figures" else FINDING_KEYS
 
     for i, entry in enumerate(entries):
         at = f"{key}[{i}]"
@@ -200,8 +201,9 @@ TABLE_PREFIXES = ("data_info.", "per_class.")
 def is_result_column(name: str) -> bool:
     """Whether a results/history table can hold a column `name` besides the config columns: the fixed ones,
     per-split metrics, data facts, per-class accuracies and registered measures (with their sub-keys)."""
-    from genlab.measures import is_measure
+    from genlab.registry import lookup
 
+    is_measure = lookup("measure").__contains__
     return (name in RESULT_COLUMNS or name.endswith(METRIC_SUFFIXES) or name.startswith(TABLE_PREFIXES)
             or is_measure(name) or is_measure(name.split(".", 1)[0]))
 
@@ -211,7 +213,7 @@ def where_problems(entries: tuple[dict, ...], key: str, runs: list, problems: Pr
     (`len` of a number, text arithmetic) or a column no table will have, caught before any training."""
     from genlab.expr import ExprError, parse
     from genlab.expr.types import infer, type_of
-    from genlab.overrides import MISSING, get_path
+    from genlab.spec.overrides import MISSING, get_path
 
     configs = None
     for i, entry in enumerate(entries):
@@ -238,8 +240,9 @@ def where_problems(entries: tuple[dict, ...], key: str, runs: list, problems: Pr
 
 def data_problems(runs: list, problems: Problems) -> None:
     """A dataset's cheap feasibility check (`fn.check(**options) -> message | None`), once per data table."""
-    from genlab.data import get_dataset_fn
+    from genlab.registry import lookup
 
+    get_dataset_fn = lookup("dataset").get
     done = set()
     for r in runs:
         key = r.config.data.model_dump_json()

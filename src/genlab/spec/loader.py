@@ -18,14 +18,14 @@ from typing import Any
 
 import pydantic
 
-from genlab import overrides
-from genlab.checks import (MAX_NESTING, MAX_RUNS, PROFILE_KEYS, RUN_FIELDS, Problems, column_problems, data_problems,
+from genlab.spec import overrides
+from genlab.spec.checks import (MAX_NESTING, MAX_RUNS, PROFILE_KEYS, RUN_FIELDS, Problems, column_problems, data_problems,
                            where_problems,
                            entries, shape_problems, short, sweep_axes)
-from genlab.names import check_name
+from genlab.paths import check_name
 from genlab.registry import format_errors
 from genlab.spec import SEED_MAX, RunConfig, SpecError
-from genlab.store import flatten
+from genlab.tables import flatten
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,7 +59,7 @@ class Experiment:
     figures: tuple[dict[str, Any], ...] = ()
     findings: tuple[dict[str, Any], ...] = ()  # [[findings]]: the seed's claims, checked in the report
     analysis: dict[str, Any] | None = None  # [analysis]: the measure ranking in the report (genlab.analysis)
-    pairs: dict[str, Any] | None = None  # [pairs]: pair measures on pairs of its runs (genlab.pairs)
+    pairs: dict[str, Any] | None = None  # [pairs]: pair measures on pairs of its runs (genlab.spec.pairs)
     sweep_fields: tuple[str, ...] = ()
     text: str = field(default="", repr=False)
     sets: dict[str, Any] = field(default_factory=dict)  # the command line's --set overrides (provenance)
@@ -113,7 +113,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
           path: Path | None = None, sets: dict[str, Any] | None = None, name: str | None = None) -> Experiment:
     """Expand a spec dict (as read from TOML) under `profile` into an `Experiment` of planned runs.
 
-    `sets` ({dotted key: value}, see genlab.overrides) apply after the profile; `name` renames the experiment
+    `sets` ({dotted key: value}, see genlab.spec.overrides) apply after the profile; `name` renames the experiment
     (its runs then get their own ids and folder, so variants never pool with the spec's runs).
     Every check happens here, once, before anything runs; a SpecError carries all the problems found
     (`SpecError.problems`, one line each) and its message is the first.
@@ -164,7 +164,7 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     figures = entries(raw, "figures", problems)
     findings = entries(raw, "findings", problems)
     analysis = _analysis(raw, problems)
-    from genlab.pairs import check_pairs
+    from genlab.spec.pairs import check_pairs
 
     pairs = check_pairs(raw, problems)
     for k in RUN_FIELDS:
@@ -235,7 +235,7 @@ def _analysis(raw: dict, problems: Problems) -> dict[str, Any] | None:
     """The checked `[analysis]` table (every option filled in), or None when the spec has none."""
     if "analysis" not in raw:
         return None
-    from genlab.analysis.options import AnalysisSpec
+    from genlab.spec.analysis import AnalysisSpec
 
     try:
         return AnalysisSpec.model_validate(raw["analysis"]).model_dump()

@@ -1,25 +1,5 @@
-"""The run store: one folder per run, the only state genlab keeps.
-
-    <root>/<experiment>/<run_id>/
-        config.json     the resolved RunConfig (its canonical JSON hashes to run_id)
-        meta.json       provenance: spec file and text, profile, sweep point, git hash, versions, host, device
-        metrics.jsonl   one JSON object per epoch (epoch 0 = at initialization)
-        result.json     status, stop reason, final metrics, wall time, per-class accuracy, data facts, measures
-        init.pt, final.pt, epoch_<e>.pt   state_dicts (optional)
-        data_info.pt    the data set's tensors (label-corruption mask, true labels), when it has any
-        resume.pt       the latest resume state of an unfinished run (removed when it finishes): plain tensors
-                        read with weights_only=True, behind a SHA-256 header (runfiles.pack_resume)
-        error.json      a failed run's error and traceback (until it is redone)
-        DONE            the completion marker, written last: the manifest (SHA-256 of every file, integrity.py)
-    <root>/<experiment>/.leases/<run_id>.json   the claim of the worker writing that run (claims.py)
-    <root>/<experiment>/.set-aside/              resume states that could not be used (Store.set_aside)
-
-Every whole file is written atomically (temp file + rename), with one mode for all (0666 less the umask), so
-a killed run leaves no half-written file that looks finished. Only the holder of a run's lease writes or
-deletes its folder. A run folder without DONE is redone from scratch, unless it holds a resume state
-(`RunWriter.save_resume`), which the next holder continues from. The root is `--store`, else $GENLAB_STORE,
-else ./runs.
-"""
+"""The run store's `Store`: run folders claimed, resumable and checked; run states; results()/history() as
+pandas tables. The layout is in genlab.store's docstring."""
 
 from __future__ import annotations
 
@@ -35,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from genlab import claims, integrity
-from genlab.names import check_name, under
-from genlab.integrity import DONE, Damage
-from genlab.omitted import with_omitted_defaults  # old and new runs: the same config columns
+from genlab.store import claims, integrity
+from genlab.paths import check_name, under
+from genlab.store.integrity import DONE, Damage
+from genlab.store.defaults import with_omitted_defaults  # old and new runs: the same config columns
+from genlab.tables import flatten
 if TYPE_CHECKING:  # pandas loads with the first table (0.3 s): `genlab ls` and writers never need it
     import pandas as pd
 
-from genlab.runfiles import (ERROR, FILE_MODE, RESUME, BadResume, RunWriter, atomic_write,  # noqa: F401 (API)
-                             read_json, read_jsonl, unpack_resume, write_done, write_error, write_json)
+from genlab.store.files import FILE_MODE, atomic_write, read_json, read_jsonl, write_json  # noqa: F401
+from genlab.store.runfiles import ERROR, RESUME, BadResume, RunWriter, unpack_resume, write_done, write_error
 
 
 class StoreError(ValueError):
@@ -329,7 +310,7 @@ class Store:
                          **facts, **per_class})
         import pandas as pd
 
-        from genlab.pairs import with_pair_means  # pair measures: each run gets its config point's mean
+        from genlab.store.pairs import with_pair_means  # pair measures: each run gets its config point's mean
 
         return with_pair_means(self, experiment, pd.DataFrame(rows))
 
@@ -398,15 +379,3 @@ def _last_epoch(folder: Path) -> int | None:
         return int(json.loads(lines[-1])["epoch"]) if lines else None
     except (OSError, ValueError, KeyError, IndexError):
         return None
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"init": {"std": 0.1}} → {"init.std": 0.1}: the config as dotted columns (lists become tuples, hashable)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = tuple(v) if isinstance(v, list) else v
-    return out

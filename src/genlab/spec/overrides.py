@@ -33,7 +33,7 @@ class OverrideError(ValueError):
 
 
 MAX_VALUE_CHARS = 100_000  # a --set value longer than this is refused (a spec's sweep belongs in its file)
-MAX_NESTING = 32  # arrays/tables inside each other, as spec files (genlab.checks.MAX_NESTING)
+MAX_NESTING = 32  # arrays/tables inside each other, as spec files (genlab.spec.checks.MAX_NESTING)
 
 
 def _nesting(text: str) -> int:
