@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from genlab.store import claims, spec
+from genlab import spec
+from genlab.store import claims
 from genlab.executors import pending
 from genlab.executors.local import run_local
 from genlab.store import Store

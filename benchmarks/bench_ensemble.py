@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from genlab.executors import Job
-from genlab.executors.ensemble import K_AUTO, plan
+from genlab.executors.ensemble import K_AUTO, ensembles
 from genlab.spec.loader import PlannedRun, load
 from genlab.spec import RunConfig
 from genlab.train.ensemble import train_ensemble
@@ -60,7 +60,7 @@ def nudged(cfg: RunConfig) -> RunConfig:
 
 def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO, sensitivity: bool = False
             ) -> None:
-    units = plan([Job(PlannedRun(c, {}), {}) for c in configs], k_max)
+    units = ensembles([Job(PlannedRun(c, {}), {}) for c in configs], k_max)
     groups = [[j.run.config for j in u] for u in units]
     for c in configs[:1]:  # warm: imports, and the data set in build_dataset's cache (both trainers use it)
         train(with_epochs(c, 0), device=device)
@@ -70,7 +70,7 @@ def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUT
     order = [configs.index(c) for g in groups for c in g]  # ensemble outcomes come in group order
     by_config = [o for _, o in sorted(zip(order, ens[2]), key=lambda t: t[0])]
     sizes = sorted((len(g) for g in groups), reverse=True)
-    auto = sorted((len(u) for u in plan([Job(PlannedRun(c, {}), {}) for c in configs], K_AUTO, auto=True,
+    auto = sorted((len(u) for u in ensembles([Job(PlannedRun(c, {}), {}) for c in configs], K_AUTO, auto=True,
                                         device=device)), reverse=True)  # what `--ensemble auto` would do
     print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}; under auto {auto}) on {device}\n"
           f"  solo     {solo[0]:8.2f} CPU s {solo[1]:8.2f} wall s\n"

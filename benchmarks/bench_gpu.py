@@ -39,7 +39,7 @@ import torch
 
 from genlab.data import files
 from genlab.executors import Job
-from genlab.executors.ensemble import K_AUTO, plan
+from genlab.executors.ensemble import K_AUTO, ensembles
 from genlab.spec.loader import PlannedRun, load
 from genlab.spec import RunConfig
 from genlab.train.ensemble import train_ensemble
@@ -130,7 +130,7 @@ def ensemble(cfgs: list[RunConfig], device: str, epochs: int, n_train: int, solo
 
 def sweep(cfgs: list[RunConfig], device: str, epochs: int) -> dict[str, float]:
     """Part 3: the sweep's units as the executor plans them, each timed and projected to FULL_EPOCHS."""
-    units = plan([Job(PlannedRun(c, {}), {}) for c in cfgs], K_AUTO, auto=True, device=device)
+    units = ensembles([Job(PlannedRun(c, {}), {}) for c in cfgs], K_AUTO, auto=True, device=device)
     total, measured = 0.0, 0.0
     for i, unit in enumerate(units):
         group = [bench_config(j.run.config, epochs) for j in unit]

@@ -22,7 +22,7 @@ import torch
 from costing import CLOCK, eval_seconds_per_image, step_seconds
 
 from genlab.measures import MeasureData, compute
-from genlab.measures.capacity004 import SHARPNESS_SAMPLES
+from genlab.measures.strided_sharpness import SHARPNESS_SAMPLES
 from genlab.measures.objective import value_and_grad, params_of
 from genlab.measures.sharpness import SharpnessConfig
 from genlab.models import create_model

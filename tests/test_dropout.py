@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from genlab.executors import Job
-from genlab.executors.ensemble import group_key, plan
+from genlab.executors.ensemble import group_key, ensembles
 from genlab.spec.loader import PlannedRun
 from genlab.models import create_model, get_model_fn, list_models
 from genlab.models.dropout import Dropout, attach_dropout, dropout_layers, multiplier
@@ -199,7 +199,7 @@ def test_group_key_groups_runs_differing_only_in_dropout():
     cfgs = [mlp_drop(p) for p in (0.0, 0.2, 0.5)] + [mlp_drop(0.2, seed=1)]
     assert len({group_key(c) for c in cfgs}) == 1
     assert group_key(config(model={"name": "mlp_uniform", "width": 32, "depth": 2, "dropout": 0.2})) != group_key(cfgs[0])
-    units = plan([Job(PlannedRun(c, {}), {}) for c in cfgs], 32)
+    units = ensembles([Job(PlannedRun(c, {}), {}) for c in cfgs], 32)
     assert [len(u) for u in units] == [4]
     nin = [config(data={"name": "digits"}, model={"name": "nin", "width": 4, "dropout": p}) for p in (0.0, 0.5)]
     assert group_key(nin[0]) == group_key(nin[1]) is not None

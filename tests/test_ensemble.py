@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genlab.executors import Job
-from genlab.executors.ensemble import group_key, parse_ensemble, plan
+from genlab.executors.ensemble import group_key, parse_ensemble, ensembles
 from genlab.losses import get_loss, list_losses
 from genlab.spec.loader import PlannedRun
 from genlab.spec import RunConfig
@@ -145,11 +145,11 @@ def test_plan_groups_by_key_and_keeps_solo_runs_solo():
         config(model={"name": "mlp", "widths": [32]}),                       # other architecture
         config(constraint={"name": "project"}),                              # weight-normalized: solo
         config(train={"batch_size": 32}))]                                   # other batch size
-    units = plan(jobs, 32)
+    units = ensembles(jobs, 32)
     assert sorted(len(u) for u in units) == [1, 1, 1, 3]
     assert group_key(jobs[4].run.config) is None
-    assert [len(u) for u in plan(jobs, 2)].count(2) == 1  # K caps a group
-    assert all(len(u) == 1 for u in plan(jobs, 1))
+    assert [len(u) for u in ensembles(jobs, 2)].count(2) == 1  # K caps a group
+    assert all(len(u) == 1 for u in ensembles(jobs, 1))
     conv = [Job(PlannedRun(config(data={"name": "digits"}, model={"name": "conv4", "width": 4}, seed=s), {}), {})
             for s in range(2)]
     from genlab.executors import calibrate
@@ -159,9 +159,9 @@ def test_plan_groups_by_key_and_keeps_solo_runs_solo():
         calibrate._DECIDED.clear()
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(calibrate, "stacking_pays", lambda cfg, key, dev, pays=pays: asked.append(key) or pays)
-            assert [len(u) for u in plan(conv, 32, auto=True, device="cpu")] == sizes
+            assert [len(u) for u in ensembles(conv, 32, auto=True, device="cpu")] == sizes
     assert len(asked) == 2 and len(set(asked)) == 1  # once per group key and plan
-    assert [len(u) for u in plan(conv, 32, auto=True, device="cuda")] == [2]
+    assert [len(u) for u in ensembles(conv, 32, auto=True, device="cuda")] == [2]
     assert parse_ensemble("auto") == (32, True) and parse_ensemble("off") == (1, False)
     assert parse_ensemble("4") == (4, False)
     with pytest.raises(ValueError, match="--ensemble takes auto, off or a positive integer, got 'zero'"):

@@ -57,12 +57,12 @@ def trained(tmp_path_factory):
 
 def test_a_full_disk_stops_the_sweep_with_one_line(trained, tmp_path, capsys, monkeypatch):
     spec, _ = trained
-    import genlab.store
+    import genlab.store.store
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(genlab.store, "atomic_write", full)
+    monkeypatch.setattr(genlab.store.store, "atomic_write", full)  # the Store's own writes: config, meta
     code, err, _ = run_cli(capsys, monkeypatch, "run", spec, "--profile", "none", "--store", tmp_path / "s")
     assert code == 2
     one_error_line(err, "the disk is full", "GENLAB_DEBUG=1")

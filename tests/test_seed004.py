@@ -17,7 +17,7 @@ from genlab.spec import loader as experiment
 from genlab.figures import draw, list_figures
 from genlab.findings import evaluate, list_findings
 from genlab.measures import MeasureData, compute
-from genlab.measures.capacity004 import SHARPNESS_SAMPLES, strided_rows, strided_subset
+from genlab.measures.strided_sharpness import SHARPNESS_SAMPLES, strided_rows, strided_subset
 from genlab.measures.sharpness import SharpnessConfig, sharpness
 from genlab.losses import get_loss
 

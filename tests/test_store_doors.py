@@ -106,15 +106,15 @@ def test_leases_under_a_symlinked_leases_folder_are_refused(trained, tmp_path, c
 
 
 def test_a_write_error_in_the_store_names_the_file(tmp_path, monkeypatch):
-    from genlab import runfiles
+    from genlab.store import files
 
     def full(fd, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runfiles.os, "write", full, raising=True)
-    monkeypatch.setattr(runfiles.os, "fdopen", lambda fd, mode: _Full(fd))
+    monkeypatch.setattr(files.os, "write", full, raising=True)
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: _Full(fd))
     with pytest.raises(OSError) as e:
-        runfiles.write_json(tmp_path / "result.json", {"a": 1})
+        files.write_json(tmp_path / "result.json", {"a": 1})
     assert e.value.filename == str(tmp_path / "result.json") and e.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []
 

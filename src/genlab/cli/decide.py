@@ -58,8 +58,8 @@ def cost(seen, store, runs) -> float:
     return total
 
 
-def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | None, store, launch,
-                deadline: float, max_seeds: int, quiet: bool, execute: Callable, workers: int = 1) -> None:
+def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | None, store, options,
+                deadline: float, max_seeds: int, quiet: bool, execute: Callable) -> None:
     from genlab.decide import load, runs_read, seeds_of, seen, undecided
     from genlab.executors import pending
     from genlab.spec.overrides import parse_sets
@@ -78,7 +78,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
                 add = min(len(have), max_seeds - len(have))
                 nxt = load(path, prof, sets_d, name, list(range(max(have) + 1, max(have) + 1 + add)))
                 runs = runs_read(nxt, todo)
-                if time.monotonic() + cost(s, store, runs) / workers > deadline:
+                if time.monotonic() + cost(s, store, runs) / options.workers > deadline:
                     over.append(s.design.name)  # its next seed would not fit the budget left
                     continue
                 jobs += pending(dataclasses.replace(nxt, runs=tuple(runs)), store)
@@ -88,7 +88,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             break
         if not quiet:
             console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of added seeds", highlight=False)
-        failures = execute(jobs, store, launch, quiet)
+        failures = execute(jobs, store, options, quiet)
         rounds += 1
         if failures:
             _fail(f"--decide: {failures} of {len(jobs)} runs failed (above); the others are stored")

@@ -92,7 +92,6 @@ def rm(target: str = typer.Argument(..., help="An experiment in the store, or a 
     `--name VARIANT` selects the variant's runs. Never a run a live worker is training; nothing else touched."""
     import pandas as pd
 
-    from genlab.store import claims, notes
     from genlab.tables import where as filter_rows
 
     st = open_store(store)
@@ -119,14 +118,29 @@ def rm(target: str = typer.Argument(..., help="An experiment in the store, or a 
         out.print(f"{len(busy)} selected runs are being trained and are left alone: {', '.join(busy)}",
                   highlight=False, markup=False, soft_wrap=True)
     if not yes:
-        t = Table(title=f"{experiment}: {len(chosen)} runs would be deleted ({what})", title_justify="left")
-        for c in ("run", "state", "tags"):
-            t.add_column(c)
-        for r in chosen:
-            t.add_row(r, states[r], Text(df.loc[df["run_id"] == r, "tags"].iloc[0]))
-        out.print(t)
-        out.print(f"dry run: nothing deleted; add --yes to delete these {len(chosen)} runs", highlight=False)
+        _would_delete(experiment, chosen, states, df, what)
         return
+    deleted = _delete(st, experiment, chosen)
+    _drop_if_empty(st.root / experiment)
+    out.print(f"deleted {len(deleted)} runs of {experiment} ({what})", highlight=False)
+
+
+def _would_delete(experiment: str, chosen: list[str], states: dict, df, what: str) -> None:
+    """The dry run of `genlab rm`: the runs it would delete, as a table."""
+    t = Table(title=f"{experiment}: {len(chosen)} runs would be deleted ({what})", title_justify="left")
+    for c in ("run", "state", "tags"):
+        t.add_column(c)
+    for r in chosen:
+        t.add_row(r, states[r], Text(df.loc[df["run_id"] == r, "tags"].iloc[0]))
+    out.print(t)
+    out.print(f"dry run: nothing deleted; add --yes to delete these {len(chosen)} runs", highlight=False)
+
+
+def _delete(st, experiment: str, chosen: list[str]) -> list[str]:
+    """Delete each run under its lease (a stale claim is taken over, a live one left alone); the ids deleted."""
+    from genlab import notes
+    from genlab.store import claims
+
     deleted = []
     for rid in chosen:
         try:
@@ -142,8 +156,7 @@ def rm(target: str = typer.Argument(..., help="An experiment in the store, or a 
             deleted.append(rid)
         finally:
             lease.release()
-    _drop_if_empty(st.root / experiment)
-    out.print(f"deleted {len(deleted)} runs of {experiment} ({what})", highlight=False)
+    return deleted
 
 
 def _drop_if_empty(folder: Path) -> None:

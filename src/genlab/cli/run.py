@@ -3,7 +3,6 @@ options choose (this process, a pool, Ray or Slurm; ensembles by default), show 
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -22,53 +21,53 @@ def _label(point: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in point.items()) or "-"
 
 
+# the options of `genlab run` (module constants: the command reads as its steps)
+WorkersOpt = typer.Option(1, "--workers", "-j", min=1, help="Worker processes (1: run in this process).")
+ThreadsOpt = typer.Option(1, "--threads", min=1, help="torch CPU threads per process. Small nets run fastest "
+                          "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs.")
+DryRunOpt = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress and no summary; failures only.")
+ClusterOpt = typer.Option(None, help="ray (genlab[ray]; --address), or submit through submitit:"
+                          " slurm (or local, debug to try it; genlab[slurm]). A shared --store.")
+AddressOpt = typer.Option(None, help="Ray: the cluster to join (default: start a local one).")
+RetryFailedOpt = typer.Option(False, "--retry-failed", help="Redo runs that failed before.")
+TimeMinOpt = typer.Option(24 * 60, help="Slurm: time limit per run, minutes.")
+EnsembleOpt = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
+                           "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
+                           "group size K. Same numbers as solo runs, to float tolerance.")
+DecideOpt = typer.Option(False, "--decide", help="After the spec's runs, judge its findings and double the "
+                         "seeds of the runs an undecided finding reads, round after round, until every "
+                         "finding is decided, --budget is spent or --max-seeds is reached (intervals "
+                         "stay valid under these repeated looks: genlab.findings.verdicts).")
+BudgetOpt = typer.Option("30m", "--budget", help="--decide: wall time for the whole command, e.g. 45s, "
+                         "30m, 1h30m; a round starts only if the last one's time still fits.")
+MaxSeedsOpt = typer.Option(32, "--max-seeds", min=2, help="--decide: seeds per sweep point at most.")
+TensorboardOpt = typer.Option(None, "--tensorboard", help="Write each run's scalars to "
+                              "event files in this folder as its epochs finish (`tensorboard "
+                              "--logdir DIR` shows the sweep live; needs genlab[tensorboard]).")
+WandbOpt = typer.Option(None, "--wandb", help="Write each run as an offline W&B run in this "
+                        "folder when it finishes (`wandb sync`; needs genlab[wandb]).")
+
+
 @app.command()
 def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profile: str = ProfileOpt,
-        store: Optional[Path] = StoreOpt,
-        workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes (1: run in this process)."),
-        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
-        threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads per process. Small nets run fastest "
-                                    "on 1 (more threads on a busy CPU can be 100x slower); raise for big CPU runs."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and what is pending; train nothing."),
-        sets: list[str] = SetOpt, name: Optional[str] = NameOpt,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary; failures only."),
-        cluster: Optional[str] = typer.Option(None, help="ray (genlab[ray]; --address), or submit through submitit:"
-                                              " slurm (or local, debug to try it; genlab[slurm]). A shared --store."),
-        address: Optional[str] = typer.Option(None, help="Ray: the cluster to join (default: start a local one)."),
-        retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs that failed before."),
+        store: Optional[Path] = StoreOpt, workers: int = WorkersOpt,
+        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."), threads: int = ThreadsOpt,
+        dry_run: bool = DryRunOpt, sets: list[str] = SetOpt, name: Optional[str] = NameOpt, quiet: bool = QuietOpt,
+        cluster: Optional[str] = ClusterOpt, address: Optional[str] = AddressOpt,
+        retry_failed: bool = RetryFailedOpt,
         partition: Optional[str] = typer.Option(None, help="Slurm partition."),
-        gpus: int = typer.Option(0, help="Slurm/Ray: GPUs per run."),
-        time_min: int = typer.Option(24 * 60, help="Slurm: time limit per run, minutes."),
-        ensemble: str = typer.Option("auto", "--ensemble", help="Train runs that share model, data shape and "
-                                     "batch size as one stacked ensemble: auto (up to 32 a group), off, or a "
-                                     "group size K. Same numbers as solo runs, to float tolerance."),
-        decide: bool = typer.Option(False, "--decide", help="After the spec's runs, judge its findings and double the "
-                                    "seeds of the runs an undecided finding reads, round after round, until every "
-                                    "finding is decided, --budget is spent or --max-seeds is reached (intervals "
-                                    "stay valid under these repeated looks: genlab.findings.verdicts)."),
-        budget: str = typer.Option("30m", "--budget", help="--decide: wall time for the whole command, e.g. 45s, "
-                                   "30m, 1h30m; a round starts only if the last one's time still fits."),
-        max_seeds: int = typer.Option(32, "--max-seeds", min=2, help="--decide: seeds per sweep point at most."),
-        tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write each run's scalars to "
-                                                   "event files in this folder as its epochs finish (`tensorboard "
-                                                   "--logdir DIR` shows the sweep live; needs genlab[tensorboard])."),
-        wandb: Optional[Path] = typer.Option(None, "--wandb", help="Write each run as an offline W&B run in this "
-                                             "folder when it finishes (`wandb sync`; needs genlab[wandb]).")):
+        gpus: int = typer.Option(0, help="Slurm/Ray: GPUs per run."), time_min: int = TimeMinOpt,
+        ensemble: str = EnsembleOpt, decide: bool = DecideOpt, budget: str = BudgetOpt,
+        max_seeds: int = MaxSeedsOpt, tensorboard: Optional[Path] = TensorboardOpt,
+        wandb: Optional[Path] = WandbOpt):
     """Run every pending run of each SPEC; finished runs are skipped, unfinished or damaged ones redone, runs
     another worker holds left to it (see `genlab status`)."""
-    from genlab.cli.store_cmds import plan_line
-    from genlab.executors import pending, plan
     from genlab.executors.ensemble import parse_ensemble
+    from genlab.executors.launch import Launch
 
     started = time.monotonic()  # --decide's budget counts from here
-    if decide:
-        from genlab.decide import parse_duration
-
-        try:
-            seconds = parse_duration(budget)
-        except ValueError as e:
-            raise UserError(f"--budget: {e}") from None
-
+    seconds = _budget(budget) if decide else 0.0
     try:
         grouping = parse_ensemble(ensemble)
     except ValueError as e:
@@ -81,11 +80,51 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
         st.check_writable()  # a read-only or full store fails here, once
     if cluster is None:  # cluster nodes read their own data root; here, a missing file stops the sweep once
         _preflight_data(exps, download=not dry_run)
+    jobs = _plan(exps, st, retry_failed, quiet, dry_run, warn_pool=bool(sets) and name is None)
+    options = Launch(workers=workers, device=device, threads=threads, ensemble=grouping, cluster=cluster,
+                     address=address, partition=partition, gpus=gpus, time_min=time_min)
+    if dry_run:
+        return
+    if jobs:
+        from contextlib import nullcontext
+
+        from genlab.live import LiveLog
+
+        with LiveLog(st, jobs, tensorboard, wandb) if tensorboard or wandb else nullcontext():
+            failures = _execute(jobs, st, options, quiet)
+        if failures:
+            _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
+                  "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
+    if cluster is None:  # [pairs]: pair measures once the runs are in (genlab.executors.pairs)
+        from genlab.cli.pairs import measure_spec_pairs
+
+        for exp in (e for e in exps if e.pairs):
+            measure_spec_pairs(exp, st, quiet, device=device)
+    if decide:
+        from genlab.cli.decide import decide_loop
+
+        decide_loop(specs, profile, sets, name, st, options, started + seconds, max_seeds, quiet, _execute)
+
+
+def _budget(text: str) -> float:
+    from genlab.decide import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise UserError(f"--budget: {e}") from None
+
+
+def _plan(exps, st, retry_failed: bool, quiet: bool, dry_run: bool, warn_pool: bool) -> list:
+    """The pending jobs of every experiment, each experiment's plan line printed (and with `dry_run` each run
+    with its state)."""
+    from genlab.cli.store_cmds import plan_line
+    from genlab.executors import pending, plan
+
     jobs = []
     for exp in exps:
         states = plan(exp, st)
-        todo = pending(exp, st, retry_failed, states)
-        if sets and name is None and not quiet:
+        if warn_pool and not quiet:
             console.print(f"[yellow]note: --set without --name: these runs join {exp.name!r}'s, and its figures "
                           "pool them; --name keeps a variant apart[/]")
         if not quiet or dry_run:
@@ -94,29 +133,8 @@ def run(specs: list[Path] = typer.Argument(..., help="Spec TOML files."), profil
             for r in exp.runs:
                 out.print(f"  {r.run_id}  {states[r.run_id]:8s} {_label(r.point)}",
                           highlight=False, markup=False, soft_wrap=True)
-        jobs += todo
-    launch = _launcher(st, workers, device, threads, cluster, partition, gpus, time_min, grouping, address)
-    if jobs and not dry_run:
-        from contextlib import nullcontext
-
-        from genlab.live import LiveLog
-
-        with LiveLog(st, jobs, tensorboard, wandb) if tensorboard or wandb else nullcontext():
-            failures = _execute(jobs, st, launch, quiet, graceful=cluster is None)
-        if failures:
-            _fail(f"{failures} of {len(jobs)} runs failed (above; each run's error.json keeps its traceback); the "
-                  "others are stored. Fix the cause and run again with --retry-failed: finished runs are kept.")
-    if not dry_run and cluster is None:  # [pairs]: pair measures once the runs are in (genlab.executors.pairs)
-        from genlab.cli.pairs import measure_spec_pairs
-
-        for exp in (e for e in exps if e.pairs):
-            measure_spec_pairs(exp, st, quiet, device=device)
-    if decide and not dry_run:
-        from genlab.cli.decide import decide_loop
-
-        decide_loop(specs, profile, sets, name, st, launch, started + seconds, max_seeds, quiet,
-                    functools.partial(_execute, graceful=cluster is None),
-                    workers)
+        jobs += pending(exp, st, retry_failed, states)
+    return jobs
 
 
 def _load_all(specs: list[Path], profile: str, dry_run: bool, sets: list[str] = (), name: Optional[str] = None):
@@ -153,41 +171,10 @@ def _preflight_data(exps, download: bool) -> None:
         _say("data:", "yellow", e)
 
 
-def _launcher(st, workers: int, device: str, threads: int, cluster: str | None, partition: str | None, gpus: int,
-              time_min: int, ensemble: tuple[int, bool] = (1, False), address: str | None = None):
-    """(jobs, progress, on_done) -> None for the executor the options ask for."""
-    if cluster == "ray":
-        from genlab.executors.ray import RayOptions, run_ray
-
-        ropts = RayOptions(address=address, cpus=max(threads, 1), gpus=gpus)
-        return lambda jobs, progress, on_done: run_ray(jobs, st, options=ropts, device=device, on_done=on_done,
-                                                       ensemble=ensemble)
-    if cluster is not None:
-        from genlab.executors.slurm import SlurmOptions, run_slurm
-
-        opts = SlurmOptions(cluster=cluster, partition=partition, gpus=gpus, cpus=max(threads, 1),
-                            timeout_min=time_min)
-        return lambda jobs, progress, on_done: run_slurm(jobs, st, options=opts, device=device, on_done=on_done)
-    if workers > 1:
-        from genlab.executors.pool import run_pool
-
-        return lambda jobs, progress, on_done: run_pool(jobs, st, workers=workers, device=device, progress=progress,
-                                                        on_done=on_done, threads=threads, ensemble=ensemble)
-    from genlab.executors.local import run_local
-
-    def local(jobs, progress, on_done):
-        from genlab.runtime import setup_worker
-
-        setup_worker(threads)
-        run_local(jobs, st, device=device, progress=progress, on_done=on_done, ensemble=ensemble)
-
-    return local
-
-
-def _execute(jobs, st, launch, quiet: bool = False, graceful: bool = True) -> int:
-    """Run `jobs` through `launch`, showing progress (genlab.cli.progress); returns the number that failed.
-    `graceful`: Ctrl-C stops the runs after their epoch (genlab.interrupt; this process and its pool only —
-    Ray and Slurm tasks are not signalled, so there Ctrl-C interrupts at once, as before)."""
+def _execute(jobs, st, options, quiet: bool = False) -> int:
+    """Run `jobs` through the executor `options` (executors.launch.Launch) name, showing progress
+    (genlab.cli.progress); returns the number that failed. In this process and its pool Ctrl-C stops the runs
+    after their epoch (genlab.interrupt); Ray and Slurm tasks are not signalled, so there it interrupts at once."""
     from contextlib import nullcontext
 
     from rich.text import Text
@@ -217,8 +204,11 @@ def _execute(jobs, st, launch, quiet: bool = False, graceful: bool = True) -> in
             else:
                 rows.append((job.run, res))
 
+        from genlab.executors.launch import launch
+
+        graceful = options.graceful
         with interrupt.handling() if graceful else nullcontext():  # 1st Ctrl-C: after the epoch; 2nd: at once
-            launch(jobs, show.progress, on_done)
+            launch(jobs, st, options, show.progress, on_done)
             asked = graceful and interrupt.requested()
     if not quiet:
         _summary(rows)

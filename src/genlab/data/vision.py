@@ -139,6 +139,32 @@ def finish(name: str, raw: Raw, opts: VisionOptions, seed: int) -> Dataset:
     subset/corruption → flipped test sets → normalization stats. Returns the Dataset."""
     _check(opts, name)
     k, g = raw.num_classes, _generators(seed)
+    train, extra = _train_split(raw, opts, k, g)
+    x_test, y_test, info = _test_split(raw, opts, k, g, extra)
+    image_shape = tuple(raw.x_train.shape[1:])
+    mean, std = _normalization(raw, opts, train["x"], image_shape)
+    store = (lambda t: t.reshape(len(t), -1)) if raw.flatten else (lambda t: t)  # noqa: E731
+    extra = {kk: (store(xx), yy) for kk, (xx, yy) in extra.items()}
+    random = train["corrupt"] | train["is_conf"]
+    info.update(
+        corrupt_mask=random,  # (n_train,) bool: labels drawn at random (corruption or confusion)
+        confusion_mask=train["is_conf"],  # (n_train,) bool: the confusion-set samples (appended last)
+        y_train_true=train["y_true"],  # (n_train,) int64: labels before corruption
+        n_corrupted=int(random.sum()),
+        n_test=len(y_test),  # the test-set size: how noisy test_error is (Hoeffding weights in genlab.analysis)
+        label_noise=float((train["y"] != train["y_true"]).float().mean()) if len(train["y"]) else 0.0,
+        mean=list(mean), std=list(std),
+    )
+    pre = functools.partial(preprocess_batch, scale=raw.scale, mean=mean, std=std, image_shape=image_shape)
+    aug = None if opts.augment == "none" else functools.partial(
+        augment_batch, kind=opts.augment, padding=opts.crop_padding, image_shape=image_shape)
+    return Dataset(name, store(train["x"]), train["y"], store(x_test), y_test, num_classes=k, preprocess=pre,
+                   augment=aug, extra_tests=extra, info=info)
+
+
+def _train_split(raw: Raw, opts: VisionOptions, k: int, g: dict) -> tuple[dict, dict]:
+    """The training set (x, y, y_true, corrupt, is_conf: a validation split taken off, a balanced subset, the
+    confusion set appended, labels corrupted) and the extra splits so far ({"val": (x, y)} or {})."""
     x, y = raw.x_train, raw.y_train
     extra: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if opts.val_size:
@@ -149,12 +175,17 @@ def finish(name: str, raw: Raw, opts: VisionOptions, seed: int) -> Dataset:
     sub = labels.balanced_subset(y, n_train, k, g["subset"]) if n_train is not None else torch.arange(len(y))
     conf = labels.confusion_indices(len(y), sub, opts.confusion_size, g["confusion"])
     y_sub, corrupt = labels.corrupt_labels(y[sub], k, opts.corrupt_prob, g["corrupt"], opts.corrupt_mode)
-    x_train = torch.cat([x[sub], x[conf]]) if len(conf) else x[sub]
-    y_train = torch.cat([y_sub, labels.random_labels(len(conf), k, g["confusion"])])
-    y_true = torch.cat([y[sub], y[conf]])
-    is_conf = torch.cat([torch.zeros(len(sub), dtype=torch.bool), torch.ones(len(conf), dtype=torch.bool)])
-    corrupt = torch.cat([corrupt, torch.zeros(len(conf), dtype=torch.bool)])  # (n_train,) redrawn by p
+    train = {"x": torch.cat([x[sub], x[conf]]) if len(conf) else x[sub],
+             "y": torch.cat([y_sub, labels.random_labels(len(conf), k, g["confusion"])]),
+             "y_true": torch.cat([y[sub], y[conf]]),
+             "is_conf": torch.cat([torch.zeros(len(sub), dtype=torch.bool), torch.ones(len(conf), dtype=torch.bool)]),
+             "corrupt": torch.cat([corrupt, torch.zeros(len(conf), dtype=torch.bool)])}  # (n_train,) redrawn by p
+    return train, extra
 
+
+def _test_split(raw: Raw, opts: VisionOptions, k: int, g: dict, extra: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(x_test, y_test, info): the test subset, its labels corrupted with `corrupt_test` (and the validation
+    split's, in `extra`), and the flipped copies added to `extra`."""
     x_test, y_test = raw.x_test, raw.y_test
     n_test = _cap(opts.n_test, opts.small, SMALL_TEST, len(y_test))
     if n_test is not None:
@@ -172,31 +203,17 @@ def finish(name: str, raw: Raw, opts: VisionOptions, seed: int) -> Dataset:
     for flip in dict.fromkeys(opts.test_flips):  # unique, in order
         key, fn = FLIPS[flip]
         extra[key] = (fn(x_test), y_test)
+    return x_test, y_test, info
 
-    image_shape = tuple(raw.x_train.shape[1:])
+
+def _normalization(raw: Raw, opts: VisionOptions, x_train: torch.Tensor, image_shape: tuple) -> tuple[tuple, tuple]:
+    """Per-channel (mean, std): none (0, 1), the set's published values, or measured on the training set."""
     if not opts.normalize:
-        mean, std = (0.0,) * image_shape[0], (1.0,) * image_shape[0]
-    elif raw.mean is not None and raw.std is not None:
-        mean, std = tuple(raw.mean), tuple(raw.std)
-    else:
-        m, s = transforms.channel_stats(x_train, raw.scale)
-        mean, std = tuple(m), tuple(s)
-    store = (lambda t: t.reshape(len(t), -1)) if raw.flatten else (lambda t: t)  # noqa: E731
-    extra = {kk: (store(xx), yy) for kk, (xx, yy) in extra.items()}
-    info.update(
-        corrupt_mask=corrupt | is_conf,  # (n_train,) bool: labels drawn at random (corruption or confusion)
-        confusion_mask=is_conf,  # (n_train,) bool: the confusion-set samples (appended last)
-        y_train_true=y_true,  # (n_train,) int64: labels before corruption
-        n_corrupted=int((corrupt | is_conf).sum()),
-        n_test=len(y_test),  # the test-set size: how noisy test_error is (Hoeffding weights in genlab.analysis)
-        label_noise=float((y_train != y_true).float().mean()) if len(y_train) else 0.0,  # fraction wrong
-        mean=list(mean), std=list(std),
-    )
-    pre = functools.partial(preprocess_batch, scale=raw.scale, mean=mean, std=std, image_shape=image_shape)
-    aug = None if opts.augment == "none" else functools.partial(
-        augment_batch, kind=opts.augment, padding=opts.crop_padding, image_shape=image_shape)
-    return Dataset(name, store(x_train), y_train, store(x_test), y_test, num_classes=k, preprocess=pre,
-                   augment=aug, extra_tests=extra, info=info)
+        return (0.0,) * image_shape[0], (1.0,) * image_shape[0]
+    if raw.mean is not None and raw.std is not None:
+        return tuple(raw.mean), tuple(raw.std)
+    m, s = transforms.channel_stats(x_train, raw.scale)
+    return tuple(m), tuple(s)
 
 
 _SHARED_HINTS = typing.get_type_hints(VisionOptions, include_extras=True)

@@ -4,7 +4,7 @@
 is (re)done; a failed one only with `retry_failed`; one a live worker holds is left to it. Executors ask
 `dispatch_units` for the next unit (a run, or an ensemble group) when a worker is free, so a run another worker
 finished or claimed meanwhile is skipped, and one whose worker died meanwhile is taken over. Each run is claimed
-by whoever trains it (`local.run_one`, `ensemble.run_group`), so local pools, Slurm tasks and Ray tasks can
+by whoever trains it (`run.run_one`, `ensemble.run_group`), so local pools, Slurm tasks and Ray tasks can
 share a store. Executors report progress through `(run_id, row, epochs_total)`, with each row the store's
 writer logs (epoch, train_loss, test_loss, ...), and each job through `on_done(job, result | None, traceback |
 None)`; a job another worker took has `result["status"] == "skipped"`. A run that fails leaves the others going.

@@ -66,7 +66,7 @@ def parse_ensemble(value: str) -> tuple[int, bool]:
     return k, False
 
 
-def plan(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu") -> list[list[Job]]:
+def ensembles(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu") -> list[list[Job]]:
     """Jobs → units: groups of at most k_max jobs with one key, in the jobs' order; singletons for the rest.
     `auto`: on a CPU device CPU_FAMILIES are grouped, other families where a small calibration measures
     stacking at least `calibrate.GAIN`× faster than solo steps (cached per machine)."""
@@ -99,7 +99,7 @@ def plan(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu"
 def run_unit(unit: list[Job], store_root: str, device: str = "cpu", progress: RunProgress | None = None
              ) -> list[Result]:
     """Train a unit (one job solo, several as an ensemble) into the store; one (job, result, error) each."""
-    from genlab.executors.local import run_one
+    from genlab.executors.run import run_one
 
     if len(unit) == 1:
         job = unit[0]
@@ -117,7 +117,7 @@ def run_group(jobs: list[Job], store_root: str, device: str = "cpu", progress: R
     """Claim each member (one another worker holds, finished, or failed before is skipped), then train the
     claimed ones as one ensemble (members resumed at different epochs: one ensemble per epoch); each member's
     run folder is written (DONE last) when it stops."""
-    from genlab.executors.local import claim_to_train, provenance, restart, store_failure
+    from genlab.executors.run import claim_to_train, provenance, restart, store_failure
     from genlab.train.resume import Foreign
 
     store = Store(store_root)
@@ -213,7 +213,7 @@ def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress
         raise  # run_group sets the snapshot aside and forms the group again
     except Exception as e:
         err = traceback.format_exc()
-        from genlab.executors.local import store_failure
+        from genlab.executors.run import store_failure
 
         root = writers[idx[0]].path.parent.parent  # <store>/<experiment>/<run_id>
         full = store_failure(Store(root), [jobs[i].run.config for i in idx if i not in results], e)

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 
 from genlab import interrupt
 from genlab.executors import PROGRESS_KEYS, Job, OnDone, RunProgress, dispatch_units
-from genlab.executors.ensemble import plan, run_unit
+from genlab.executors.ensemble import ensembles, run_unit
 from genlab.store import Store, StoreError
 
 _progress_q = None  # the worker's end of the progress queue (set by _init_worker)
@@ -57,7 +57,7 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
     q = ctx.Queue()  # a plain queue (no Manager process that could outlive us)
     stop = ctx.Event()  # Ctrl-C here (genlab.interrupt) → each worker stops its runs after their epoch
     interrupt.share(stop)
-    todo = dispatch_units(plan(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done)
+    todo = dispatch_units(ensembles(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, os.getpid(), q, stop)) as pool, _unshare():
         running: dict[Future, list[Job]] = {}

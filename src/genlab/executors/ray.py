@@ -36,7 +36,7 @@ def run_ray(jobs: list[Job], store: Store, *, options: RayOptions = RayOptions()
             on_done: OnDone | None = None, ensemble: tuple[int, bool] = (1, False)) -> None:
     """Submit one Ray task per unit (groups of up to `ensemble` runs train as one ensemble), then report each
     run as its task finishes (failures with their traceback)."""
-    from genlab.executors.ensemble import plan
+    from genlab.executors.ensemble import ensembles
 
     try:
         import ray
@@ -49,7 +49,7 @@ def run_ray(jobs: list[Job], store: Store, *, options: RayOptions = RayOptions()
     try:
         task = ray.remote(num_cpus=options.cpus, num_gpus=options.gpus, max_retries=0)(_task)
         root, threads = str(store.root.resolve()), max(int(options.cpus), 1)
-        units = plan(jobs, ensemble[0], auto=ensemble[1], device=device)
+        units = ensembles(jobs, ensemble[0], auto=ensemble[1], device=device)
         waiting = {task.remote(u, root, device, threads): u for u in units}
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1)

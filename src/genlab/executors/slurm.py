@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genlab.executors import Job, OnDone
-from genlab.executors.local import run_one
+from genlab.executors.run import run_one
 from genlab.store import Store
 
 CLUSTERS = ("slurm", "local", "debug")

@@ -33,7 +33,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from genlab.expr.grammar import FUNCS, MAX_CHARS, MAX_DEPTH, Expr, ExprError, check, parse
+from genlab.expr.grammar import FUNCS, MAX_CHARS, MAX_DEPTH, Expr, ExprError, parse
+from genlab.expr.types import check
 from genlab.expr.values import evaluate, select
 
 __all__ = ["Expr", "ExprError", "parse", "check", "evaluate", "select", "Where", "Formula", "FUNCS", "MAX_CHARS",

@@ -343,15 +343,3 @@ def _depth(root: Node) -> int:
         best = max(best, d)
         stack.extend((c, d + 1) for c in _children(n))
     return best
-
-
-def check(text: str, kind: str = "bool") -> Expr:
-    """Parse `text` and refuse it when its kind cannot be `kind` ("bool" for a filter, "number" for a value)."""
-    e = parse(text)
-    from genlab.expr.types import infer
-
-    infer(e)  # literal operands typed now: `'a' * 2`, `len(3)`, `-'x'` are refused at load, not when drawn
-    if e.kind not in (kind, "any"):
-        raise ExprError(f"expression {shown(text)} gives a {e.kind}, but a {kind} is needed here"
-                        + (" (compare it: `... > 0`)" if kind == "bool" else ""))
-    return e

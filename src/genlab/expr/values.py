@@ -9,7 +9,8 @@ import numpy as np
 from genlab.lazy import pd
 
 from genlab.expr.grammar import COMPARE, Binary, Call, Column, Expr, ExprError, ListLit, Literal, Node, Unary, \
-    check, parse, shown
+    parse, shown
+from genlab.expr.types import check
 
 
 def evaluate(expr: Expr | str, df: pd.DataFrame) -> pd.Series:

@@ -59,6 +59,25 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     fig = Figure(figsize=(16, 4.4))
     acc_ax, ang_ax, loss_ax = fig.subplots(1, 3)
 
+    _accuracy_panel(acc_ax, df, rules, rule_col, is_rl, colours)
+    notes = _angle_panel(ang_ax, df, history, rules, rule_col, is_rl, colours, angle=angle, rule=rule, rl=rl,
+                         where=where)
+    notes.append(_loss_panel(loss_ax, df, rules, rule_col, is_rl, colours, x=x, y=y, fit=fit, require=require))
+    for ax in (ang_ax, loss_ax):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    for ax in (acc_ax, ang_ax, loss_ax):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    note(fig, notes)
+    return fig
+
+
+def _accuracy_panel(acc_ax, df: pd.DataFrame, rules: list, rule_col: pd.Series, is_rl: np.ndarray,
+                    colours: dict) -> None:
+    """(a) test accuracy per rule: a dot per correctly labelled run, the mean ± standard error as a bar."""
     acc = numeric(df, "test_accuracy").to_numpy(float)
     for i, r in enumerate(rules):  # (a)
         v = acc[(rule_col == r).to_numpy() & ~is_rl & np.isfinite(acc)]
@@ -72,6 +91,12 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     lo = np.nanmin(acc[~is_rl]) if (~is_rl & np.isfinite(acc)).any() else 0.0
     acc_ax.set_ylim(max(0.0, lo - 0.05), 1.0)
 
+
+
+def _angle_panel(ang_ax, df: pd.DataFrame, history, rules: list, rule_col: pd.Series, is_rl: np.ndarray,
+                 colours: dict, *, angle: str, rule: str, rl, where) -> list[str]:
+    """(b) the update–gradient angle per epoch (mean over each rule's correctly labelled runs), or per run at
+    the end; returns notes naming the runs without a value."""
     notes = []
     h = select(history, where) if history is not None and not history.empty else pd.DataFrame()
     if angle in df.columns:  # runs whose final angle is missing: say which
@@ -97,9 +122,14 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
     ang_ax.axhline(90, color="0.5", lw=0.8, ls=":")  # orthogonal: no better than a random direction
     ang_ax.set_ylabel("angle between update and gradient (degrees)")
     ang_ax.set_ylim(-3, 100)
+    return notes
 
+
+def _loss_panel(loss_ax, df: pd.DataFrame, rules: list, rule_col: pd.Series, is_rl: np.ndarray, colours: dict, *,
+                x: str, y: str, fit: str, require) -> str:
+    """(c) y against x per rule with each rule's fit (RL runs as stars), over the runs meeting `require`;
+    returns the note listing the runs it left out."""
     kept, left_out = runs_drawn(df, require)  # (c) draws only the runs meeting the claim's precondition
-    notes.append(left_out)
     keep = df.index.isin(kept.index) if require else np.ones(len(df), bool)
     xs, ys = numeric(df, x).to_numpy(float), numeric(df, y).to_numpy(float)
     for r in rules:  # (c)
@@ -119,13 +149,4 @@ def learning_rules(history: pd.DataFrame | None, results: pd.DataFrame, *, rule:
                          label=f"{r.replace('_', ' ')}: y = x + {b:.3g} ± {se:.2g}")
     loss_ax.set_xlabel(LABELS.get(x, x))
     loss_ax.set_ylabel(LABELS.get(y, y))
-    for ax in (ang_ax, loss_ax):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    for ax in (acc_ax, ang_ax, loss_ax):
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    note(fig, notes)
-    return fig
+    return left_out

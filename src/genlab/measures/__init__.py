@@ -226,6 +226,6 @@ from genlab.measures import (  # noqa: E402,F401
 )
 from genlab.measures import regression  # noqa: E402,F401  (003: min-norm least squares, design spectrum)
 from genlab.measures import normalized_margins  # noqa: E402,F401  (000 ch. 4: margins of the normalized net)
-from genlab.measures import capacity004  # noqa: E402,F401  (004: sharpness on a strided training subset)
+from genlab.measures import strided_sharpness  # noqa: E402,F401  (004: sharpness on a strided training subset)
 from genlab.measures import alignment  # noqa: E402,F401  (learning rules: update vs true gradient angle)
 from genlab.measures import esd, landscape  # noqa: E402,F401  (issue 26: weight ESD α; loss-landscape slices)

@@ -71,7 +71,7 @@ list_rules = _RULES.names
 
 # ---- the operators: forward as the layer, backward with B for the input and W's true gradient -------------
 @dataclass(frozen=True)
-class Op:
+class Operator:
     """A layer's operator without its tensors: linear, or a convolution with its hyper-parameters."""
 
     dims: int  # 0 for Linear, else the convolution's spatial dimensions
@@ -110,10 +110,10 @@ class Op:
                                                    list(mask))
 
 
-def op_of(layer: nn.Module) -> Op:
-    """The `Op` of a Linear/ConvNd layer. Raises ValueError for what the rule's backward cannot express."""
+def op_of(layer: nn.Module) -> Operator:
+    """The `Operator` of a Linear/ConvNd layer. Raises ValueError for what the rule's backward cannot express."""
     if isinstance(layer, nn.Linear):
-        return Op(0)
+        return Operator(0)
     if getattr(layer, "padding_mode", "zeros") != "zeros":
         raise ValueError(f"{type(layer).__name__} with padding_mode={layer.padding_mode!r}: learning rules "
                          "support zero padding only")
@@ -125,7 +125,7 @@ def op_of(layer: nn.Module) -> Op:
                              "odd kernels with stride 1 are supported by learning rules; give integer padding")
         pad = tuple(0 for _ in span) if pad == "valid" else tuple(s // 2 for s in span)
     dims = len(layer.kernel_size)
-    return Op(dims, tuple(layer.stride), tuple(pad), tuple(layer.dilation), layer.groups)
+    return Operator(dims, tuple(layer.stride), tuple(pad), tuple(layer.dilation), layer.groups)
 
 
 class Feedback(torch.autograd.Function):
@@ -134,7 +134,7 @@ class Feedback(torch.autograd.Function):
     generate_vmap_rule = True  # forward/backward are plain torch ops: torch.func.vmap works (ensembles)
 
     @staticmethod
-    def forward(x, weight, bias, feedback, op: Op):
+    def forward(x, weight, bias, feedback, op: Operator):
         return op.forward(x, weight, bias)
 
     @staticmethod

@@ -28,6 +28,7 @@ HOLDS = {"agrees": "holds", "differs": "does not hold", "no effect": "shows no e
 FINDING_COLUMNS = ("metric", "x", "y")  # the options of a [[findings]] entry that name the columns it reads
 
 
+ZOOM = "this.classList.toggle('big')"  # an image's onclick: it fills the window; click again: back
 VERDICT_CLASS = {"agrees": "yes", "differs": "no", "no effect": "noeff", "inconclusive": "maybe", None: "na"}
 
 

@@ -17,9 +17,8 @@ import pandas as pd
 
 from genlab.figures import draw, png_b64
 from genlab.figures.style import column_text
-from genlab.report.claims import Judged, Section, esc as _e, findings_html, judge, seed_of, verdict_table
-
-ZOOM = "this.classList.toggle('big')"  # click: the figure fills the window; click again: back
+from genlab.report.claims import (ZOOM, Judged, Section, esc as _e, findings_html, judge, seed_of,  # noqa: F401
+                                  verdict_table)
 
 FINAL_METRICS = ("n_params", "epochs_run", "train_loss", "test_loss", "train_error", "test_error", "val_error")
 SEED_TITLES = {"000": "000 — thesis: linear networks, normalized losses, weight normalization",

@@ -91,7 +91,7 @@ def analysis_html(results: pd.DataFrame, options: dict) -> str:
     from genlab.analysis import COLUMNS, analyze
     from genlab.spec.analysis import AnalysisSpec
     from genlab.figures import draw, png_b64
-    from genlab.report.page import ZOOM
+    from genlab.report.claims import ZOOM
 
     spec = AnalysisSpec.model_validate(options)
     try:

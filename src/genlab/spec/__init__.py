@@ -10,3 +10,4 @@ imports training code.
 
 from genlab.spec.configs import *  # noqa: F401,F403
 from genlab.spec.configs import OMIT_DEFAULT, SEED_MAX, RunConfig, SpecError  # noqa: F401
+from genlab.spec.loader import Experiment, PlannedRun, load  # noqa: E402,F401  (after the configs it reads)

@@ -25,6 +25,7 @@ from genlab.spec.checks import (MAX_NESTING, MAX_RUNS, PROFILE_KEYS, RUN_FIELDS,
 from genlab.paths import check_name
 from genlab.registry import format_errors
 from genlab.spec import SEED_MAX, RunConfig, SpecError
+from genlab.spec.pairs import check_pairs
 from genlab.tables import flatten
 
 if sys.version_info >= (3, 11):
@@ -116,9 +117,30 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
     `sets` ({dotted key: value}, see genlab.spec.overrides) apply after the profile; `name` renames the experiment
     (its runs then get their own ids and folder, so variants never pool with the spec's runs).
     Every check happens here, once, before anything runs; a SpecError carries all the problems found
-    (`SpecError.problems`, one line each) and its message is the first.
+    (`SpecError.problems`, one line each) and its message is the first. Three steps: `resolve` (profile, --set,
+    name), `check` (every table of the document), `expand` (sweep × seeds → resolved RunConfigs), then the
+    figures' and findings' columns against the runs.
     """
     problems = Problems(where)
+    raw = resolve(raw, problems, profile, sets, name)
+    doc = check(raw, problems)
+    problems.fail()
+    runs, columns = expand(raw, doc, problems)
+    if runs:
+        for key in ("figures", "findings"):
+            column_problems(doc[key], key, columns, problems)
+            where_problems(doc[key], key, runs, problems)
+        data_problems(runs, problems)
+    problems.fail()
+    return Experiment(name=raw["name"], path=path, profile=profile, description=raw.get("description", ""),
+                      runs=tuple(runs), figures=doc["figures"], findings=doc["findings"],
+                      sweep_fields=doc["sweep_fields"], text=text, sets=dict(sets or {}),
+                      chapter=str(raw.get("chapter", "")), analysis=doc["analysis"], pairs=doc["pairs"])
+
+
+def resolve(raw: dict, problems: Problems, profile: str | None, sets: dict[str, Any] | None,
+            name: str | None) -> dict:
+    """The document a profile, `--set` overrides and a new name make of `raw` (its shape checked first)."""
     if not raw:
         problems.add("name", 'the spec is empty: it needs at least name = "...", a [data] and a [model] table')
         problems.fail()
@@ -145,12 +167,15 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
         raw = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, over)
     if sets:
         raw = overrides.apply(raw, sets, RUN_FIELDS, _holds_list)  # an OverrideError names the --set item
-        where = problems.where = f"{where} ({overrides.describe(sets)})"
-    if name is not None:
-        raw = {**raw, "name": name}
-    name = raw.get("name")
+        problems.where = f"{problems.where} ({overrides.describe(sets)})"
+    return {**raw, "name": name} if name is not None else raw
+
+
+def check(raw: dict, problems: Problems) -> dict[str, Any]:
+    """Every top-level field of a resolved document checked; returns its parts: seeds, figures, findings,
+    analysis, pairs, the sweep's axes and the fields they sweep (problems added, nothing raised)."""
     try:
-        check_name(name, "experiment name")
+        check_name(raw.get("name"), "experiment name")
     except ValueError as e:
         problems.add("name", str(e))
     for key in ("description", "chapter"):
@@ -161,55 +186,44 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
         problems.add("seeds", f"must be a non-empty list of integers in 0..{SEED_MAX}", seeds)
         seeds = [0]
-    figures = entries(raw, "figures", problems)
-    findings = entries(raw, "findings", problems)
-    analysis = _analysis(raw, problems)
-    from genlab.spec.pairs import check_pairs
-
-    pairs = check_pairs(raw, problems)
     for k in RUN_FIELDS:
         if k in raw and not isinstance(raw[k], dict):
             problems.add(k, "must be a table", raw[k])
     axes = sweep_axes(raw.get("sweep", {}), problems)
-    if axes is not None:
-        size = math.prod(len(ax) for ax in axes) * len(seeds)
-        if size > MAX_RUNS:
-            problems.add("sweep", f"expands to {size:,} runs, more than {MAX_RUNS:,}; split the spec into several")
-            axes = None
-    problems.fail()
-    points = [dict(kv for part in combo for kv in part.items()) for combo in itertools.product(*axes)]
-    sweep_fields = tuple(k for ax in axes for k in ax[0])
+    if axes is not None and (size := math.prod(len(ax) for ax in axes) * len(seeds)) > MAX_RUNS:
+        problems.add("sweep", f"expands to {size:,} runs, more than {MAX_RUNS:,}; split the spec into several")
+        axes = None
+    return {"seeds": seeds, "figures": entries(raw, "figures", problems),
+            "findings": entries(raw, "findings", problems), "analysis": _analysis(raw, problems),
+            "pairs": check_pairs(raw, problems), "axes": axes or [],
+            "sweep_fields": tuple(k for ax in axes or [] for k in ax[0])}
+
+
+def expand(raw: dict, doc: dict[str, Any], problems: Problems) -> tuple[list[PlannedRun], set[str]]:
+    """The sweep's points × seeds as resolved, de-duplicated runs (a sweep may name one run twice; it runs
+    once), and the config columns they have (for the figures' and findings' column checks)."""
+    points = [dict(kv for part in combo for kv in part.items()) for combo in itertools.product(*doc["axes"])]
     base = {k: raw[k] for k in RUN_FIELDS if k in raw}
+    where = problems.where
     runs, seen, columns = [], set(), set()
     for point in points:
-        for seed in seeds:
+        for seed in doc["seeds"]:
             d = _with_point(base, point, problems)
-            d.update(experiment=name, seed=seed)
+            d.update(experiment=raw["name"], seed=seed)
             try:
                 cfg = RunConfig.model_validate(d)
             except pydantic.ValidationError as err:
-                at = f" (sweep point {short(point)})" if point else ""
+                problems.where = where + (f" (sweep point {short(point)})" if point else "")
                 for fpath, msg in format_errors(err):
-                    problems.where = where + at
                     problems.add(fpath, msg)
-                    problems.where = where
+                problems.where = where
                 continue
-            if cfg.run_id not in seen:  # a sweep may name the same run twice; it runs once
+            if cfg.run_id not in seen:
                 seen.add(cfg.run_id)
                 runs.append(PlannedRun(cfg, {**point, "seed": seed}))
                 if not columns or any(isinstance(v, dict) for v in point.values()):  # a swept table adds columns
                     columns.update(flatten(cfg.model_dump(mode="json")))
-    if runs:
-        column_problems(figures, "figures", columns, problems)
-        column_problems(findings, "findings", columns, problems)
-        where_problems(figures, "figures", runs, problems)
-        where_problems(findings, "findings", runs, problems)
-        data_problems(runs, problems)
-    problems.fail()
-    return Experiment(name=name, path=path, profile=profile, description=raw.get("description", ""),
-                      runs=tuple(runs), figures=figures, findings=findings, sweep_fields=sweep_fields, text=text,
-                      sets=dict(sets or {}), chapter=str(raw.get("chapter", "")), analysis=analysis,
-                      pairs=pairs)
+    return runs, columns
 
 
 def _with_point(base: dict, point: dict[str, Any], problems: Problems) -> dict:

@@ -105,7 +105,7 @@ def is_stale(h: Holder, timeout: float, now: float | None = None) -> bool:
 
 
 def _write_tmp(path: Path, data: bytes) -> Path:
-    from genlab.store.runfiles import FILE_MODE
+    from genlab.store.files import FILE_MODE
 
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
