@@ -124,3 +124,64 @@ def test_genlab_run_measures_the_pairs_and_genlab_pairs_skips_or_redoes_them(wri
 def test_a_pair_measure_in_record_measures_says_where_it_belongs():
     with pytest.raises(SpecError, match=r"record.measures.0.*'cka' is a measure of two runs.*\[pairs\]"):
         parse({**BASE, "record": {"measures": ["cka"]}})
+
+
+# ---- Frankle et al.'s spawned children: identical through epoch k, their own SGD noise after -----------------
+SPAWN = {"name": "sp", "seeds": [0], "data": {"name": "separable", "n_train": 64, "n_test": 32},
+         "model": {"name": "mlp", "widths": [8]}, "train": {"epochs": 4, "batch_size": 8},
+         "events": {"spawn_epoch": 2}, "sweep": {"events.spawn_seed": [1, 2]},
+         "pairs": {"measures": ["mode_connectivity"], "by": "spawn",
+                   "measure_options": {"mode_connectivity": {"points": 3}}}}
+
+
+def test_spawned_children_agree_through_epoch_k_and_part_after_it():
+    exp = parse(SPAWN)
+    a, b = (train(r.config) for r in exp.runs)
+    la, lb = ([row["train_loss"] for row in o.history] for o in (a, b))
+    assert la[:3] == lb[:3]  # epochs 0, 1, 2: one parent (same seed: same init, same data order)
+    assert la[3] != lb[3] and la[4] != lb[4]  # after epoch 2: each child's own data order
+    no_spawn = {k: v for k, v in SPAWN.items() if k not in ("events", "sweep", "pairs")}
+    plain = train(parse(no_spawn).runs[0].config)
+    assert [row["train_loss"] for row in plain.history][:3] == la[:3]  # the parent is the plain run
+
+
+def test_spawned_children_train_alike_solo_and_in_an_ensemble():
+    from genlab.train.ensemble import train_ensemble
+
+    exp = parse(SPAWN)
+    solo = [train(r.config) for r in exp.runs]
+    stacked = train_ensemble([r.config for r in exp.runs])
+    for s, e in zip(solo, stacked):
+        assert [r["train_loss"] for r in s.history] == pytest.approx([r["train_loss"] for r in e.history], rel=1e-5)
+
+
+def test_spawn_pairs_are_children_of_one_parent_and_the_spec_is_checked():
+    cfgs = {"a": {"seed": 0, "events": {"spawn_epoch": 2, "spawn_seed": 1}},
+            "b": {"seed": 0, "events": {"spawn_epoch": 2, "spawn_seed": 2}},
+            "c": {"seed": 1, "events": {"spawn_epoch": 2, "spawn_seed": 1}},
+            "d": {"seed": 0, "events": {"spawn_epoch": 3, "spawn_seed": 1}},
+            "e": {"seed": 0, "events": {"spawn_epoch": None, "spawn_seed": 0}}}
+    assert seed_pairs(cfgs, by="spawn") == [("a", "b")]  # same seed and epoch k, other spawn seed
+    assert seed_pairs(cfgs, by="seed") == [("a", "c")]
+    with pytest.raises(ValueError, match="pairs.by"):
+        seed_pairs(cfgs, by="parent")
+    with pytest.raises(SpecError, match="no run sets events.spawn_epoch"):
+        parse({**SPAWN, "events": {}, "sweep": {}})
+    with pytest.raises(SpecError, match="spawn_seed is set but spawn_epoch is not"):
+        parse({**SPAWN, "events": {}})
+    with pytest.raises(SpecError, match="leaves no epoch to the children"):
+        parse({**SPAWN, "events": {"spawn_epoch": 4}})
+
+
+def test_spawn_pairs_are_measured_and_read_back_per_point(tmp_path):
+    store = Store(tmp_path)
+    exp = parse({**SPAWN, "seeds": [0, 1]})
+    _train_all(store, exp)
+    done = measure_pairs(store, "sp", PairSpec.model_validate(exp.pairs))
+    assert len(done) == 2  # one pair of children per parent seed
+    res = store.results("sp")
+    col = "mode_connectivity.loss_barrier.train"  # continuous: differs between pairs
+    assert res[col].notna().all()  # every child gets its parent's pair value
+    assert res[col].nunique() == 2  # one value per parent seed (its one pair of children), not pooled
+    for seed, g in res.groupby("seed"):
+        assert g[col].nunique() == 1

@@ -1,9 +1,8 @@
 """Measuring pairs of runs: the pair measures a spec's `[pairs]` table names (genlab.spec.pairs), on the final
 weights of each pair of its finished runs (genlab.store.pairs.seed_pairs), stored with both run ids.
 
-Not yet: Frankle et al.'s spawned pairs (two children trained from one parent's epoch-k weights with different
-data orders) need training to start from a stored checkpoint with its own data-order seed, which genlab's
-trainer does not have (one `seed` draws both init and order).
+Pairs by "spawn" are Frankle et al.'s (ICML 2020): two children of one parent, trained alike through epoch k
+and with their own SGD noise after it (`events.spawn_epoch`, `events.spawn_seed`; genlab.train.setup.spawn).
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ def measure_pairs(store, experiment: str, spec: PairSpec, run_ids: list[str] | N
     configs = {}
     for rid in store.finished(experiment, run_ids):
         configs[rid] = store.config(experiment, rid)
-    pairs = seed_pairs(configs, spec.max_pairs)
+    pairs = seed_pairs(configs, spec.max_pairs, spec.by)
     digest = options_digest(spec.measures, spec.measure_options, spec.dtype, spec.max_samples)
     out: dict[PairId, dict[str, float]] = {}
     for i, pair in enumerate(pairs, 1):

@@ -215,6 +215,18 @@ class EventsSpec(Frozen):
     # the same direction scaled; per_run: each run draws its own (seeded by seed and run id)
     perturb_draw: Literal["per_seed", "per_run"] = "per_seed"
     cosine_ref_epoch: Epoch | None = None  # save the weights at this epoch; record cos(w, w_ref) from then on
+    # Frankle et al.'s spawning (ICML 2020): after epoch `spawn_epoch` the run's SGD noise (data order,
+    # augmentation, dropout draws) is drawn afresh from (seed, spawn_seed); runs equal but for spawn_seed are
+    # children of one parent — identical through epoch k (same seed: same init, same order), apart after it.
+    # `[pairs] by = "spawn"` pairs them. None: never (the run is its own parent all the way).
+    spawn_epoch: Annotated[int, Strict(), Field(ge=0)] | None = None  # 0: right after initialization
+    spawn_seed: Int = Field(0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _spawn(self):
+        if self.spawn_seed and self.spawn_epoch is None:
+            raise ValueError("spawn_seed is set but spawn_epoch is not: set the epoch the children part at")
+        return self
 
 
 class RecordSpec(Frozen):
@@ -307,6 +319,10 @@ class RunConfig(Frozen):
                 raise PydanticCustomError("bad_epoch", "{msg}", {
                     "msg": f"epoch {late[0]} is after the last epoch (train.epochs = {n}); use 1..{n}",
                     "sub_loc": where})
+        if self.events.spawn_epoch is not None and self.events.spawn_epoch >= n:
+            raise PydanticCustomError("bad_epoch", "{msg}", {
+                "msg": f"spawn epoch {self.events.spawn_epoch} leaves no epoch to the children (train.epochs = {n}); "
+                       f"use 0..{n - 1}", "sub_loc": "events.spawn_epoch"})
         return self
 
     def canonical_json(self) -> str:
@@ -339,7 +355,8 @@ class RunConfig(Frozen):
 OMIT_DEFAULT: dict[str, Any] = {"constraint": ConstraintSpec(), "record.measure_options": {}, "train.rule": "backprop",
                                 "train.rule_options": {}, "record.resume_every": 0, "events.perturb_draw": "per_seed",
                                 "record.measure_dtype": "float32", "train.precision": "float32",
-                                "train.channels_last": False, "train.compile": False}
+                                "train.channels_last": False, "train.compile": False, "events.spawn_epoch": None,
+                                "events.spawn_seed": 0}
 # Settings that change how a run is carried out, never its numbers: any value hashes (and is stored in
 # config.json) as the default, so they can be changed for a sweep already under way. record.resume_every: the
 # resume cadence (a resumed run is bit-identical to an uninterrupted one, tests/test_resume.py). Not here:

@@ -131,6 +131,9 @@ def parse(raw: dict, *, where: str = "<spec>", profile: str | None = None, text:
             column_problems(doc[key], key, columns, problems)
             where_problems(doc[key], key, runs, problems)
         data_problems(runs, problems)
+        if (doc["pairs"] or {}).get("by") == "spawn" and all(r.config.events.spawn_epoch is None for r in runs):
+            problems.add("pairs.by", "'spawn' pairs children of one parent, but no run sets events.spawn_epoch "
+                         "(sweep events.spawn_seed = [1, 2] with events.spawn_epoch = k)")
     problems.fail()
     return Experiment(name=raw["name"], path=path, profile=profile, description=raw.get("description", ""),
                       runs=tuple(runs), figures=doc["figures"], findings=doc["findings"],

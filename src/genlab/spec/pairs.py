@@ -2,7 +2,8 @@
 
     [pairs]
     measures = ["mode_connectivity", "cka"]
-    by = "seed"                 # runs whose configs are equal but for the seed (init and data order)
+    by = "seed"                 # runs whose configs are equal but for the seed (init and data order), or
+                                # "spawn": children of one parent (equal but for events.spawn_seed; Frankle et al.)
     max_pairs = 1               # per config point, the first pairs in seed order (omit: every pair)
     measure_options = { cka = { debiased = true } }
 
@@ -24,7 +25,7 @@ class PairSpec(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
     measures: list[str] = Field(min_length=1)
-    by: Literal["seed"] = "seed"
+    by: Literal["seed", "spawn"] = "seed"
     max_pairs: int | None = Field(None, ge=1)
     measure_options: dict[str, dict[str, Any]] = {}
     dtype: Literal["float32", "float64"] = "float32"

@@ -22,6 +22,8 @@ OMIT_DEFAULT_JSON: dict[str, Any] = {
     "train.precision": "float32",
     "train.channels_last": False,
     "train.compile": False,
+    "events.spawn_epoch": None,
+    "events.spawn_seed": 0,
 }
 
 

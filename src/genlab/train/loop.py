@@ -27,7 +27,7 @@ from genlab.spec import RunConfig
 from genlab.train.evaluate import evaluate_splits, measure, per_class
 from genlab.train.events import Evaluate, end_epoch
 from genlab.train.optim import build_optimizer, lr_fn, set_lr
-from genlab.train.setup import autocast, build, check_device_options, generators, resolve_device  # noqa: F401
+from genlab.train.setup import autocast, build, check_device_options, generators, resolve_device, spawn  # noqa: F401
 from genlab.train import resume
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume, summary  # noqa: F401
 from genlab.train.stopping import stop_rule
@@ -88,6 +88,9 @@ def fit(members: list[Member], stepper: Stepper, on_finish: Callable[[int, Outco
         active = [m for m in members if m.running]
         if not active:
             break
+        for m in active:  # spawned children part after their parent's epoch k (events.spawn_epoch)
+            if m.config.events.spawn_epoch == epoch - 1:
+                spawn(m.gens, m.config.seed, m.config.events.spawn_seed)
         t0 = time.perf_counter()
         finite, lrs = stepper.train_epoch(active, epoch)
         rows = end_epoch(active, epoch, lrs, finite, time.perf_counter() - t0, stepper.evaluate)

@@ -38,6 +38,17 @@ def generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
     return out
 
 
+SPAWNED = ("shuffle", "augment", "dropout")  # the SGD noise a spawned child draws afresh (Frankle et al. 2020)
+
+
+def spawn(gens: dict[str, torch.Generator], seed: int, spawn_seed: int) -> None:
+    """Reseed the run's SGD-noise streams (data order, augmentation, dropout) from (seed, spawn_seed): from here
+    on the child's noise is its own, while init and perturbations keep the run's streams."""
+    kids = np.random.SeedSequence([seed, spawn_seed, 0x5BA3]).spawn(len(SPAWNED))
+    for name, ss in zip(SPAWNED, kids):
+        gens[name].manual_seed(int(ss.generate_state(1)[0]))
+
+
 def run_generator(seed: int, run_id: str) -> torch.Generator:
     """A CPU generator of perturbation noise for one run (events.perturb_draw = "per_run"): seeded by the
     seed and the run id, so the runs of a perturb_std sweep draw different directions, reproducibly."""
