@@ -25,7 +25,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -132,8 +132,23 @@ class InitSpec(_Registered):
         return get_init(name)
 
 
+def _registered(module: str, registry: str):
+    """A validator of `name`: an entry of `module.registry` (train/optim.py, schedules.py, constraints.py), so
+    adding one touches only the file that defines it. The error lists the known names."""
+    def check(cls, name: str) -> str:
+        import importlib
+
+        try:
+            getattr(importlib.import_module(module), registry).get(name)
+        except KeyError as e:
+            raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0])}) from None
+        return name
+    return field_validator("name")(check)
+
+
 class OptimSpec(Frozen):
-    name: Literal["sgd", "adam", "manhattan"] = "sgd"  # manhattan: w ← w − lr·sign(g) (Liao et al. 2016)
+    name: str = "sgd"  # a registered optimizer: sgd, adam, manhattan (w ← w − lr·sign(g), Liao et al. 2016)
+    _name = _registered("genlab.train.optim", "OPTIMIZERS")
     lr: Float = Field(0.01, gt=0)
     momentum: Float = Field(0.0, ge=0, lt=1)  # sgd and manhattan
     nesterov: Bool = False  # sgd only
@@ -145,7 +160,8 @@ class OptimSpec(Frozen):
 class ScheduleSpec(Frozen):
     """Learning rate = optim.lr × factor(t), t in epochs (fractional within an epoch)."""
 
-    name: Literal["constant", "piecewise", "cosine"] = "constant"
+    name: str = "constant"  # a registered schedule: constant, piecewise, cosine
+    _name = _registered("genlab.train.schedules", "SCHEDULES")
     milestones: list[Annotated[int, Strict(), Field(ge=0)]] = []  # piecewise: epochs where the factor changes
     factors: list[Annotated[Float, Field(ge=0)]] = []  # piecewise: len(milestones) + 1 factors, the first for
     # epochs before milestones[0]
