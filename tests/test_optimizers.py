@@ -187,7 +187,8 @@ def test_a_new_optimizer_is_one_registration_away():
         del OPTIMIZERS._entries["gd_test"], OPTIMIZERS._origins["gd_test"]
 
 
-@pytest.mark.parametrize("field, value", [("optim", {"name": "adamw"}), ("schedule", {"name": "cosin"})])
+@pytest.mark.parametrize("field, value", [("optim", {"name": "adamw"}), ("schedule", {"name": "cosin"}),
+                                          ("constraint", {"name": "projekt"})])
 def test_an_unknown_name_is_refused_with_the_known_ones(field, value):
     with pytest.raises(ValidationError, match=rf"{field}.name\n.*unknown .*known .*did you mean"):
         RunConfig.model_validate({"experiment": "t", "data": {"name": "digits"}, "model": {"name": "mlp"},

@@ -293,9 +293,10 @@ class RecordSpec(Frozen):
 
 
 class ConstraintSpec(Frozen):
-    """Weight-normalized training (000 ch. 5; genlab.train.weightnorm). "none" is plain training."""
+    """Weight-normalized training (000 ch. 5; genlab.train.constraints). "none" is plain training."""
 
-    name: Literal["none", "project", "lagrange"] = "none"  # project: V_k ← V_k/‖V_k‖_F after every epoch
+    name: str = "none"  # a registered kind: none, project (V_k ← V_k/‖V_k‖_F after every epoch), lagrange
+    _name = _registered("genlab.train.constraints", "CONSTRAINTS")
     rho: Bool = True  # train f = ρ·f_V with a scalar ρ; `project` absorbs the divided-out norms into ρ
     lam_init: Float = Field(1.0, ge=0)  # lagrange: λ_k at the start (a λ_k of 0 stays 0)
     lam_lr: Float = Field(0.01, ge=0)  # lagrange: gradient-ascent step on λ_k, once per optimizer step

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from genlab.spec import RunConfig
+from genlab.train.constraints import CONSTRAINTS
 from genlab.train.ensemble_memory import MEMORY_SHARE, free_bytes, member_bytes, memory_cap  # noqa: F401
 from genlab.train.loop import fit, new_member
 from genlab.train.mlp_grads import ACT_GRAD, ELEMENTWISE, is_mlp, mlp_forward, mlp_grads  # noqa: F401
@@ -45,7 +46,7 @@ from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
 
 def ensemble_blocker(model: nn.Module, config: RunConfig) -> str | None:
     """Why this run cannot be an ensemble member (None if it can)."""
-    if config.constraint.name != "none":
+    if CONSTRAINTS.get(config.constraint.name).active:
         return "a [constraint] (weight-normalized training) trains solo"
     if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
         return "torch's nn.Dropout draws from the global RNG; use genlab.models.dropout.Dropout"

@@ -31,7 +31,7 @@ from genlab.train.setup import autocast, build, check_device_options, generators
 from genlab.train import resume
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume, summary  # noqa: F401
 from genlab.train.stopping import stop_rule
-from genlab.train.weightnorm import Hook, hook_for, plain
+from genlab.train.constraints import Hook, hook_for, plain
 
 
 class Stepper(Protocol):

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from genlab.train.state import Member
-from genlab.train.weightnorm import LagrangeState
+from genlab.train.constraints import LagrangeState
 
 VERSION = 2  # 1: the pickled format before plain data (never read: set aside, the run starts over)
 RESUME_SECONDS = 300.0  # record.resume_every = 0: a snapshot after any epoch that ends this long after the last
