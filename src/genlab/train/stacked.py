@@ -8,6 +8,8 @@ member keeps of its own and how it matches its solo run).
                                                HFTA) for Sequential conv nets (convnet3, conv4); else
                                                torch.func: vmap(functional_call(base, ...)) (BN)
     optimizer: one registered `Optim` over the stacked leaves, (K,) hyperparameters (train/optim.py)
+    dropout: masks[name]: (K, B, *feat)        drawn per step by `stacked_dropout.MemberMasks`, each member's
+                                               as its solo run draws them
 
 Members are matched to the stack by position (their parameters and buffers in order, shapes checked), not by
 name: a member without dropout modules (mlp_uniform dropout=0 adds none) joins one with them as p = 0.
@@ -23,12 +25,12 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from genlab.losses import error_fn
-from genlab.measures.layers import run_with_hooks
-from genlab.models.dropout import Dropout, dropout_layers, multiplier
+from genlab.models.dropout import Dropout, dropout_layers
 from genlab.train.evaluate import finish as finish_metrics, splits
 from genlab.train.fused import fused_forward, is_fusable
 from genlab.train.mlp_grads import ACT_GRAD, Masks, is_mlp, mlp_forward, mlp_grads
 from genlab.train.optim import Optim
+from genlab.train.stacked_dropout import MemberMasks
 from genlab.train.rules import rule_of
 from genlab.train.setup import autocast
 from genlab.train.state import Member
@@ -42,12 +44,9 @@ class Stacked:
     def __init__(self, members: list[Member]):
         self.members = list(members)
         # the architecture: the member with the most dropout layers (p = 0 ones may have none); its own
-        # tensors are never used, and its Dropout modules never draw (p = 0: the masks come from `_masks`)
+        # tensors are never used, and its Dropout modules never draw (p = 0: the masks come from `self.dropout`)
         self.base = copy.deepcopy(max(members, key=lambda m: len(dropout_layers(m.model))).model)
-        self.drops = dropout_layers(self.base)
-        for _, d in self.drops:
-            d.p, d.gen = 0.0, None
-        self.drop_p = {m: member_dropout(m, len(self.drops)) for m in members}  # member → p per dropout layer
+        self.dropout = MemberMasks(self.base, members)  # the masks' layers; p per member and layer
         self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
         self.fused = FUSE and not self.mlp and is_fusable(self.base) and rule_of(self.base) == "backprop"
         self.cast = members[0].config.train.precision == "bf16"
@@ -59,7 +58,7 @@ class Stacked:
         self.params = {n: torch.stack([p[j].detach() for p in ps]).requires_grad_()
                        for j, (n, _) in enumerate(self.base.named_parameters())}
         self.bufs = {n: torch.stack([b[j] for b in bs]) for j, (n, _) in enumerate(self.base.named_buffers())}
-        self.feat = drop_shapes(self.base, members[0])  # dropout name → the per-sample shape it sees
+        self.dropout.measure(self.base, members[0])  # dropout name → the per-sample shape it sees
         self.opt = Optim([m.config.optim for m in members], list(self.params.values()))
         for k, m in enumerate(members):
             if m.resumed is not None:
@@ -77,23 +76,6 @@ class Stacked:
             for b, n in zip(m.model.buffers(), self.bufs):
                 b.data = self.bufs[n][k]
 
-    def _masks(self, B: int, dev: torch.device) -> Masks:
-        """This step's dropout multipliers, {name: (K, B, *feat)}: member by member, layer by layer in forward
-        order, each drawn from the member's own generator exactly as its solo forward draws it (p = 0: ones,
-        no draw, as the solo module). {} when no member drops anything."""
-        if not any(map(any, self.drop_p.values())):
-            return {}
-        per = [self._member_masks(m, B, dev) for m in self.members]  # [k][layer]: (B, *feat)
-        return {name: torch.stack([row[j] for row in per]) for j, (name, _) in enumerate(self.drops)}
-
-    def _member_masks(self, m: Member, B: int, dev: torch.device) -> list[torch.Tensor]:
-        """Member m's multipliers for one step, one per dropout layer in forward order: its solo forward's draws."""
-        out = []
-        for (name, _), p in zip(self.drops, self.drop_p[m]):
-            shape = (B, *self.feat[name])
-            out.append(multiplier(shape, p, m.gens["dropout"], dev) if p > 0 else torch.ones(shape, device=dev))
-        return out
-
     def forward(self, params: dict[str, torch.Tensor], bufs: dict[str, torch.Tensor], x: torch.Tensor,
                 shared_x: bool, masks: Masks | None = None) -> torch.Tensor:
         """x: (B, ...) shared by all members if `shared_x`, else (K, B, ...) → (K, B, C). `masks`: the step's
@@ -105,12 +87,12 @@ class Stacked:
             return fused_forward(self.base, params, bufs, x, shared_x)
 
         def call(p, b, xb, mk):  # one member; mk: its (B, *feat) multipliers, set as replays for this forward
-            for name, d in self.drops:
+            for name, d in self.dropout.layers:
                 d.replay = mk.get(name)
             try:
                 return functional_call(self.base, (p, b), (xb,))
             finally:
-                for _, d in self.drops:
+                for _, d in self.dropout.layers:
                     d.replay = None
         return vmap(call, in_dims=(0, 0, None if shared_x else 0, 0))(params, bufs, x, masks or {})
 
@@ -138,7 +120,7 @@ class Stacked:
             else:  # per member: its own images, or its own augmentation draws (as its solo run makes them)
                 xb = torch.stack([self._member_batch(m, perm[k, s * bs:(s + 1) * bs]) for k, m in enumerate(members)])
             yb = ys[:, s * bs:(s + 1) * bs]  # (K, B)
-            masks = self._masks(yb.shape[1], dev)  # after the batch: a solo step augments, then drops
+            masks = self.dropout.masks(members, yb.shape[1], dev)  # after the batch: a solo step augments, then drops
             with autocast(m0.config.train, dev):
                 losses, grads = self._grads(xb, yb, m0, K, leaves, masks)
             self.opt.step(leaves, [g.float() for g in grads] if self.cast else grads, lrs[s])
@@ -166,42 +148,9 @@ class Stacked:
         xb = m.data.inputs(m.data.x_train[idx])
         return m.data.augment(xb, m.gens["augment"]) if m.data.augment is not None else xb
 
-    @torch.no_grad()
     def evaluate(self, members: list[Member]) -> list[dict[str, float]]:
         """Loss and error per split for `members` (a subset of the stack), all members in one forward."""
-        idx = torch.tensor([self.members.index(m) for m in members], device=next(iter(self.params.values())).device)
-        params = {n: p.detach()[idx] for n, p in self.params.items()}
-        bufs = {n: b[idx] for n, b in self.bufs.items()}
-        m0, K = members[0], len(members)
-        self.base.eval()
-        errs = error_fn(m0.loss, m0.data.num_classes)
-        bs = m0.config.train.eval_batch_size  # K members per forward; for conv nets K times smaller: solo's memory
-        bs = bs if self.mlp else max(1, bs // K)
-        rows: list[dict[str, float]] = [{} for _ in members]
-        for split, (x0, _) in splits(m0.data).items():
-            xs = [splits(m.data)[split][0] for m in members]
-            ys = torch.stack([splits(m.data)[split][1] for m in members])  # (K, n)
-            shared = all(x is x0 for x in xs)
-            dev = x0.device
-            total = torch.zeros(K, dtype=torch.float64, device=dev)
-            wrong = torch.zeros(K, dtype=torch.int64, device=dev)
-            bad = torch.zeros(K, dtype=torch.bool, device=dev)
-            for i in range(0, len(x0), bs):
-                xb = m0.data.inputs(x0[i:i + bs]) if shared else torch.stack([m.data.inputs(x[i:i + bs])
-                                                                                for m, x in zip(members, xs)])
-                out = self.forward(params, bufs, xb, shared_x=shared)  # (K, B, C)
-                B = out.shape[1]
-                yb = ys[:, i:i + bs].reshape(-1)
-                flat = out.reshape(K * B, -1)
-                total += m0.loss.per_sample(flat, yb).view(K, B).double().sum(1)
-                bad |= ~torch.isfinite(out).flatten(1).all(1)
-                if errs is not None:
-                    wrong += errs(flat, yb).view(K, B).sum(1)
-            for k in range(K):
-                r = finish_metrics(total[k], wrong[k], bad[k], len(x0), errs is not None)
-                rows[k][f"{split}_loss"], rows[k][f"{split}_error"] = r["loss"], r["error"]
-        self.base.train()
-        return rows
+        return evaluate_stacked(self, members)
 
     def drop(self, members: list[Member]) -> None:
         """Compact the stack to the members still running (stopped members keep their views of the old one)."""
@@ -215,16 +164,7 @@ class Stacked:
         self.bufs = {n: b[idx].clone() for n, b in self.bufs.items()}
         self.opt.keep(idx)
         self._views()
-        self.drop_p = {m: self.drop_p[m] for m in self.members}
-
-
-def member_dropout(m: Member, n: int) -> list[float]:
-    """Member m's drop probability per dropout layer of the stack's `n` (all 0 when it has no dropout layers)."""
-    ps = [d.p for _, d in dropout_layers(m.model)]
-    if ps and len(ps) != n:
-        raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} has {len(ps)} dropout layers, the "
-                         f"ensemble's architecture {n}: model options {m.config.model.options}")
-    return ps or [0.0] * n
+        self.dropout.keep(self.members)
 
 
 def check_same_tensors(base: nn.Module, m: Member) -> None:
@@ -236,17 +176,41 @@ def check_same_tensors(base: nn.Module, m: Member) -> None:
                          f"{m.config.model.options}")
 
 
-def drop_shapes(base: nn.Module, m: Member) -> dict[str, tuple[int, ...]]:
-    """Dropout name → the per-sample shape of its input (what a mask's (B, *feat) needs), from one forward
-    of one training sample through `base` (eval mode, no grad: no statistics or generators touched)."""
-    names = {d: n for n, d in dropout_layers(base)}
-    if not names:
-        return {}
-    seen: dict[str, tuple[int, ...]] = {}
+@torch.no_grad()
+def evaluate_stacked(stack: Stacked, members: list[Member]) -> list[dict[str, float]]:
+    """Loss and error per split for `members` (a subset of the stack), all members in one stacked forward per
+    batch; per member the numbers its solo evaluation gives (train/evaluate.py)."""
+    idx = torch.tensor([stack.members.index(m) for m in members], device=next(iter(stack.params.values())).device)
+    params = {n: p.detach()[idx] for n, p in stack.params.items()}
+    bufs = {n: b[idx] for n, b in stack.bufs.items()}
+    m0, K = members[0], len(members)
+    stack.base.eval()
+    errs = error_fn(m0.loss, m0.data.num_classes)
+    bs = m0.config.train.eval_batch_size  # K members per forward; for conv nets K times smaller: solo's memory
+    bs = bs if stack.mlp else max(1, bs // K)
+    rows: list[dict[str, float]] = [{} for _ in members]
+    for split, (x0, _) in splits(m0.data).items():
+        xs = [splits(m.data)[split][0] for m in members]
+        ys = torch.stack([splits(m.data)[split][1] for m in members])  # (K, n)
+        shared = all(x is x0 for x in xs)
+        dev = x0.device
+        total = torch.zeros(K, dtype=torch.float64, device=dev)
+        wrong = torch.zeros(K, dtype=torch.int64, device=dev)
+        bad = torch.zeros(K, dtype=torch.bool, device=dev)
+        for i in range(0, len(x0), bs):
+            xb = m0.data.inputs(x0[i:i + bs]) if shared else torch.stack([m.data.inputs(x[i:i + bs])
+                                                                            for m, x in zip(members, xs)])
+            out = stack.forward(params, bufs, xb, shared_x=shared)  # (K, B, C)
+            B = out.shape[1]
+            yb = ys[:, i:i + bs].reshape(-1)
+            flat = out.reshape(K * B, -1)
+            total += m0.loss.per_sample(flat, yb).view(K, B).double().sum(1)
+            bad |= ~torch.isfinite(out).flatten(1).all(1)
+            if errs is not None:
+                wrong += errs(flat, yb).view(K, B).sum(1)
+        for k in range(K):
+            r = finish_metrics(total[k], wrong[k], bad[k], len(x0), errs is not None)
+            rows[k][f"{split}_loss"], rows[k][f"{split}_error"] = r["loss"], r["error"]
+    stack.base.train()
+    return rows
 
-    def hook(mod: nn.Module, inp: tuple, _out: torch.Tensor) -> None:
-        if mod in names:
-            seen[names[mod]] = tuple(inp[0].shape[1:])
-
-    run_with_hooks(base, m.data.inputs(m.data.x_train[:1]), hook)
-    return seen
