@@ -1,6 +1,6 @@
 """The solo trainer's cost per step (issue 25: optimizers as registered init/update pairs instead of torch.optim).
 
-    python benchmarks/bench_optim_step.py [--epochs 3] [--repeats 5]
+    python benchmarks/bench_optim_step.py [--epochs 3] [--repeats 3] [--only convnet3]
 
 Times `genlab.train.loop.Solo.train_epoch` (shuffle, batches, forward, backward, optimizer step) for two
 runs on sklearn's digits, one thread, and prints µs per step (median over repeats of an epoch's time ÷ its
@@ -59,9 +59,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="", help="cases whose name contains this")
     args = ap.parse_args()
     torch.set_num_threads(1)
     for name, case in CASES.items():
+        if args.only not in name:
+            continue
         runs = [per_step(case, args.epochs) for _ in range(args.repeats)]
         cpu, wall = min(r[0] for r in runs), min(r[1] for r in runs)
         print(f"{name:32s} {cpu:9.1f} µs/step CPU  {wall:9.1f} µs/step wall  (best of {args.repeats})", flush=True)
