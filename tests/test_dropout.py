@@ -176,7 +176,7 @@ def test_conv_ensemble_draws_exactly_the_solo_masks(monkeypatch):
     epoch's loss — as much as the solo run itself moves between 1 and 2 torch threads (measured: 1.2e-2 with
     dropout 0.5, 1e-6 without): float sensitivity of this run, not the masks, which this checks)."""
     import genlab.models.dropout as drop_mod
-    import genlab.train.ensemble as ens
+    import genlab.train.stacked_dropout as ens  # where the stacked stepper draws the masks
 
     seen: list[torch.Tensor] = []
     real = drop_mod.multiplier

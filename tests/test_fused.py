@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genlab.models import create_model
-from genlab.train import ensemble as ens
+from genlab.train import ensemble as ens, stacked
 from genlab.train.fused import fused_forward, is_fusable
 from test_ensemble import assert_bit_identical, check, config
 
@@ -74,11 +74,11 @@ def test_fused_members_equal_solo_runs_and_the_vmap_path(model, monkeypatch):
     cfgs = [config(**base, optim={"lr": 0.05}), config(**base, optim={"lr": 0.1, "momentum": 0.9}, seed=3),
             config(**{**base, "train": {"epochs": 3, "batch_size": 64, "stop_below_loss": 1.5}}, optim={"lr": 0.2})]
     seen = []
-    real = ens.fused_forward
-    monkeypatch.setattr(ens, "fused_forward", lambda *a, **k: seen.append(1) or real(*a, **k))
+    real = stacked.fused_forward
+    monkeypatch.setattr(stacked, "fused_forward", lambda *a, **k: seen.append(1) or real(*a, **k))
     fused = check(cfgs)
     assert seen, "the fused path was not taken"
-    monkeypatch.setattr(ens, "FUSE", False)
+    monkeypatch.setattr(stacked, "FUSE", False)
     seen.clear()
     vmapped = ens.train_ensemble(cfgs)
     assert not seen

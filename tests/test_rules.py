@@ -15,9 +15,9 @@ from torch import nn
 from genlab.measures import MeasureData, compute
 from genlab.models import create_model, list_models
 from genlab.losses import get_loss
-from genlab.spec import RunConfig
+from genlab.spec import OptimSpec, RunConfig
 from genlab.train.loop import train
-from genlab.train.optim import Manhattan, build_optimizer
+from genlab.train.optim import Manhattan, Optim, build_optimizer
 from genlab.models.rules import (alignment_angles, angle_deg, apply_rule, list_rules, rule_generator, rule_layers,
                                 rule_of, strip_rule)
 
@@ -203,23 +203,23 @@ def test_measures_see_the_plain_model_and_grad_alignment_the_rule():
 
 # ---- batch Manhattan ---------------------------------------------------------------------------------------
 def test_manhattan_moves_every_weight_by_lr_times_the_sign_of_its_gradient():
-    w = nn.Parameter(torch.tensor([1.0, -2.0, 0.5, 3.0]))
-    opt = Manhattan([w], lr=0.1)
-    w.grad = torch.tensor([1e-6, -40.0, 0.0, 2.0])
-    opt.step()
+    w = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    opt = Optim(OptimSpec(name="manhattan", lr=0.1), [w])
+    opt.step([w], [torch.tensor([1e-6, -40.0, 0.0, 2.0])], 0.1)
     assert w.tolist() == pytest.approx([0.9, -1.9, 0.5, 2.9])
-    mom = Manhattan([w], lr=0.1, momentum=0.5, weight_decay=0.0)
+    mom = Optim(OptimSpec(name="manhattan", lr=0.1, momentum=0.5, weight_decay=0.0), [w])
     for _ in range(2):
-        w.grad = torch.tensor([1.0, 1.0, -1.0, 0.0])
-        mom.step()
+        mom.step([w], [torch.tensor([1.0, 1.0, -1.0, 0.0])], 0.1)
     assert w.tolist() == pytest.approx([0.9 - 0.1 - 0.15, -1.9 - 0.1 - 0.15, 0.5 + 0.25, 2.9])  # v = 1, 1.5
 
 
 def test_manhattan_from_the_spec():
     cfg = RunConfig.model_validate({"experiment": "t", "data": {"name": "digits"}, "model": {"name": "mlp"},
                                     "optim": {"name": "manhattan", "lr": 1e-3, "momentum": 0.9}})
-    opt = build_optimizer([nn.Parameter(torch.zeros(2))], cfg.optim)
-    assert isinstance(opt, Manhattan) and opt.defaults["momentum"] == 0.9
+    opt = Optim(cfg.optim, [torch.zeros(2)])
+    assert opt.opt is Manhattan and float(opt.hp.momentum) == pytest.approx(0.9)
+    wrapped = build_optimizer([nn.Parameter(torch.zeros(2))], cfg.optim)  # torch.optim's face of the same entry
+    assert isinstance(wrapped, torch.optim.Optimizer) and wrapped.impl[0].opt is Manhattan
 
 
 # ---- the spec field and the trainer --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from torch import nn
 from genlab.models import create_model
 from genlab.spec import ConstraintSpec, RunConfig
 from genlab.train.loop import train
-from genlab.train.weightnorm import (Hook, RhoScaled, lambda_ascent, layer_norms, penalty, plain, project,
+from genlab.train.constraints import (Hook, RhoScaled, lambda_ascent, layer_norms, penalty, plain, project,
                                      weight_layers)
 
 
@@ -161,3 +161,14 @@ def test_overflowed_weights_end_the_run_as_diverged_not_as_a_zero_norm_error():
     out = train(config({"name": "project", "rho": True}, epochs=5).model_copy(
         update={"optim": config().optim.model_copy(update={"lr": 1e8})}))
     assert out.status == "diverged" and out.stop_reason == "non_finite_loss" and out.epochs_run < 5
+
+
+def test_every_registered_constraint_kind_is_documented_and_hooked_when_active():
+    from genlab.train.constraints import CONSTRAINTS, hook_for
+
+    assert set(CONSTRAINTS.names()) >= {"none", "project", "lagrange"}
+    for name in CONSTRAINTS.names():
+        kind = CONSTRAINTS.get(name)
+        assert kind.__doc__
+        hook = hook_for(ConstraintSpec(name=name))
+        assert (hook is None) == (not kind.active) and (hook is None or hook.kind is kind)

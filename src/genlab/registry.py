@@ -39,6 +39,7 @@ HOMES: dict[str, str] = {
     "dataset": "genlab.data", "model": "genlab.models", "init": "genlab.models.init", "rule": "genlab.models.rules",
     "loss": "genlab.losses", "measure": "genlab.measures", "pair_measure": "genlab.measures.pairs",
     "finding": "genlab.findings", "figure": "genlab.figures", "statistic": "genlab.analysis",
+    "optimizer": "genlab.train.optim", "schedule": "genlab.train.schedules", "constraint": "genlab.train.constraints",
 }
 
 

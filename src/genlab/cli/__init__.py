@@ -128,7 +128,8 @@ WIDE_REGISTRY = 120  # columns from which `genlab registry` is one table per kin
 
 @app.command()
 def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, inits, losses, measures, "
-                                                            "figures, findings or rules (default: all)"),
+                                                            "figures, findings, rules, optimizers, schedules or "
+                                                            "constraints (default: all)"),
              name: Optional[str] = typer.Argument(None, help="One entry: print its whole docstring.")):
     """List what is registered (the names a spec may use): where each comes from (module and distribution,
     plugins included) and the summary of its docstring (verbatim)."""
@@ -139,7 +140,8 @@ def registry(kind: Optional[str] = typer.Argument(None, help="datasets, models, 
     from genlab.registry import lookup
 
     kinds = {"datasets": "dataset", "models": "model", "inits": "init", "losses": "loss", "measures": "measure",
-             "figures": "figure", "findings": "finding", "rules": "rule"}
+             "figures": "figure", "findings": "finding", "rules": "rule", "optimizers": "optimizer",
+             "schedules": "schedule", "constraints": "constraint"}
     if kind is not None and kind not in kinds:
         from genlab.suggest import close
 

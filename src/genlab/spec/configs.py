@@ -25,7 +25,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from genlab.registry import lookup
@@ -128,8 +128,22 @@ class InitSpec(_Registered):
         return lookup("init").get(name)
 
 
+def _registered(kind: str):
+    """A validator of `name`: an entry of the `kind` registry (genlab.registry.lookup: train/optim.py,
+    schedules.py, constraints.py define them), so adding one touches only the file that defines it. The error
+    lists the known names."""
+    def check(cls, name: str) -> str:
+        try:
+            lookup(kind).get(name)
+        except KeyError as e:
+            raise PydanticCustomError("unknown_name", "{msg}", {"msg": str(e.args[0])}) from None
+        return name
+    return field_validator("name")(check)
+
+
 class OptimSpec(Frozen):
-    name: Literal["sgd", "adam", "manhattan"] = "sgd"  # manhattan: w ← w − lr·sign(g) (Liao et al. 2016)
+    name: str = "sgd"  # a registered optimizer: sgd, adam, manhattan (w ← w − lr·sign(g), Liao et al. 2016)
+    _name = _registered("optimizer")
     lr: Float = Field(0.01, gt=0)
     momentum: Float = Field(0.0, ge=0, lt=1)  # sgd and manhattan
     nesterov: Bool = False  # sgd only
@@ -141,7 +155,8 @@ class OptimSpec(Frozen):
 class ScheduleSpec(Frozen):
     """Learning rate = optim.lr × factor(t), t in epochs (fractional within an epoch)."""
 
-    name: Literal["constant", "piecewise", "cosine"] = "constant"
+    name: str = "constant"  # a registered schedule: constant, piecewise, cosine
+    _name = _registered("schedule")
     milestones: list[Annotated[int, Strict(), Field(ge=0)]] = []  # piecewise: epochs where the factor changes
     factors: list[Annotated[Float, Field(ge=0)]] = []  # piecewise: len(milestones) + 1 factors, the first for
     # epochs before milestones[0]
@@ -281,9 +296,10 @@ class RecordSpec(Frozen):
 
 
 class ConstraintSpec(Frozen):
-    """Weight-normalized training (000 ch. 5; genlab.train.weightnorm). "none" is plain training."""
+    """Weight-normalized training (000 ch. 5; genlab.train.constraints). "none" is plain training."""
 
-    name: Literal["none", "project", "lagrange"] = "none"  # project: V_k ← V_k/‖V_k‖_F after every epoch
+    name: str = "none"  # a registered kind: none, project (V_k ← V_k/‖V_k‖_F after every epoch), lagrange
+    _name = _registered("constraint")
     rho: Bool = True  # train f = ρ·f_V with a scalar ρ; `project` absorbs the divided-out norms into ρ
     lam_init: Float = Field(1.0, ge=0)  # lagrange: λ_k at the start (a λ_k of 0 stays 0)
     lam_lr: Float = Field(0.01, ge=0)  # lagrange: gradient-ascent step on λ_k, once per optimizer step

@@ -5,6 +5,10 @@ events and stop rules; a member that stops is finished and written at its epoch 
 diverging member never touches the others' numbers (members share no arithmetic). Each member equals the solo
 run of its config to float tolerance (tests/test_ensemble.py, tests/test_dropout.py), and is stored as that run.
 
+The pieces: train/stacked.py (`Stacked`, the stepper: stacked state, forward, steps, evaluation),
+train/mlp_grads.py (the hand-derived MLP gradients), train/ensemble_memory.py (how many members fit), and the
+registered optimizers (train/optim.py) with (K,) hyperparameters.
+
     params[name]: (K, *shape) leaves          the members' weights, stacked
     member.model: an nn.Module whose tensors are views of params[name][k] (events act on it in place)
     forward: (K, B, *in_shape) → (K, B, C)     `mlp_forward` (bmm) for Flatten/Linear/activation/Dropout
@@ -24,333 +28,29 @@ name: a member without dropout modules (mlp_uniform dropout=0 adds none) joins o
 
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import replace
 from typing import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
-from genlab.losses import error_fn
-from genlab.measures.layers import run_with_hooks
-from genlab.models.dropout import Dropout, dropout_layers, multiplier
-from genlab.models.mlp import ACTIVATIONS
 from genlab.spec import RunConfig
-from genlab.train.evaluate import finish as finish_metrics, splits
-from genlab.train.fused import fused_forward, is_fusable
+from genlab.train.constraints import CONSTRAINTS
+from genlab.train.ensemble_memory import MEMORY_SHARE, free_bytes, member_bytes, memory_cap  # noqa: F401
 from genlab.train.loop import fit, new_member
-from genlab.train.optim import Stacked as StackedOptim
-from genlab.models.rules import rule_of
-from genlab.train.setup import autocast, resolve_device
+from genlab.train.mlp_grads import ACT_GRAD, ELEMENTWISE, is_mlp, mlp_forward, mlp_grads  # noqa: F401
+from genlab.train.setup import resolve_device
+from genlab.train.stacked import Stacked
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume
-
-ELEMENTWISE = tuple(ACTIVATIONS.values())
-FUSE = True  # Sequential conv nets by `fused_forward` (False: by vmap, as before; benchmarks compare the two)
 
 
 def ensemble_blocker(model: nn.Module, config: RunConfig) -> str | None:
     """Why this run cannot be an ensemble member (None if it can)."""
-    if config.constraint.name != "none":
+    if CONSTRAINTS.get(config.constraint.name).active:
         return "a [constraint] (weight-normalized training) trains solo"
     if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
         return "torch's nn.Dropout draws from the global RNG; use genlab.models.dropout.Dropout"
     return None
-
-
-def is_mlp(model: nn.Module) -> bool:
-    """A Sequential of Flatten, Linear, elementwise activations and Dropout (linear, mlp, mlp_uniform): the bmm
-    fast path."""
-    return isinstance(model, nn.Sequential) and all(
-        isinstance(m, (nn.Flatten, nn.Linear, Dropout, *ELEMENTWISE)) for m in model)
-
-
-Masks = dict[str, torch.Tensor]  # dropout module name → (K, B, *feat) multipliers (0 or 1/(1−p)); {}: none
-
-
-def _drop(h: torch.Tensor, masks: Masks | None, i: int) -> torch.Tensor:
-    """Dropout layer i on (K, B, width): × its multiplier (cast as the solo module casts), identity without."""
-    m = masks.get(str(i)) if masks else None
-    return h if m is None else h * m.to(h.dtype)
-
-
-def mlp_forward(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor,
-                masks: Masks | None = None, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """(K, B, *in_shape) → (K, B, C) for an `is_mlp` model with stacked params ((K, out, in) weights);
-    `masks` are the step's dropout multipliers (none in evaluation); `inputs`, if given, receives each
-    layer's input in order (what `mlp_grads` differentiates through)."""
-    h = x
-    for i, mod in enumerate(model):
-        if inputs is not None:
-            inputs.append(h)
-        if isinstance(mod, nn.Flatten):
-            h = h.reshape(h.shape[0], h.shape[1], -1)
-        elif isinstance(mod, nn.Linear):
-            w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
-            h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-        elif isinstance(mod, Dropout):
-            h = _drop(h, masks, i)
-        else:
-            h = mod(h)
-    return h
-
-
-# dh/dz of an activation h = act(z), from z and h; activations not listed here go through autograd
-ACT_GRAD: dict[type, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    nn.ReLU: lambda z, h: (h > 0).to(h.dtype),  # 0 at z = 0, as torch's relu backward
-    nn.Tanh: lambda z, h: 1 - h * h,
-    nn.Sigmoid: lambda z, h: h * (1 - h),
-    nn.Identity: lambda z, h: torch.ones_like(h),
-}
-
-
-def mlp_grads(model: nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              loss, with_loss: bool = True, masks: Masks | None = None
-              ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
-    """Per-member mean losses (K,) and their gradients, by hand: no autograd graph (a step of a small MLP is
-    mostly autograd overhead). x: (K, B, *in_shape), y: (K, B). Same gradients as autograd (tested).
-    `with_loss=False` skips the loss values (the trainer checks the weights for divergence instead).
-    `masks`: the step's dropout multipliers; y = x·m forward, so ∂x = ∂y·m backward (m = 0 or 1/(1−p))."""
-    K, B = x.shape[:2]
-    hs: list[torch.Tensor] = []  # hs[i]: the input of layer i
-    h = mlp_forward(model, params, x, masks, inputs=hs)
-    flat, yf = h.reshape(K * B, -1), y.reshape(-1)
-    losses = loss.per_sample(flat, yf).view(K, B).mean(1) if with_loss else None
-    g = loss.d_out(flat, yf).view(K, B, -1) / B  # (K, B, C) ∂ mean loss / ∂ out
-    first = min(i for i, m in enumerate(model) if isinstance(m, nn.Linear))  # below it no gradient is needed
-    grads: dict[str, torch.Tensor] = {}
-    for i in range(len(model) - 1, first - 1, -1):
-        mod, inp = model[i], hs[i]
-        if isinstance(mod, nn.Linear):
-            grads[f"{i}.weight"] = torch.bmm(g.transpose(1, 2), inp)  # (K, out, in)
-            if f"{i}.bias" in params:
-                grads[f"{i}.bias"] = g.sum(1)
-            if i > first:
-                g = torch.bmm(g, params[f"{i}.weight"])  # (K, B, in)
-        elif isinstance(mod, nn.Flatten):
-            g = g.reshape(inp.shape)
-        elif isinstance(mod, Dropout):
-            g = _drop(g, masks, i)  # (K, B, width) through the same multiplier
-        else:
-            g = g * ACT_GRAD[type(mod)](inp, hs[i + 1] if i + 1 < len(hs) else h)
-    return losses, grads
-
-
-class Stacked:
-    """The stepper for K members (see the module docstring). Members must all be running when built."""
-
-    def __init__(self, members: list[Member]):
-        self.members = list(members)
-        # the architecture: the member with the most dropout layers (p = 0 ones may have none); its own
-        # tensors are never used, and its Dropout modules never draw (p = 0: the masks come from `_masks`)
-        self.base = copy.deepcopy(max(members, key=lambda m: len(dropout_layers(m.model))).model)
-        self.drops = dropout_layers(self.base)
-        for _, d in self.drops:
-            d.p, d.gen = 0.0, None
-        self.drop_p = {m: member_dropout(m, len(self.drops)) for m in members}  # member → p per dropout layer
-        self.mlp = is_mlp(self.base) and rule_of(self.base) == "backprop"  # bmm/by hand: backprop only
-        self.fused = FUSE and not self.mlp and is_fusable(self.base) and rule_of(self.base) == "backprop"
-        self.cast = members[0].config.train.precision == "bf16"
-        self.by_hand = self.mlp and members[0].loss.d_out is not None and all(
-            type(m) in ACT_GRAD for m in self.base if not isinstance(m, (nn.Flatten, nn.Linear, Dropout)))
-        for m in members:
-            check_same_tensors(self.base, m)
-        ps, bs = [list(m.model.parameters()) for m in members], [list(m.model.buffers()) for m in members]
-        self.params = {n: torch.stack([p[j].detach() for p in ps]).requires_grad_()
-                       for j, (n, _) in enumerate(self.base.named_parameters())}
-        self.bufs = {n: torch.stack([b[j] for b in bs]) for j, (n, _) in enumerate(self.base.named_buffers())}
-        self.feat = drop_shapes(self.base, members[0])  # dropout name → the per-sample shape it sees
-        self.opt = StackedOptim([m.config.optim for m in members], list(self.params.values()))
-        for k, m in enumerate(members):
-            if m.resumed is not None:
-                self.opt.load_member_state(k, m.resumed["optim"], list(self.params.values()))
-        self._views()
-
-    def optim_state(self, member: Member) -> dict:
-        return self.opt.member_state(self.members.index(member))
-
-    def _views(self) -> None:
-        """Point each member's tensors at its slice of the stack (in-place events then act on the stack)."""
-        for k, m in enumerate(self.members):  # by position: names differ where a member has no dropout layers
-            for p, n in zip(m.model.parameters(), self.params):
-                p.data = self.params[n].data[k]
-            for b, n in zip(m.model.buffers(), self.bufs):
-                b.data = self.bufs[n][k]
-
-    def _masks(self, B: int, dev: torch.device) -> Masks:
-        """This step's dropout multipliers, {name: (K, B, *feat)}: member by member, layer by layer in forward
-        order, each drawn from the member's own generator exactly as its solo forward draws it (p = 0: ones,
-        no draw, as the solo module). {} when no member drops anything."""
-        if not any(map(any, self.drop_p.values())):
-            return {}
-        per = [self._member_masks(m, B, dev) for m in self.members]  # [k][layer]: (B, *feat)
-        return {name: torch.stack([row[j] for row in per]) for j, (name, _) in enumerate(self.drops)}
-
-    def _member_masks(self, m: Member, B: int, dev: torch.device) -> list[torch.Tensor]:
-        """Member m's multipliers for one step, one per dropout layer in forward order: its solo forward's draws."""
-        out = []
-        for (name, _), p in zip(self.drops, self.drop_p[m]):
-            shape = (B, *self.feat[name])
-            out.append(multiplier(shape, p, m.gens["dropout"], dev) if p > 0 else torch.ones(shape, device=dev))
-        return out
-
-    def forward(self, params: dict[str, torch.Tensor], bufs: dict[str, torch.Tensor], x: torch.Tensor,
-                shared_x: bool, masks: Masks | None = None) -> torch.Tensor:
-        """x: (B, ...) shared by all members if `shared_x`, else (K, B, ...) → (K, B, C). `masks`: the step's
-        dropout multipliers (training), none in evaluation."""
-        k = next(iter(params.values())).shape[0]
-        if self.mlp:
-            return mlp_forward(self.base, params, x.unsqueeze(0).expand(k, *x.shape) if shared_x else x, masks)
-        if self.fused:  # no dropout layers (is_fusable): no masks
-            return fused_forward(self.base, params, bufs, x, shared_x)
-
-        def call(p, b, xb, mk):  # one member; mk: its (B, *feat) multipliers, set as replays for this forward
-            for name, d in self.drops:
-                d.replay = mk.get(name)
-            try:
-                return functional_call(self.base, (p, b), (xb,))
-            finally:
-                for _, d in self.drops:
-                    d.replay = None
-        return vmap(call, in_dims=(0, 0, None if shared_x else 0, 0))(params, bufs, x, masks or {})
-
-    def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
-        assert members == self.members, "the ensemble trains exactly its running members"
-        K, m0 = len(members), members[0]
-        bs, n = m0.config.train.batch_size, m0.data.n_train
-        steps = math.ceil(n / bs)
-        dev = m0.data.x_train.device
-        shared = all(m.data.x_train is m0.data.x_train for m in members)
-        perm = torch.stack([torch.randperm(n, generator=m.gens["shuffle"], device=dev) for m in members])  # (K, n)
-        ys = torch.stack([m.data.y_train for m in members]).gather(1, perm)  # (K, n) labels in step order
-        lrs = torch.tensor([[m.lr(epoch - 1 + s / steps) for m in members] for s in range(steps)],
-                           dtype=next(iter(self.params.values())).dtype, device=dev)  # (steps, K)
-        augment = m0.data.augment is not None
-        bad = torch.zeros(K, dtype=torch.bool, device=dev)
-        self.base.train()
-        leaves = list(self.params.values())
-        if shared and not augment:  # (K, n, ...) the epoch's inputs in step order; a batch is a view
-            xs = m0.data.inputs(m0.data.x_train[perm.reshape(-1)])
-            xs = xs.view(K, n, *xs.shape[1:])
-        for s in range(steps):
-            if shared and not augment:
-                xb = xs[:, s * bs:(s + 1) * bs]
-            else:  # per member: its own images, or its own augmentation draws (as its solo run makes them)
-                xb = torch.stack([self._member_batch(m, perm[k, s * bs:(s + 1) * bs]) for k, m in enumerate(members)])
-            yb = ys[:, s * bs:(s + 1) * bs]  # (K, B)
-            masks = self._masks(yb.shape[1], dev)  # after the batch: a solo step augments, then drops
-            with autocast(m0.config.train, dev):
-                losses, grads = self._grads(xb, yb, m0, K, leaves, masks)
-            self.opt.step(leaves, [g.float() for g in grads] if self.cast else grads, lrs[s])
-            if losses is not None:
-                bad |= ~torch.isfinite(losses.detach())
-        if self.by_hand:  # no loss values were made: a step with a non-finite loss leaves non-finite weights
-            for p in leaves:
-                bad |= ~torch.isfinite(p.detach()).flatten(1).all(1)
-        return [not b for b in bad.tolist()], lrs[-1].tolist()  # the epoch's one host sync
-
-    def _grads(self, xb: torch.Tensor, yb: torch.Tensor, m0: Member, K: int, leaves: list[torch.Tensor],
-               masks: Masks):
-        """(per-member losses (K,) or None, gradients in the order of self.params) for one step's batch."""
-        if self.by_hand:
-            with torch.no_grad():
-                _, g = mlp_grads(self.base, self.params, xb, yb, m0.loss, with_loss=False, masks=masks)
-            return None, [g[n] for n in self.params]
-        out = self.forward(self.params, self.bufs, xb, shared_x=False, masks=masks)  # (K, B, C)
-        B = out.shape[1]
-        losses = m0.loss.per_sample(out.reshape(K * B, -1), yb.reshape(-1)).view(K, B).mean(1)
-        return losses, torch.autograd.grad(losses.sum(), leaves)  # member k's gradient is in slice k
-
-    @staticmethod
-    def _member_batch(m: Member, idx: torch.Tensor) -> torch.Tensor:
-        xb = m.data.inputs(m.data.x_train[idx])
-        return m.data.augment(xb, m.gens["augment"]) if m.data.augment is not None else xb
-
-    @torch.no_grad()
-    def evaluate(self, members: list[Member]) -> list[dict[str, float]]:
-        """Loss and error per split for `members` (a subset of the stack), all members in one forward."""
-        idx = torch.tensor([self.members.index(m) for m in members], device=next(iter(self.params.values())).device)
-        params = {n: p.detach()[idx] for n, p in self.params.items()}
-        bufs = {n: b[idx] for n, b in self.bufs.items()}
-        m0, K = members[0], len(members)
-        self.base.eval()
-        errs = error_fn(m0.loss, m0.data.num_classes)
-        bs = m0.config.train.eval_batch_size  # K members per forward; for conv nets K times smaller: solo's memory
-        bs = bs if self.mlp else max(1, bs // K)
-        rows: list[dict[str, float]] = [{} for _ in members]
-        for split, (x0, _) in splits(m0.data).items():
-            xs = [splits(m.data)[split][0] for m in members]
-            ys = torch.stack([splits(m.data)[split][1] for m in members])  # (K, n)
-            shared = all(x is x0 for x in xs)
-            dev = x0.device
-            total = torch.zeros(K, dtype=torch.float64, device=dev)
-            wrong = torch.zeros(K, dtype=torch.int64, device=dev)
-            bad = torch.zeros(K, dtype=torch.bool, device=dev)
-            for i in range(0, len(x0), bs):
-                xb = m0.data.inputs(x0[i:i + bs]) if shared else torch.stack([m.data.inputs(x[i:i + bs])
-                                                                                for m, x in zip(members, xs)])
-                out = self.forward(params, bufs, xb, shared_x=shared)  # (K, B, C)
-                B = out.shape[1]
-                yb = ys[:, i:i + bs].reshape(-1)
-                flat = out.reshape(K * B, -1)
-                total += m0.loss.per_sample(flat, yb).view(K, B).double().sum(1)
-                bad |= ~torch.isfinite(out).flatten(1).all(1)
-                if errs is not None:
-                    wrong += errs(flat, yb).view(K, B).sum(1)
-            for k in range(K):
-                r = finish_metrics(total[k], wrong[k], bad[k], len(x0), errs is not None)
-                rows[k][f"{split}_loss"], rows[k][f"{split}_error"] = r["loss"], r["error"]
-        self.base.train()
-        return rows
-
-    def drop(self, members: list[Member]) -> None:
-        """Compact the stack to the members still running (stopped members keep their views of the old one)."""
-        keep = [k for k, m in enumerate(self.members) if m not in members]
-        if not keep:
-            self.members = []
-            return
-        idx = torch.tensor(keep, device=next(iter(self.params.values())).device)
-        self.members = [self.members[k] for k in keep]
-        self.params = {n: p.detach()[idx].clone().requires_grad_() for n, p in self.params.items()}
-        self.bufs = {n: b[idx].clone() for n, b in self.bufs.items()}
-        self.opt.keep(idx)
-        self._views()
-        self.drop_p = {m: self.drop_p[m] for m in self.members}
-
-
-def member_dropout(m: Member, n: int) -> list[float]:
-    """Member m's drop probability per dropout layer of the stack's `n` (all 0 when it has no dropout layers)."""
-    ps = [d.p for _, d in dropout_layers(m.model)]
-    if ps and len(ps) != n:
-        raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} has {len(ps)} dropout layers, the "
-                         f"ensemble's architecture {n}: model options {m.config.model.options}")
-    return ps or [0.0] * n
-
-
-def check_same_tensors(base: nn.Module, m: Member) -> None:
-    """Member m's parameters and buffers, in order, have the shapes of the stack's architecture."""
-    shapes = lambda mod: ([tuple(p.shape) for p in mod.parameters()], [tuple(b.shape) for b in mod.buffers()])  # noqa: E731
-    if shapes(base) != shapes(m.model):
-        raise ValueError(f"run {m.config.experiment}/seed {m.config.seed} does not have the ensemble's "
-                         f"architecture (parameter and buffer shapes differ): model {m.config.model.name} "
-                         f"{m.config.model.options}")
-
-
-def drop_shapes(base: nn.Module, m: Member) -> dict[str, tuple[int, ...]]:
-    """Dropout name → the per-sample shape of its input (what a mask's (B, *feat) needs), from one forward
-    of one training sample through `base` (eval mode, no grad: no statistics or generators touched)."""
-    names = {d: n for n, d in dropout_layers(base)}
-    if not names:
-        return {}
-    seen: dict[str, tuple[int, ...]] = {}
-
-    def hook(mod: nn.Module, inp: tuple, _out: torch.Tensor) -> None:
-        if mod in names:
-            seen[names[mod]] = tuple(inp[0].shape[1:])
-
-    run_with_hooks(base, m.data.inputs(m.data.x_train[:1]), hook)
-    return seen
 
 
 def share_data(members: list[Member]) -> None:
@@ -366,33 +66,6 @@ def share_data(members: list[Member]) -> None:
         m.data = replace(m.data, x_train=m0.data.x_train if same(m.data.x_train, m0.data.x_train) else m.data.x_train,
                          x_test=m0.data.x_test if same(m.data.x_test, m0.data.x_test) else m.data.x_test,
                          extra_tests=ex)
-
-
-MEMORY_SHARE = 0.5  # of the device's free memory an ensemble may plan to use
-
-
-def member_bytes(m: Member) -> int:
-    """Memory one member needs while training, bytes: weights, gradient and two optimizer buffers, plus every
-    layer's output on one batch, kept for the backward pass (counted by a forward pass with hooks)."""
-    n_out = [0]
-    bs = min(m.config.train.batch_size, m.data.n_train)
-    run_with_hooks(m.model, m.data.inputs(m.data.x_train[:bs]),  # eval, no grad: no BatchNorm statistics touched
-                   lambda _m, _i, o: n_out.__setitem__(0, n_out[0] + o.numel()))
-    weights = sum(p.numel() * p.element_size() for p in m.model.parameters())
-    return 4 * weights + 2 * 4 * n_out[0]
-
-
-def free_bytes(dev: torch.device) -> int:
-    if dev.type == "cuda":
-        return torch.cuda.mem_get_info(dev)[0]
-    import os
-
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory_cap(members: list[Member], dev: torch.device) -> int:
-    """The most members that fit in MEMORY_SHARE of the device's free memory (at least 1)."""
-    return max(1, int(MEMORY_SHARE * free_bytes(dev) // max(member_bytes(members[0]), 1)))
 
 
 def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[Log | None] | None = None,
@@ -416,7 +89,7 @@ def train_ensemble(configs: list[RunConfig], *, device: str = "cpu", logs: list[
     if len(rules) > 1:  # the stacked forward is members[0]'s architecture, its rule included
         raise ValueError(f"an ensemble's members must share train.rule and its options, got {sorted(rules)}")
     share_data(members)
-    cap = memory_cap(members, dev)  # too many for the device's memory: ensembles of `cap`, one after another
+    cap = memory_cap(members, free_bytes(dev))  # too many for the device's memory: ensembles of `cap`, one after another
     outcomes: list[Outcome] = []
     for lo in range(0, K, cap):
         part = members[lo:lo + cap]

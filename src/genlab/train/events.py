@@ -20,7 +20,7 @@ from torch import nn
 
 from genlab.train.evaluate import measure
 from genlab.train.state import Member
-from genlab.train.weightnorm import plain
+from genlab.train.constraints import plain
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:

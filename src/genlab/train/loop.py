@@ -4,8 +4,8 @@
     stepper.train_epoch (steps over each member's seeded permutation) → events.end_epoch (project, reference,
     measures, evaluate, perturbation, checkpoint) → stopping.stop_rule → a stopped member is finished.
 
-A stepper holds how members are trained and evaluated: `Solo` here (one nn.Module and a torch optimizer,
-the [constraint] hooks), `ensemble.Stacked` (K members as one stacked computation). Everything random draws
+A stepper holds how members are trained and evaluated: `Solo` here (one nn.Module and its registered
+optimizer, train/optim.py; the [constraint] hooks), `stacked.Stacked` (K members as one stacked computation). Everything random draws
 from generators derived from `config.seed`, so the same config gives the same numbers on the CPU. There is no
 host↔device sync inside an epoch: a non-finite loss is noticed at its end and ends the run as "diverged",
 with its history kept.
@@ -26,12 +26,12 @@ from genlab.losses import Loss
 from genlab.spec import RunConfig
 from genlab.train.evaluate import evaluate_splits, measure, per_class
 from genlab.train.events import Evaluate, end_epoch
-from genlab.train.optim import build_optimizer, lr_fn, set_lr
+from genlab.train.optim import Optim, lr_fn
 from genlab.train.setup import autocast, build, check_device_options, generators, resolve_device, spawn  # noqa: F401
 from genlab.train import resume
 from genlab.train.state import Log, Member, Outcome, Progress, Save, SaveResume, summary  # noqa: F401
 from genlab.train.stopping import stop_rule
-from genlab.train.weightnorm import Hook, hook_for, plain
+from genlab.train.constraints import Hook, hook_for, plain
 
 
 class Stepper(Protocol):
@@ -151,38 +151,39 @@ def finish(m: Member) -> Outcome:
                    {**sizes, **{k: v for k, v in m.data.info.items() if not isinstance(v, torch.Tensor)}})
 
 
-def step(model: nn.Module, opt: torch.optim.Optimizer, loss: Loss, xb: torch.Tensor, yb: torch.Tensor, lr: float,
-         wn: Hook | None = None, cast=contextlib.nullcontext) -> torch.Tensor:
-    """One optimizer step on a batch at learning rate `lr`; returns the batch loss (detached, 0-d).
-    `cast()` is the forward's autocast context (bf16 on CUDA when asked for)."""
-    set_lr(opt, lr)
+def step(model: nn.Module, params: list[nn.Parameter], opt: Optim, loss: Loss, xb: torch.Tensor, yb: torch.Tensor,
+         lr: torch.Tensor, wn: Hook | None = None, cast=contextlib.nullcontext) -> torch.Tensor:
+    """One optimizer step of `params` (the model's) on a batch at learning rate `lr` (0-d); returns the batch
+    loss (detached, 0-d). `cast()` is the forward's autocast context (bf16 on CUDA when asked for)."""
     with cast():
         l = loss(model(xb), yb)
     if wn:
         l = l + wn.loss_term(model)  # the Lagrange penalty
-    opt.zero_grad(set_to_none=True)
+    for p in params:
+        p.grad = None
     l.backward()
-    opt.step()
+    opt.step(params, [p.grad for p in params], lr)
     if wn:
         wn.after_step(model)  # λ ascent
     return l.detach()
 
 
 class Solo:
-    """One member: its nn.Module and a torch optimizer, one batch at a time."""
+    """One member: its nn.Module and its registered optimizer (0-d hyperparameters), one batch at a time."""
 
     def __init__(self, member: Member):
-        self.opt = build_optimizer(member.model.parameters(), member.config.optim)
+        self.params = list(member.model.parameters())
+        self.opt = Optim(member.config.optim, self.params)
         tr, dev = member.config.train, member.data.x_train.device
         self.net = torch.compile(member.model) if tr.compile else member.model  # same parameters
         # built once: a no-op unless bf16 is asked for (an autocast context made per step cost +3 % of a step)
         self.cast = (lambda: autocast(tr, dev)) if tr.precision == "bf16" else contextlib.nullcontext  # noqa: E731
         self.channels_last = tr.channels_last
         if member.resumed is not None:
-            resume.optim_into_torch(self.opt, member.resumed["optim"])
+            self.opt.load_member_state(None, member.resumed["optim"], self.params)
 
     def optim_state(self, member: Member) -> dict:
-        return resume.optim_from_torch(self.opt, member.config.optim)  # copies: training goes on after it
+        return self.opt.member_state()  # copies: training goes on after it
 
     def train_epoch(self, members: list[Member], epoch: int) -> tuple[list[bool], list[float]]:
         (m,) = members
@@ -193,17 +194,19 @@ class Solo:
         perm = torch.randperm(n, generator=m.gens["shuffle"], device=data.x_train.device)
         xs, ys = data.x_train[perm], data.y_train[perm]  # (n, ...) shuffled copies; batches are views
         losses = []  # the steps' 0-d losses, checked once at the epoch's end (a per-step isfinite: +14 % a step)
-        lr = m.lr(epoch - 1)
+        lr_of = [m.lr(epoch - 1 + s / steps) for s in range(steps)]  # the steps' learning rates
+        p0 = self.params[0]  # … as 0-d tensors, made at once for the epoch
+        lrs = torch.tensor(lr_of, dtype=p0.dtype, device=p0.device).unbind()
         for s in range(steps):
-            lr = m.lr(epoch - 1 + s / steps)
             xb = data.inputs(xs[s * bs:(s + 1) * bs])
             if data.augment is not None:
                 xb = data.augment(xb, m.gens["augment"])
             if self.channels_last and xb.dim() == 4:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            losses.append(step(self.net, self.opt, m.loss, xb, ys[s * bs:(s + 1) * bs], lr, m.wn, self.cast))
+            losses.append(step(self.net, self.params, self.opt, m.loss, xb, ys[s * bs:(s + 1) * bs], lrs[s], m.wn,
+                               self.cast))
         ok = not losses or bool(torch.isfinite(torch.stack(losses)).all())  # the epoch's one host sync
-        return [ok], [lr]
+        return [ok], [lr_of[-1] if lr_of else m.lr(epoch - 1)]
 
     def evaluate(self, members: list[Member]) -> list[dict[str, float]]:
         return [evaluate_splits(m.model, m.data, m.loss, m.config.train.eval_batch_size) for m in members]

@@ -9,10 +9,12 @@ unpickled (runfiles.pack_resume adds a SHA-256 over the bytes, checked before us
 One format whatever trained the run: a solo run and an ensemble member write the same snapshot (the member's
 slice of the stacked optimizer is a solo optimizer state), so a snapshot resumes under either trainer:
 
-    optim = {"name": "sgd" | "adam" | "manhattan",
+    optim = {"name": a registered optimizer (train/optim.py: "sgd" | "adam" | "manhattan" | …),
              "t": steps taken (Adam's bias correction; 0 where the optimizer keeps no count),
              "bufs": per parameter (model.parameters() order): momentum buffer / Adam's first moment, or None,
              "sq":   per parameter: Adam's second moment, or None}
+
+    (the registered entry's `OptState`, as its `plain` keeps it: both trainers hold the same entry)
 
 Restored into a freshly built member of the same config by the same trainer, training goes on exactly as if it
 had never stopped (bit-identical on the CPU); by the other trainer, to the float tolerance that separates a solo
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from genlab.train.state import Member
-from genlab.train.weightnorm import LagrangeState
+from genlab.train.constraints import LagrangeState
 
 VERSION = 2  # 1: the pickled format before plain data (never read: set aside, the run starts over)
 RESUME_SECONDS = 300.0  # record.resume_every = 0: a snapshot after any epoch that ends this long after the last
@@ -77,39 +79,11 @@ def _set_python_state(s: dict[str, Any]) -> None:
 
 # ---- the optimizer, trainer-independent ----------------------------------------------------------------------
 
-def plain_optim(name: str, t: int, bufs: list, sq: list, momentum: float) -> dict[str, Any]:
-    """The canonical optimizer state: clones on the CPU; no momentum buffer where momentum is 0 (it is unused)."""
+def plain_optim(name: str, state: Any) -> dict[str, Any]:
+    """The canonical optimizer state of a registered optimizer `name` (train/optim.py), from the `OptState`
+    its entry's `plain` keeps (no momentum buffer where momentum is 0, moments only for Adam): CPU clones."""
     take = lambda ts: [None if x is None else x.detach().to("cpu", copy=True) for x in ts]  # noqa: E731
-    bufs, sq = take(bufs), take(sq)
-    if name != "adam":
-        sq = [None] * len(bufs)
-        if momentum == 0:
-            bufs = [None] * len(bufs)
-    return {"name": name, "t": int(t), "bufs": bufs, "sq": sq}
-
-
-def optim_from_torch(opt: torch.optim.Optimizer, spec: Any) -> dict[str, Any]:
-    """A torch optimizer's state (SGD, Adam, Manhattan; one param group) in the canonical form."""
-    params = [p for g in opt.param_groups for p in g["params"]]
-    states = [opt.state.get(p, {}) for p in params]
-    if spec.name == "adam":
-        steps = [int(s["step"]) for s in states if "step" in s]
-        return plain_optim("adam", max(steps, default=0), [s.get("exp_avg") for s in states],
-                           [s.get("exp_avg_sq") for s in states], spec.momentum)
-    return plain_optim(spec.name, 0, [s.get("momentum_buffer") for s in states], [None] * len(states),
-                       spec.momentum)
-
-
-def optim_into_torch(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Load a canonical optimizer state into a freshly built torch optimizer (of the same name)."""
-    sd = opt.state_dict()
-    per: dict[int, dict[str, Any]] = {}
-    for i, (b, s) in enumerate(zip(state["bufs"], state["sq"])):
-        if state["name"] == "adam" and b is not None:
-            per[i] = {"step": torch.tensor(float(state["t"])), "exp_avg": b.clone(), "exp_avg_sq": s.clone()}
-        elif b is not None:
-            per[i] = {"momentum_buffer": b.clone()}
-    opt.load_state_dict({"state": per, "param_groups": sd["param_groups"]})
+    return {"name": name, "t": int(state.t), "bufs": take(state.bufs), "sq": take(state.sq)}
 
 
 # ---- snapshot and restore --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from genlab.data import Dataset
 from genlab.losses import Loss
 from genlab.models import count_params
 from genlab.spec import RunConfig
-from genlab.train.weightnorm import Hook
+from genlab.train.constraints import Hook
 
 Progress = Callable[[int, int], None]  # (epochs done, epochs total)
 Log = Callable[[dict], None]  # receives each history row as it is made

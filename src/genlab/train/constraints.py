@@ -15,6 +15,9 @@ held by one scalar ρ ("the product of norms of each layer" in plain training):
   that starts at 0 stays 0), or is held at `lam_init` (`fixed_lambda`). With `rho = true` the scale of the
   function is the trainable ρ, so the constraint does not cap the logits.
 
+The kinds are registered entries (`CONSTRAINTS`, `@register_constraint`): "none", "project", "lagrange", each
+saying what it adds to the loss, after a step and at an epoch's end; `Hook` carries the state (λ) and calls it.
+
 Checkpoints and measures see the plain architecture: `plain(model)` folds ρ into the output layer
 (W_L ← ρ W_L, b_L ← ρ b_L, exact for any net whose output is linear in its last layer), so `final.pt` loads
 into the registered model and log ∏‖W_k‖ of the plain net is log ρ + Σ_k log ‖V_k‖.
@@ -40,6 +43,7 @@ import torch
 from torch import nn
 
 from genlab.models.init import LAYERS
+from genlab.registry import Registry
 from genlab.spec import ConstraintSpec
 
 ZERO_NORM_MSG = ("a layer has all-zero weights, so it cannot be projected to unit norm; "
@@ -146,15 +150,84 @@ class LagrangeState(NamedTuple):
     lam: torch.Tensor
 
 
+# ---- the kinds of [constraint], registered: what each adds to a step and to an epoch's end -------------------
+
+CONSTRAINTS: Registry = Registry("constraint")
+register_constraint = CONSTRAINTS.register
+
+
+@register_constraint("none")
+class Unconstrained:
+    """Plain training: no ρ, no projection, no penalty (the trainer builds no `Hook`)."""
+
+    active = False
+
+
+@register_constraint("project")
+class Project:
+    """After every epoch each layer is projected to unit norm, V_k ← V_k / ‖V_k‖_F (`project`), ρ absorbing the
+    divided-out norms when `rho = true` (000 ch. 5 §5.1); nothing is added to the loss."""
+
+    active = True
+
+    @staticmethod
+    def loss_term(model: nn.Module, lam: torch.Tensor) -> torch.Tensor | float:
+        return 0.0
+
+    @staticmethod
+    def after_step(model: nn.Module, lam: torch.Tensor, spec: ConstraintSpec) -> torch.Tensor:
+        return lam
+
+    @staticmethod
+    def end_epoch(model: nn.Module) -> None:
+        project(model, absorb=True)
+
+    @staticmethod
+    def facts(lam: torch.Tensor) -> dict[str, Any]:
+        return {}
+
+
+@register_constraint("lagrange")
+class Lagrange:
+    """The loss gets Σ_k λ_k² (‖V_k‖_F − 1)² (`penalty`), and after each optimizer step λ_k takes a
+    gradient-ascent step (`lambda_ascent`; held at `lam_init` with `fixed_lambda`). The history gets
+    lambda_mean = mean λ_k."""
+
+    active = True
+
+    @staticmethod
+    def loss_term(model: nn.Module, lam: torch.Tensor) -> torch.Tensor | float:
+        return penalty(layer_norms(model), lam.to(model_device(model)))
+
+    @staticmethod
+    def after_step(model: nn.Module, lam: torch.Tensor, spec: ConstraintSpec) -> torch.Tensor:
+        if spec.fixed_lambda:
+            return lam
+        with torch.no_grad():
+            norms = layer_norms(model).cpu()
+        return lambda_ascent(lam, norms, spec.lam_lr)
+
+    @staticmethod
+    def end_epoch(model: nn.Module) -> None:
+        pass
+
+    @staticmethod
+    def facts(lam: torch.Tensor) -> dict[str, Any]:
+        return {"lambda_mean": float(lam.mean())}
+
+
 class Hook:
-    """What the trainer calls when `constraint.name` is not "none": wrap once, then per step and per epoch.
+    """What the trainer calls when the [constraint] kind is active (not "none"): wrap once, then per step and
+    per epoch; each call goes to the registered kind (`CONSTRAINTS`).
 
     The λ_k are explicit state (`LagrangeState`), replaced by each update, never mutated in place.
     """
 
     def __init__(self, spec: ConstraintSpec):
-        if spec.name == "none":
-            raise ValueError("constraint.name = 'none' needs no hook; build one only for 'project' or 'lagrange'")
+        self.kind = CONSTRAINTS.get(spec.name)
+        if not self.kind.active:
+            raise ValueError(f"constraint.name = {spec.name!r} needs no hook; build one only for an active kind "
+                             f"({', '.join(n for n in CONSTRAINTS.names() if CONSTRAINTS.get(n).active)})")
         self.spec = spec
         self.state: LagrangeState | None = None
 
@@ -164,20 +237,15 @@ class Hook:
         return RhoScaled(model) if self.spec.rho else model
 
     def loss_term(self, model: nn.Module) -> torch.Tensor | float:
-        """The Lagrange penalty to add to the batch loss (0 for `project`)."""
-        if self.spec.name != "lagrange":
-            return 0.0
-        return penalty(layer_norms(model), self.state.lam.to(model_device(model)))
+        """What the kind adds to the batch loss (the Lagrange penalty; 0 for `project`)."""
+        return self.kind.loss_term(model, self.state.lam)
 
     def after_step(self, model: nn.Module) -> None:
-        """λ ascent after an optimizer step (lagrange without fixed_lambda)."""
-        if self.spec.name == "lagrange" and not self.spec.fixed_lambda:
-            with torch.no_grad():
-                norms = layer_norms(model).cpu()
-            self.state = LagrangeState(lambda_ascent(self.state.lam, norms, self.spec.lam_lr))
+        """After an optimizer step (λ ascent for lagrange without fixed_lambda)."""
+        self.state = LagrangeState(self.kind.after_step(model, self.state.lam, self.spec))
 
     def end_epoch(self, model: nn.Module) -> dict[str, Any]:
-        """Project (for `project`), then the epoch's facts for the history row.
+        """The kind's end of epoch (projection for `project`), then the epoch's facts for the history row.
 
         Returns: norm_dev = max_k |‖V_k‖ − 1| before any projection; log_rho = log ρ (RhoScaled);
         log_prod_norms = log ρ + Σ_k log ‖V_k‖, the log product of the layer norms of the plain net;
@@ -188,16 +256,13 @@ class Hook:
         row = {"norm_dev": float((norms - 1).abs().max())}
         if not torch.isfinite(norms).all():  # the weights overflowed: the loss is not finite either, so the
             return row                       # trainer ends the run as diverged (nothing to project)
-        if self.spec.name == "project":
-            project(model, absorb=True)
+        self.kind.end_epoch(model)
         log_rho = 0.0
         if isinstance(model, RhoScaled):
             log_rho = row["log_rho"] = model.log_rho
         with torch.no_grad():
             row["log_prod_norms"] = log_rho + float(layer_norms(model).double().log().sum())
-        if self.spec.name == "lagrange":
-            row["lambda_mean"] = float(self.state.lam.mean())
-        return row
+        return {**row, **self.kind.facts(self.state.lam)}
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -205,5 +270,5 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def hook_for(spec: ConstraintSpec) -> Hook | None:
-    """A `Hook` for `project`/`lagrange`, None for `none` (plain training)."""
-    return None if spec.name == "none" else Hook(spec)
+    """A `Hook` for an active kind (`project`, `lagrange`), None for `none` (plain training)."""
+    return Hook(spec) if CONSTRAINTS.get(spec.name).active else None
