@@ -274,7 +274,7 @@ def test_barrier_of_a_net_with_itself_is_zero_with_bn_reestimation():
     out = compute_pair(["mode_connectivity"], net, copy.deepcopy(net), data)
     assert out["mode_connectivity.loss_barrier.train"] == 0.0
     assert out["mode_connectivity.error_barrier.test"] == 0.0
-    assert sorted(list_pair_measures()) == ["cka", "mode_connectivity"]
+    assert sorted(list_pair_measures()) == ["cka", "curve_connectivity", "mode_connectivity"]
 
 
 def test_barrier_of_linearly_connected_minima_is_zero_and_double_well_has_its_closed_form():

@@ -65,4 +65,4 @@ def compute_pair(names: list[str], model_a: nn.Module, model_b: nn.Module, data:
     return out
 
 
-from genlab.measures import cka, connectivity  # noqa: E402,F401  (register the pair measures)
+from genlab.measures import cka, connectivity, curves  # noqa: E402,F401  (register the pair measures)
