@@ -222,3 +222,22 @@ def test_every_pair_measure_of_a_net_with_itself(name):
             checked += 1
     assert checked > 0
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_barrier_path_draws_the_curve_solid_and_the_segment_dashed():
+    import pandas as pd
+
+    from genlab.figures import draw
+
+    a, b, data = _mlp_pair()
+    pair = compute_pair(["curve_connectivity"], a, b, data,
+                        options={"curve_connectivity": {"steps": 20, "batch": 16, "points": 5}})
+    res = pd.DataFrame([{"run_id": f"r{s}", "seed": s, **pair} for s in (0, 1)])
+    fig = draw({"name": "barrier_path", "measure": "curve_connectivity", "quantity": "loss", "split": "train"},
+               None, res)
+    solid, dashed = fig.axes[0].get_lines()
+    assert solid.get_linestyle() == "-" and dashed.get_linestyle() == "--"
+    assert list(solid.get_ydata()) == [pair[f"curve_connectivity.path.loss.train.{j}"] for j in range(5)]
+    assert list(dashed.get_ydata()) == [pair[f"curve_connectivity.line_path.loss.train.{j}"] for j in range(5)]
+    with pytest.raises(ValueError, match="no result column matches"):  # the line's figure needs its own measure
+        draw({"name": "barrier_path", "quantity": "loss"}, None, res)

@@ -5,6 +5,7 @@
     landscape_slice    the 1-D filter-normalized slice, one line per value of an axis        (landscape)
     landscape_contour  the 2-D slice of one run as contour lines                             (landscape, plane_steps)
     barrier_path       loss or error along the segment between seed pairs, per config point  (mode_connectivity)
+                       or along the trained curve, the segment dashed                         (curve_connectivity)
     cka_heatmap        CKA of every layer pair (layers × layers) for one pair of runs         (cka, matrix = true)
 
 Pair measures appear in a run's row as the mean over its config point's seed pairs (genlab.store.pairs), so the path
@@ -14,6 +15,7 @@ and heat map of a run are those of its point.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import numpy as np
 
@@ -138,19 +140,26 @@ def landscape_contour(history: pd.DataFrame, results: pd.DataFrame, *, span: flo
 
 @register_figure("barrier_path")
 def barrier_path(history: pd.DataFrame, results: pd.DataFrame, *, quantity: str = "error", split: str = "test",
+                 measure: Literal["mode_connectivity", "curve_connectivity"] = "mode_connectivity",
                  by: str | None = None, where: Where | None = None, title: str = "") -> Figure:
-    """`quantity` (loss or error) on `split` along θ(t) = (1 − t)θ_A + tθ_B between seed pairs, mean over each
-    config point's pairs (one line per point, labelled by `by`); the barrier is the bump above the endpoints."""
+    """`quantity` (loss or error) on `split` along the path between seed pairs, mean over each config point's
+    pairs (one line per point, labelled by `by`); the barrier is the bump above the endpoints. The path is
+    `measure`'s: the segment θ(t) = (1 − t)θ_A + tθ_B (mode_connectivity), or the trained Bézier curve
+    (curve_connectivity), drawn solid with the same pairs' segment dashed in its colour."""
     rows = _rows(results, where)
-    cols = _indexed(rows, rf"mode_connectivity\.path\.{quantity}\.{split}\.(\d+)")
-    t = np.linspace(0, 1, len(cols))
+    paths = {"": _indexed(rows, rf"{measure}\.path\.{quantity}\.{split}\.(\d+)")}
+    if measure == "curve_connectivity":
+        paths["line_"] = _indexed(rows, rf"{measure}\.line_path\.{quantity}\.{split}\.(\d+)")
     fig = Figure(figsize=(4.8, 3.6), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for k, (label, g) in enumerate(_groups(rows, by)):
-        vals = g[list(cols.values())].apply(pd.to_numeric, errors="coerce").dropna()
-        if len(vals):
-            ax.plot(t, vals.mean().to_numpy(), "o-", ms=3, color=f"C{k % 10}", label=label)
-    finish_axes(ax, xlabel="t on the segment θ_A → θ_B", ylabel=f"{split} {quantity}", title=title)
+        for prefix, cols in paths.items():
+            vals = g[list(cols.values())].apply(pd.to_numeric, errors="coerce").dropna()
+            if len(vals):
+                ax.plot(np.linspace(0, 1, len(cols)), vals.mean().to_numpy(), "o--" if prefix else "o-", ms=3,
+                        color=f"C{k % 10}", label=None if prefix else label)
+    path = "the trained curve (dashed: the segment)" if measure == "curve_connectivity" else "the segment"
+    finish_axes(ax, xlabel=f"t on {path} θ_A → θ_B", ylabel=f"{split} {quantity}", title=title)
     return fig
 
 

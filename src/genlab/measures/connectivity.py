@@ -17,7 +17,8 @@ References:
   Frankle, Dziugaite, Roy & Carbin, "Linear Mode Connectivity and the Lottery Ticket Hypothesis", ICML 2020
   (https://arxiv.org/abs/1912.05671), §2 (instability, error barrier height).
   Garipov et al. 2018 (https://arxiv.org/abs/1802.10026) and Draxler et al. 2018
-  (https://arxiv.org/abs/1803.00885): curves of low loss between minima (not computed here: the line only).
+  (https://arxiv.org/abs/1803.00885): curves of low loss between minima — the line only here; the trained
+  quadratic Bézier curve is the pair measure `curve_connectivity` (genlab.measures.curves).
 """
 
 from __future__ import annotations
