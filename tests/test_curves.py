@@ -241,3 +241,32 @@ def test_barrier_path_draws_the_curve_solid_and_the_segment_dashed():
     assert list(dashed.get_ydata()) == [pair[f"curve_connectivity.line_path.loss.train.{j}"] for j in range(5)]
     with pytest.raises(ValueError, match="no result column matches"):  # the line's figure needs its own measure
         draw({"name": "barrier_path", "quantity": "loss"}, None, res)
+
+
+def test_a_spec_measures_curves_on_its_seed_pairs_and_checks_their_options(tmp_path):
+    """[pairs] measures = ["curve_connectivity"]: options checked when the spec loads (naming the option), values
+    stored with both run ids and read back as each run's config-point mean."""
+    from genlab.executors.pairs import measure_pairs
+    from genlab.spec import SpecError
+    from genlab.spec.loader import parse
+    from genlab.spec.pairs import PairSpec
+    from genlab.store import Store
+    from test_pairs import BASE, _train_all
+
+    opts = {"steps": 5, "batch": 16, "points": 3}
+    spec = {**BASE, "seeds": [0, 1], "sweep": {}, "pairs": {"measures": ["curve_connectivity"],
+                                                             "measure_options": {"curve_connectivity": opts}}}
+    for bad, match in [({"steps": -1}, "steps"), ({"optimizer": "lbfgs"}, "optimizer"), ({"step": 5}, "step")]:
+        with pytest.raises(SpecError, match=match):
+            parse({**spec, "pairs": {**spec["pairs"], "measure_options": {"curve_connectivity": bad}}})
+    store, exp = Store(tmp_path), parse(spec)
+    _train_all(store, exp)
+    done = measure_pairs(store, "pe", PairSpec.model_validate(exp.pairs))
+    assert len(done) == 1
+    (values,) = done.values()
+    assert values["curve_connectivity.endpoint_distance"] > 0
+    for j in (0, 2):  # t = 0, 1: the same two networks on the curve and on the line
+        assert values[f"curve_connectivity.path.loss.test.{j}"] == values[f"curve_connectivity.line_path.loss.test.{j}"]
+    results = store.results("pe")
+    assert (results["curve_connectivity.line_loss_barrier.test"]
+            == values["curve_connectivity.line_loss_barrier.test"]).all()
