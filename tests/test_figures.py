@@ -101,6 +101,15 @@ def test_versus_draws_mean_and_std_over_seeds():
     assert line.get_ydata() == pytest.approx([0.9, 1.5])  # mean of 2·[.1,.2,.3]+.5 and 2·[.4,.5,.6]+.5
 
 
+def test_versus_names_its_metrics_by_their_labels():
+    labels = {"test_loss": "test loss (nats)", "train_loss": "train loss (nats)", "init.std": "init std"}
+    fig = draw({"name": "versus", "x": "init.std", "metrics": ["test_loss", "train_loss"], "labels": labels}, None,
+               synthetic_results())
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["test loss (nats)", "train loss (nats)"]
+    assert ax.get_ylabel() == "test loss (nats) / train loss (nats)" and ax.get_xlabel() == "init std"
+
+
 def test_titles_are_filled_from_the_runs_drawn_and_losses_named_by_their_config():
     from genlab.figures.style import fill_title
 

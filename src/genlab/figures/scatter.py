@@ -81,11 +81,11 @@ def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: lis
         for i, g in enumerate(groups):
             sub = df[df[hue] == g] if hue else df
             agg = sub.groupby(x)[m].agg(["mean", "std"]).reset_index().sort_values(x)
-            label = m + (f" ({_label(hue, labels)}={g})" if hue else "")
+            label = _label(m, labels) + (f" ({_label(hue, labels)}={g})" if hue else "")
             ax.errorbar(agg[x], agg["mean"], yerr=agg["std"].fillna(0), fmt=styles[j % 4], color=f"C{i % 10}",
                         ms=4, lw=1.2, capsize=2, label=label)
     finish_axes(ax, xlabel=_label(x, labels), log_x=log_x, log_y=log_y, title=title,
-                ylabel=_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(metrics))
+                ylabel=_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(_label(m, labels) for m in metrics))
     fig.tight_layout()
     note(fig, [spread_note(df, [x, *([hue] if hue else [])], "error bars")])  # what the bars are
     return fig
