@@ -139,7 +139,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, python {platform.python_version()}, device {args.device}")
-    print(f"glibc allocator: keep_freed_memory {keep_freed_memory()} (as in `genlab measure`; genlab/cpu.py)")
+    print(f"glibc allocator: keep_freed_memory {keep_freed_memory()} (as in `genlab measure`; genlab/runtime.py)")
     old = load_reference(args.commit)
     t0 = time.perf_counter()
     model, x, y, init, epochs = checkpoint(args.n, args.width)
