@@ -160,3 +160,30 @@ def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spe
 def test_one_run_check_is_never_decided():
     c = judge("", Evidence(5.0, math.nan), "above", 0.0)
     assert isinstance(c, Check) and c.verdict not in DECIDED
+
+
+def test_runs_read_brings_each_runs_pair_partner():
+    """A finding that reads one child per spawned pair (`where = spawn_seed == 1`) still gets both children of
+    each new parent seed: a pair value needs both runs. Without [pairs], only the rows `where` keeps."""
+    from genlab.decide import runs_read
+    from genlab.spec.loader import parse
+
+    spec = {"name": "sp", "seeds": [0, 1], "data": {"name": "separable", "n_train": 64, "n_test": 32},
+            "model": {"name": "mlp", "widths": [8]}, "train": {"epochs": 3},
+            "events": {"spawn_epoch": 1}, "sweep": {"events.spawn_seed": [1, 2], "optim.lr": [0.01, 0.1]},
+            "pairs": {"measures": ["mode_connectivity"], "by": "spawn"}}
+    entry = {"name": "value", "metric": "mode_connectivity.loss_barrier.test",
+             "where": "`events.spawn_seed` == 1 and `optim.lr` == 0.1"}
+    exp = parse(spec)
+    got = runs_read(exp, [entry])
+    assert {(r.config.seed, r.config.events.spawn_seed, r.config.optim.lr) for r in got} == {
+        (s, c, 0.1) for s in (0, 1) for c in (1, 2)}  # both children, only the lr the finding reads
+    alone = parse({k: v for k, v in spec.items() if k != "pairs"})
+    assert {(r.config.seed, r.config.events.spawn_seed) for r in runs_read(alone, [entry])} == {(0, 1), (1, 1)}
+
+
+def test_left_out_runs_are_counted_not_listed_one_by_one():
+    from genlab.tables import describe_rows
+
+    among = pd.DataFrame({"run_id": list("abcde"), "events.spawn_epoch": [0, 0, 0, 1, 2], "seed": [0, 1, 2, 0, 0]})
+    assert describe_rows(among.iloc[:4], among) == "events.spawn_epoch=0 ×3; events.spawn_epoch=1"

@@ -110,6 +110,14 @@ def test_versus_names_its_metrics_by_their_labels():
     assert ax.get_ylabel() == "test loss (nats) / train loss (nats)" and ax.get_xlabel() == "init std"
 
 
+def test_versus_counts_only_the_runs_that_have_a_value():
+    res = synthetic_results().copy()
+    res.loc[res.index[:2], "test_loss"] = np.nan  # two runs without the metric (e.g. no pair measured)
+    fig = draw({"name": "versus", "x": "init.std", "metrics": ["test_loss"]}, None, res)
+    caption = " ".join(t.get_text() for t in fig.texts)
+    assert "mean over 1-3 runs (seeds) each" in caption
+
+
 def test_titles_are_filled_from_the_runs_drawn_and_losses_named_by_their_config():
     from genlab.figures.style import fill_title
 

@@ -69,7 +69,9 @@ def undecided(judged: list[tuple[dict, Any]], max_more: int | None) -> list[dict
 
 def runs_read(exp: Experiment, entries: list[dict]) -> list[PlannedRun]:
     """The runs of `exp` that any of `entries` reads: those its `where` keeps (judged on the config columns; a
-    `where` naming a result or epoch column keeps every run), narrowed for a comparison to its two groups."""
+    `where` naming a result or epoch column keeps every run), narrowed for a comparison to its two groups — and,
+    where the spec measures pairs of runs, each kept run's partners (a pair value needs both runs: the other
+    child of a spawned pair, `[pairs] by = "spawn"`, even when a finding reads one child per pair)."""
     import pandas as pd
 
     from genlab.expr import ExprError
@@ -87,6 +89,12 @@ def runs_read(exp: Experiment, entries: list[dict]) -> list[PlannedRun]:
         if "by" in e and "low" in e and "high" in e and e["by"] in rows.columns:
             rows = rows[rows[e["by"]].isin([e["low"], e["high"]])]
         keep |= set(rows["run_id"])
+    if exp.pairs:
+        from genlab.store.pairs import BY, point_key
+
+        without = BY.get(exp.pairs.get("by", "seed"), ("seed",))
+        points = {point_key(r.config.model_dump(mode="json"), without) for r in exp.runs if r.run_id in keep}
+        keep |= {r.run_id for r in exp.runs if point_key(r.config.model_dump(mode="json"), without) in points}
     return [r for r in exp.runs if r.run_id in keep]
 
 

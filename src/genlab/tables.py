@@ -110,14 +110,17 @@ def varying(df: pd.DataFrame, limit: int = 3) -> list[str]:
 
 def describe_rows(rows: pd.DataFrame, among: pd.DataFrame, show: tuple[str, ...] = ()) -> str:
     """One short label per row, e.g. "init.std=0.0032 (train_error 0.574)": the config columns that vary
-    in `among` (the rows considered), then the `show` columns in brackets; rows joined by "; "."""
+    in `among` (the rows considered), then the `show` columns in brackets; rows joined by "; ", rows with the
+    same label once with their count ("init.std=0.1 ×18": the seeds of one point)."""
     keys = varying(among) or ["run_id"]
-    labels = []
+    counts: dict[str, int] = {}
     for _, r in rows.iterrows():
         head = ", ".join(f"{k}={fmt(r[k])}" for k in keys if k in r.index and not missing(r[k]))
         extra = ", ".join(f"{c} {fmt(r[c])}" for c in show if c in r.index and not missing(r[c]))
-        labels.append(head + (f" ({extra})" if extra else ""))
-    return "; ".join(labels)
+        label = head + (f" ({extra})" if extra else "")
+        counts[label] = counts.get(label, 0) + 1
+    return "; ".join(label + (f" ×{n}" if n > 1 else "") for label, n in counts.items())
+
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"init": {"std": 0.1}} → {"init.std": 0.1}: the config as dotted columns (lists become tuples, hashable)."""

@@ -87,5 +87,6 @@ def versus(history: pd.DataFrame, results: pd.DataFrame, *, x: str, metrics: lis
     finish_axes(ax, xlabel=_label(x, labels), log_x=log_x, log_y=log_y, title=title,
                 ylabel=_label(metrics[0], labels) if len(metrics) == 1 else " / ".join(_label(m, labels) for m in metrics))
     fig.tight_layout()
-    note(fig, [spread_note(df, [x, *([hue] if hue else [])], "error bars")])  # what the bars are
+    has = pd.concat([pd.to_numeric(df[m], errors="coerce").notna() for m in metrics], axis=1).any(axis=1)
+    note(fig, [spread_note(df[has], [x, *([hue] if hue else [])], "error bars")])  # runs with a value, counted
     return fig
