@@ -187,3 +187,53 @@ def test_left_out_runs_are_counted_not_listed_one_by_one():
 
     among = pd.DataFrame({"run_id": list("abcde"), "events.spawn_epoch": [0, 0, 0, 1, 2], "seed": [0, 1, 2, 0, 0]})
     assert describe_rows(among.iloc[:4], among) == "events.spawn_epoch=0 ×3; events.spawn_epoch=1"
+
+
+PAIRED = '''
+name = "decpair"
+seeds = [0]
+[data]
+name = "separable"
+n_train = 64
+n_test = 32
+[model]
+name = "mlp"
+widths = [8]
+[train]
+epochs = 3
+batch_size = 16
+[events]
+spawn_epoch = 1
+[sweep]
+"events.spawn_seed" = [1, 2]
+[pairs]
+measures = ["mode_connectivity"]
+by = "spawn"
+measure_options = { mode_connectivity = { points = 3 } }
+[[findings]]
+name = "value"
+claim = "the children's test-loss barrier is below 10 nats"
+metric = "mode_connectivity.loss_barrier.test"
+where = "`events.spawn_seed` == 1"
+at_most = 10.0
+'''
+
+
+def test_decide_on_pair_values_trains_both_children_and_measures_their_pairs(tmp_path, write_spec):
+    """A finding on pair values read one child per pair: one parent is one value, not judged; --decide adds
+    parents — both children of each (the finding's `where` keeps one) — and measures their pairs before it looks
+    again, so the added seeds count."""
+    spec = write_spec(PAIRED)
+    store = tmp_path / "runs"
+    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "--decide", "--max-seeds", "4",
+                                 "--budget", "10m", "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    from genlab.store import Store
+    from genlab.store.pairs import pair_results
+
+    st = Store(store)
+    children = {(st.config("decpair", rid)["seed"], st.config("decpair", rid)["events"]["spawn_seed"])
+                for rid in st.run_ids("decpair")}
+    parents = {s for s, _ in children}
+    assert len(parents) >= 2 and children == {(s, c) for s in parents for c in (1, 2)}
+    assert len(pair_results(store, "decpair")) == len(parents)  # every parent's pair measured

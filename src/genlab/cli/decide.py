@@ -70,10 +70,18 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
         jobs, state, over = [], {}, []
         for path in specs:
             s = seen(path, prof, sets_d, name, store)
+            if s.design.pairs and options.cluster is None:  # pair values of the seeds added so far, before judging
+                from genlab.cli.pairs import measure_spec_pairs
+
+                measure_spec_pairs(s.extended, store, quiet=True, device=options.device)
             judged = judge_all(s, store)
             state[path] = (s, judged)
             have = seeds_of(s.extended)
             todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
+            gaps = pending(dataclasses.replace(s.extended, runs=tuple(runs_read(s.extended, todo))), store)
+            if todo and gaps:  # runs the seeds looked at so far lack (e.g. a pair's other child): first
+                jobs += gaps
+                continue
             if todo:  # a round doubles the seeds (genlab.findings.verdicts: one look per doubling)
                 add = min(len(have), max_seeds - len(have))
                 nxt = load(path, prof, sets_d, name, list(range(max(have) + 1, max(have) + 1 + add)))
