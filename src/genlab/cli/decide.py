@@ -78,8 +78,9 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             state[path] = (s, judged)
             have = seeds_of(s.extended)
             todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
-            gaps = pending(dataclasses.replace(s.extended, runs=tuple(runs_read(s.extended, todo))), store)
-            if todo and gaps:  # runs the seeds looked at so far lack (e.g. a pair's other child): first
+            open_ = undecided(judged, None)  # however many seeds each needs: its estimate may lack runs
+            gaps = pending(dataclasses.replace(s.extended, runs=tuple(runs_read(s.extended, open_))), store)
+            if open_ and gaps:  # runs the seeds looked at so far lack (e.g. a pair's other child): first
                 jobs += gaps
                 continue
             if todo:  # a round doubles the seeds (genlab.findings.verdicts: one look per doubling)
