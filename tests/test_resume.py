@@ -115,12 +115,12 @@ widths = [16]
 lr = 0.01
 momentum = 0.9
 [train]
-epochs = 100
+epochs = 200
 batch_size = 1
 [record]
 resume_every = 1
 save_init = true
-"""
+"""  # 200 epochs: long enough to be killed 20 times (at 100 a faster solo step let it finish after 19)
 
 
 @pytest.mark.slow  # 21 process starts: ~6 min on 2 busy cores
