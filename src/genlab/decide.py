@@ -93,8 +93,9 @@ def runs_read(exp: Experiment, entries: list[dict]) -> list[PlannedRun]:
         from genlab.store.pairs import BY, point_key
 
         without = BY.get(exp.pairs.get("by", "seed"), ("seed",))
-        points = {point_key(r.config.model_dump(mode="json"), without) for r in exp.runs if r.run_id in keep}
-        keep |= {r.run_id for r in exp.runs if point_key(r.config.model_dump(mode="json"), without) in points}
+        point = {r.run_id: point_key(r.config.model_dump(mode="json"), without) for r in exp.runs}
+        kept = {point[rid] for rid in keep}
+        keep |= {rid for rid, p in point.items() if p in kept}
     return [r for r in exp.runs if r.run_id in keep]
 
 

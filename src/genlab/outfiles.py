@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from genlab.paths import UnsafePathError
-from genlab.store.runfiles import FILE_MODE
+from genlab.store.files import FILE_MODE, named
 
 
 def check_out(path: str | Path, what: str = "output") -> Path:
@@ -31,11 +31,6 @@ def check_out(path: str | Path, what: str = "output") -> Path:
     return p
 
 
-def _named(e: OSError, path: Path) -> OSError:
-    """The same error with the output's path as its file name (so the message says which file)."""
-    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno else e
-
-
 def write_with(path: str | Path, fn: Callable[[Path], None], what: str = "output") -> Path:
     """Check `path`, let `fn(tmp)` write a temporary file beside it, then rename it over `path`."""
     p = check_out(path, what)
@@ -44,7 +39,7 @@ def write_with(path: str | Path, fn: Callable[[Path], None], what: str = "output
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp" + "".join(p.suffixes[-1:]))
         os.close(fd)
     except OSError as e:
-        raise _named(e, p) from None
+        raise named(e, p, replace=True) from None
     try:
         fn(Path(tmp))
         with open(tmp, "rb+") as f:
@@ -54,7 +49,7 @@ def write_with(path: str | Path, fn: Callable[[Path], None], what: str = "output
         os.replace(tmp, p)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise _named(e, p) from None
+        raise named(e, p, replace=True) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -45,7 +45,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise _named(e, path) from None
+        raise named(e, path) from None
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; metrics.jsonl (plain open) gets FILE_MODE
         with os.fdopen(fd, "wb") as f:
@@ -55,16 +55,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise _named(e, path) from None
+        raise named(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _named(e: OSError, path: Path) -> OSError:
+def named(e: OSError, path: Path, replace: bool = False) -> OSError:
     """The same error with `path` as its file name, so the message says which file (a full disk raises
-    ENOSPC from write() with no name)."""
-    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno and not e.filename else e
+    ENOSPC from write() with no name); `replace`: also over a name it has (a temporary file's)."""
+    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno and (replace or not e.filename) else e
 
 
 def write_json(path: Path, obj: Any) -> None:

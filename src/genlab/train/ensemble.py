@@ -9,18 +9,7 @@ The pieces: train/stacked.py (`Stacked`, the stepper: stacked state, forward, st
 train/mlp_grads.py (the hand-derived MLP gradients), train/ensemble_memory.py (how many members fit), and the
 registered optimizers (train/optim.py) with (K,) hyperparameters.
 
-    params[name]: (K, *shape) leaves          the members' weights, stacked
-    member.model: an nn.Module whose tensors are views of params[name][k] (events act on it in place)
-    forward: (K, B, *in_shape) → (K, B, C)     `mlp_forward` (bmm) for Flatten/Linear/activation/Dropout
-                                               stacks; `fused.fused_forward` (one grouped conv per layer,
-                                               HFTA) for Sequential conv nets (convnet3, conv4); else
-                                               torch.func: vmap(functional_call(base, ...)) (BN)
-    dropout: masks[name]: (K, B, *feat)        drawn per step outside the stacked computation, member by member
-                                               from its own "dropout" generator with the calls its solo run
-                                               makes (`models.dropout.multiplier`, forward order), so member
-                                               k's masks are its solo run's; p may differ per member (0: ones,
-                                               nothing drawn); applied by `mlp_forward`/`mlp_grads` (forward
-                                               and hand-written backward) or, under vmap, as `Dropout.replay`
+Shapes and how the stacked forward, optimizer and dropout masks work: train/stacked.py's docstring.
 
 Members are matched to the stack by position (their parameters and buffers in order, shapes checked), not by
 name: a member without dropout modules (mlp_uniform dropout=0 adds none) joins one with them as p = 0.
