@@ -146,7 +146,8 @@ def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spe
 
     sn = seen(spec, None, {}, None, st)
     res = st.results("dec", list(sn.done))
-    per_point = res.groupby("init.std")["wall_s"].mean()
+    assert res["members"].min() >= 1 and res["members"].max() > 1  # linear nets train as ensembles: shared walls
+    per_point = (res["wall_s"] / res["members"]).groupby(res["init.std"]).mean()
     assert cost(sn, st, sn.design.runs) == pytest.approx(2 * per_point.sum())  # 2 seeds × each point's mean
     rep = CliRunner().invoke(app, ["report", str(spec), "--store", str(store), "--out", str(tmp_path / "r.html")])
     assert rep.exit_code == 0, rep.output
@@ -237,3 +238,18 @@ def test_decide_on_pair_values_trains_both_children_and_measures_their_pairs(tmp
     parents = {s for s, _ in children}
     assert len(parents) >= 2 and children == {(s, c) for s in parents for c in (1, 2)}
     assert len(pair_results(store, "decpair")) == len(parents)  # every parent's pair measured
+
+
+def test_rounds_fit_the_budget_cheapest_per_claim_first():
+    """Rounds run one after another on the same workers: their estimated seconds add up. A round that would
+    overrun what is left waits, and cheaper rounds per claim are taken first, so a costly round cannot crowd
+    out two cheap ones."""
+    from genlab.cli.decide import Round, fit
+
+    a, b, c = Round("a", [1], 100.0, 1), Round("b", [2], 60.0, 2), Round("c", [3], 50.0, 1)
+    taken, over = fit([a, b, c], 120.0)
+    assert [r.name for r in taken] == ["b", "c"] and over == ["a"]  # 30 s/claim, 50, then 100 would overrun
+    taken, over = fit([a, b, c], 1000.0)
+    assert [r.name for r in taken] == ["b", "c", "a"] and over == []
+    assert fit([a], 99.0) == ([], ["a"])  # a round longer than the budget left waits, even alone
+    assert fit([], 10.0) == ([], [])

@@ -27,7 +27,7 @@ NOT_AXIS_ROOTS = ("record",)  # what was recorded, not how the net was trained
 REPEAT = "seed"
 # result columns that are metrics or bookkeeping, never a default measure (measures come from result.json's
 # "measures": their names start with a registered measure's name)
-NOT_MEASURES = ("run_id", "status", "stop_reason", "epochs_run", "wall_s", "n_params")
+NOT_MEASURES = ("run_id", "status", "stop_reason", "epochs_run", "wall_s", "members", "n_params")
 
 
 @dataclass(frozen=True)

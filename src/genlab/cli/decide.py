@@ -32,8 +32,9 @@ def judge_all(seen, store) -> list[tuple[dict, Any]]:
 
 
 def cost(seen, store, runs) -> float:
-    """Seconds the `runs` (of a new seed) should take: each one's sweep point's mean wall time over the seeds
-    stored (the same config, another seed), 0 where none is known."""
+    """Seconds the `runs` (of a new seed) should take on one worker: each one's sweep point's mean share of the
+    machine over the seeds stored (the same config, another seed), 0 where none is known. A run's share is its
+    wall_s over the `members` trained beside it in one ensemble (they shared those seconds; 1 when solo)."""
     from genlab.store.defaults import with_omitted_defaults
     from genlab.tables import flatten
 
@@ -48,14 +49,40 @@ def cost(seen, store, runs) -> float:
     res = store.results(seen.design.name, done)
     if "wall_s" not in res.columns:
         return 0.0
+    members = res["members"].fillna(1) if "members" in res.columns else [1] * len(res)
     per = {}
-    for rid, w in zip(res["run_id"], res["wall_s"]):
-        per.setdefault(key(store.config(seen.design.name, rid)), []).append(float(w))
+    for rid, w, m in zip(res["run_id"], res["wall_s"], members):
+        per.setdefault(key(store.config(seen.design.name, rid)), []).append(float(w) / max(float(m), 1.0))
     total = 0.0
     for r in runs:
         ws = per.get(key(r.config.model_dump(mode="json")))
         total += sum(ws) / len(ws) if ws else 0.0
     return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Round:
+    """One spec's next round: the runs of its added seeds, their estimated seconds on the workers, and how many
+    undecided findings they may decide."""
+
+    name: str
+    jobs: list
+    seconds: float
+    claims: int
+
+
+def fit(rounds: list[Round], left: float) -> tuple[list[Round], list[str]]:
+    """The rounds to run now and the names of those that must wait: cheapest per claim first, each taken while
+    the estimated seconds of those taken so far still fit the `left` seconds of the budget (the rounds run one
+    after another on the same workers, so their costs add up)."""
+    taken, over, used = [], [], 0.0
+    for r in sorted(rounds, key=lambda r: (r.seconds / max(r.claims, 1), r.name)):
+        if used + r.seconds > left:
+            over.append(r.name)
+            continue
+        taken.append(r)
+        used += r.seconds
+    return taken, over
 
 
 def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | None, store, options,
@@ -67,7 +94,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
     prof, sets_d = _profile(profile), parse_sets(sets)
     rounds, why = 0, "every finding is decided or needs what seeds cannot give"
     while True:
-        jobs, state, over = [], {}, []
+        gaps, nexts, state = [], [], {}
         for path in specs:
             s = seen(path, prof, sets_d, name, store)
             if s.design.pairs and options.cluster is None:  # pair values of the seeds added so far, before judging
@@ -79,24 +106,25 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             have = seeds_of(s.extended)
             todo = undecided(judged, max_seeds - len(have)) if len(have) < max_seeds else []
             open_ = undecided(judged, None)  # however many seeds each needs: its estimate may lack runs
-            gaps = pending(dataclasses.replace(s.extended, runs=tuple(runs_read(s.extended, open_))), store)
-            if open_ and gaps:  # runs the seeds looked at so far lack (e.g. a pair's other child): first
-                jobs += gaps
-                continue
-            if todo:  # a round doubles the seeds (genlab.findings.verdicts: one look per doubling)
+            gap = pending(dataclasses.replace(s.extended, runs=tuple(runs_read(s.extended, open_))), store)
+            if open_ and gap:  # runs the seeds looked at so far lack (e.g. a pair's other child): first
+                gaps += gap
+            elif todo:  # a round doubles the seeds (genlab.findings.verdicts: one look per doubling)
                 add = min(len(have), max_seeds - len(have))
                 nxt = load(path, prof, sets_d, name, list(range(max(have) + 1, max(have) + 1 + add)))
                 runs = runs_read(nxt, todo)
-                if time.monotonic() + cost(s, store, runs) / options.workers > deadline:
-                    over.append(s.design.name)  # its next seed would not fit the budget left
-                    continue
-                jobs += pending(dataclasses.replace(nxt, runs=tuple(runs)), store)
+                jobs = pending(dataclasses.replace(nxt, runs=tuple(runs)), store)
+                nexts.append(Round(s.design.name, jobs, cost(s, store, runs) / options.workers, len(todo)))
+        taken, over = fit(nexts, deadline - time.monotonic())
+        jobs = gaps + [j for r in taken for j in r.jobs]
         if not jobs:
             if over:
                 why = f"the budget left is too short for one more seed of {', '.join(over)}"
             break
         if not quiet:
-            console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of added seeds", highlight=False)
+            console.print(f"--decide round {rounds + 1}: {len(jobs)} runs of added seeds"
+                          + (f" ({', '.join(over)} wait: not within the budget left)" if over else ""),
+                          highlight=False)
         failures = execute(jobs, store, options, quiet)
         rounds += 1
         if failures:

@@ -183,7 +183,7 @@ def _train(jobs: list[Job], idx: list[int], writers: dict, device: str, progress
 
     def on_finish(k: int, outcome) -> None:
         i = idx[k]
-        res = summary(outcome, jobs[i].run.config, time.perf_counter() - t0)
+        res = summary(outcome, jobs[i].run.config, time.perf_counter() - t0, members=len(idx))
         writers[i].finish(res)
         results[i] = (jobs[i], res, None)
 

@@ -193,7 +193,7 @@ def column_problems(entries: tuple[dict, ...], key: str, columns: set[str], prob
 
 # columns of the results and history tables that are not config columns (store.results / store.history)
 RESULT_COLUMNS = {"run_id", "experiment", "seed", "status", "stop_reason", "epochs_run", "n_params", "wall_s",
-                  "epoch", "lr", "epoch_s", "event"}
+                  "members", "epoch", "lr", "epoch_s", "event"}
 METRIC_SUFFIXES = ("_loss", "_error", "_acc", "_accuracy", "_margin")  # per split: train_loss, test_vflip_error …
 TABLE_PREFIXES = ("data_info.", "per_class.")
 

@@ -77,9 +77,12 @@ class Outcome:
     data_info: dict[str, Any]  # the data set's scalar facts (e.g. label_noise, n_corrupted)
 
 
-def summary(outcome: Outcome, config: RunConfig, wall_s: float) -> dict[str, Any]:
-    """result.json's content: status, stop reason, last epoch's metrics, sizes, timing."""
+def summary(outcome: Outcome, config: RunConfig, wall_s: float, members: int = 1) -> dict[str, Any]:
+    """result.json's content: status, stop reason, last epoch's metrics, sizes, timing. `wall_s` is the seconds
+    from the start of training to this run's end; `members` runs trained together in one stack (an ensemble)
+    shared those seconds, so one run's share of the machine is wall_s / members."""
     last = {k: v for k, v in outcome.history[-1].items() if k not in ("epoch", "event", "lr", "epoch_s")}
     return {"status": outcome.status, "stop_reason": outcome.stop_reason, "epochs_run": outcome.epochs_run,
-            "n_params": count_params(outcome.model), "wall_s": wall_s, "final": last, "measures": outcome.measures,
+            "n_params": count_params(outcome.model), "wall_s": wall_s, "members": members, "final": last,
+            "measures": outcome.measures,
             "per_class_accuracy": outcome.per_class, "data": outcome.data_info}
