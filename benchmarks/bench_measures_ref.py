@@ -2,8 +2,9 @@
 
 `load_reference("3fd97c0")` writes that commit's `src/genlab/measures/*.py` (commands.py left out) into a
 temporary folder as the package `genlab_measures_3fd97c0`, with its `genlab.measures` imports renamed, and
-imports it: it has its own registry, `MeasureData` and `compute`, and shares only `genlab.registry` and
-`genlab.losses` with the working tree. Where there is no git history (the device machine gets a copy of the
+imports it: it has its own registry, `MeasureData` and `compute`, and shares only `genlab.registry`,
+`genlab.losses` and the learning rules with the working tree (imports of modules that moved since are renamed:
+`MOVED`). Where there is no git history (the device machine gets a copy of the
 working tree), the files are read from `.ref/<commit>/`, which `benchmarks/device.sh prepare` exports.
 """
 
@@ -19,6 +20,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "src/genlab/measures"
 SKIP = {"commands.py"}  # the store-facing layer: not part of the measures being timed
+MOVED = {"genlab.train.rules": "genlab.models.rules"}  # modules an old package imports that moved since (issue 25)
 
 
 def _git(*args: str) -> str:
@@ -34,6 +36,8 @@ def load_reference(commit: str) -> ModuleType:
     (folder / name).mkdir()
     for path, text in _files(commit):
         if path.endswith(".py") and path not in SKIP:
+            for old, new in MOVED.items():
+                text = text.replace(old, new)
             (folder / name / path).write_text(text.replace("genlab.measures", name))
     sys.path.insert(0, str(folder))
     return importlib.import_module(name)
