@@ -15,6 +15,7 @@ from torch import nn
 
 from genlab.models import register_model
 from genlab.models.dropout import Dropout
+from genlab.models.pooling import MaxPool1x2, MaxPool2x2
 
 
 class Ops(NamedTuple):
@@ -22,16 +23,16 @@ class Ops(NamedTuple):
 
     conv: type[nn.Module]
     bn: type[nn.Module]
-    maxpool: type[nn.Module]
+    maxpool: type[nn.Module]  # a 2×2 (or length-2) max-pool, built with no arguments
     avgpool: type[nn.Module]  # adaptive
 
 
 def ops_for(in_shape: tuple[int, ...], model: str) -> Ops:
     """Conv/BN/pool classes for in_shape (C, H, W) → 2-D, (C, L) → 1-D."""
     if len(in_shape) == 3:
-        return Ops(nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d)
+        return Ops(nn.Conv2d, nn.BatchNorm2d, MaxPool2x2, nn.AdaptiveAvgPool2d)
     if len(in_shape) == 2:
-        return Ops(nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d)
+        return Ops(nn.Conv1d, nn.BatchNorm1d, MaxPool1x2, nn.AdaptiveAvgPool1d)
     raise ValueError(f"{model} needs inputs shaped (C, H, W) or (C, L), got {in_shape}; for flat inputs "
                      f"use an image data set without `flatten` (or mnist1d with as_image = true)")
 
@@ -45,7 +46,7 @@ def pool_if_possible(o: Ops, sizes: list[int]) -> tuple[nn.Module, list[int]]:
     """A 2×2 max-pool and the halved sizes, or Identity when a side is already below 2 pixels."""
     if min(sizes) < 2:
         return nn.Identity(), sizes
-    return o.maxpool(2), [s // 2 for s in sizes]
+    return o.maxpool(), [s // 2 for s in sizes]
 
 
 @register_model("convnet3")
