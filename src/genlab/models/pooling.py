@@ -2,11 +2,13 @@
 
 `MaxPool2x2` is `nn.MaxPool2d(2)` (kernel 2, stride 2, floor mode) and `MaxPool1x2` is `nn.MaxPool1d(2)`: the
 same module type to everything that inspects a net (path norms, fused ensembles), the same output. Where autograd
-records nothing (`torch.no_grad()`, or an input that needs no gradient) the output is the elementwise maximum of
-the window's strided views instead of PyTorch's pooling kernel, which on a CPU computes an int64 argmax index
+records nothing (`torch.no_grad()`, `torch.inference_mode()`) the output is the elementwise maximum of the
+window's strided views instead of PyTorch's pooling kernel, which on a CPU computes an int64 argmax index
 per output and costs ~5× more at these sizes (1 thread: (64, 16, 8, 8) 175 → 31 µs, (64, 64, 32, 32)
 15.8 → 5.7 ms; `python benchmarks/bench_pool.py`). Training keeps PyTorch's kernel: a hand-made backward
-measured no faster.
+measured no faster, and the maxima's own gradient would change the float order of the backward pass. The test is
+grad mode alone, not `x.requires_grad`: inside `torch.func.vmap` (the stacked ensembles) a batched activation
+reports requires_grad False while its graph is recorded.
 
 Equal values: the maximum of the same numbers is exact; a NaN in a window gives NaN both ways (torch.maximum
 and the pooling kernel propagate it); an odd trailing row or column is dropped, as floor mode does.
@@ -19,7 +21,7 @@ from torch import nn
 
 
 def _recorded(x: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and x.requires_grad
+    return torch.is_grad_enabled()
 
 
 def max2x2(x: torch.Tensor) -> torch.Tensor:
