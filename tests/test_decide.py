@@ -253,3 +253,21 @@ def test_rounds_fit_the_budget_cheapest_per_claim_first():
     assert [r.name for r in taken] == ["b", "c", "a"] and over == []
     assert fit([a], 99.0) == ([], ["a"])  # a round longer than the budget left waits, even alone
     assert fit([], 10.0) == ([], [])
+
+
+def test_cost_reads_stores_written_before_results_had_members(tmp_path, write_spec, monkeypatch):
+    """A store from before `members` was recorded (its results have no such column): each run counts whole,
+    its wall time, as before."""
+    from genlab.cli.decide import cost
+    from genlab.decide import seen
+    from genlab.store import Store
+
+    spec, store = write_spec(SPEC), tmp_path / "runs"
+    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    st = Store(store)
+    sn = seen(spec, None, {}, None, st)
+    full = st.results("dec", list(sn.done))
+    assert full["members"].max() > 1  # stacked today: an old store's wall times are not divided
+    monkeypatch.setattr(st, "results", lambda name, ids: full.drop(columns="members"))
+    assert cost(sn, st, sn.design.runs) == pytest.approx(full["wall_s"].sum())  # one seed's runs: their walls
