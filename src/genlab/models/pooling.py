@@ -20,10 +20,6 @@ import torch
 from torch import nn
 
 
-def _recorded(x: torch.Tensor) -> bool:
-    return torch.is_grad_enabled()
-
-
 def max2x2(x: torch.Tensor) -> torch.Tensor:
     """(..., H, W) → (..., H // 2, W // 2): the maximum of each 2×2 window, windows not overlapping."""
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
@@ -45,7 +41,7 @@ class MaxPool2x2(nn.MaxPool2d):
         super().__init__(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x) if _recorded(x) else max2x2(x)
+        return super().forward(x) if torch.is_grad_enabled() else max2x2(x)
 
 
 class MaxPool1x2(nn.MaxPool1d):
@@ -55,4 +51,4 @@ class MaxPool1x2(nn.MaxPool1d):
         super().__init__(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x) if _recorded(x) else max1x2(x)
+        return super().forward(x) if torch.is_grad_enabled() else max1x2(x)
