@@ -118,12 +118,17 @@ at_least = 0.0
 """
 
 
+def run_quietly(spec, store, *options: str):
+    """`genlab run SPEC --store STORE -q [options]`, which must succeed; its CliRunner result."""
+    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), *options, "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r
+
+
 def test_run_decide_adds_seeds_only_where_findings_need_them(tmp_path, write_spec):
     spec = write_spec(SPEC)
     store = tmp_path / "runs"
-    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "--decide", "--max-seeds", "4",
-                                 "--budget", "10m", "-q"], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+    r = run_quietly(spec, store, "--decide", "--max-seeds", "4", "--budget", "10m")
     from genlab.spec import loader as experiment
     from genlab.store import Store
 
@@ -226,9 +231,7 @@ def test_decide_on_pair_values_trains_both_children_and_measures_their_pairs(tmp
     again, so the added seeds count."""
     spec = write_spec(PAIRED)
     store = tmp_path / "runs"
-    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "--decide", "--max-seeds", "4",
-                                 "--budget", "10m", "-q"], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+    r = run_quietly(spec, store, "--decide", "--max-seeds", "4", "--budget", "10m")
     from genlab.store import Store
     from genlab.store.pairs import pair_results
 
@@ -263,8 +266,7 @@ def test_cost_reads_stores_written_before_results_had_members(tmp_path, write_sp
     from genlab.store import Store
 
     spec, store = write_spec(SPEC), tmp_path / "runs"
-    r = CliRunner().invoke(app, ["run", str(spec), "--store", str(store), "-q"], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+    run_quietly(spec, store)
     st = Store(store)
     sn = seen(spec, None, {}, None, st)
     full = st.results("dec", list(sn.done))
