@@ -32,10 +32,13 @@ _DECIDED: dict[str, bool] = {}
 
 
 def _key(group: str, device: str) -> str:
-    """The ensemble group key (model, data apart from labels, batch sizes, loss, optimizer family, rule) and
-    the machine: device, torch version, CPU, threads."""
+    """The ensemble group key (model, data apart from labels, batch sizes, loss, optimizer family, rule), the
+    machine (device, torch version, CPU, threads) and the fused step's memory layout (a decision measured
+    with the other layout is not reused)."""
+    from genlab.train.fused import CHANNELS_LAST
+
     return json.dumps([group, device, torch.__version__, platform.processor() or platform.machine(),
-                       torch.get_num_threads()])
+                       torch.get_num_threads(), sorted(CHANNELS_LAST.items())])
 
 
 def _disk() -> tuple[Any, dict[str, bool]]:
