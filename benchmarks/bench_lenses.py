@@ -126,7 +126,7 @@ def main() -> None:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
     print(f"ConvNet3-{args.width}, n = {args.n}, torch {torch.__version__}, {args.threads} thread(s), "
           f"{args.repeats} interleaved repeats; medians")
-    print(f"(the machine may be shared: CPU seconds are this process's; wall includes waiting)")
+    print("(the machine may be shared: CPU seconds are this process's; wall includes waiting)")
     print(f"{'case':9s} {'genlab wall':>12s} {'cpu':>7s} {'reference wall':>15s} {'cpu':>7s} {'ref/genlab':>11s}")
     for name, (mine, ref) in chosen.items():
         tm, tr = [], []

@@ -231,7 +231,7 @@ def test_decide_on_pair_values_trains_both_children_and_measures_their_pairs(tmp
     again, so the added seeds count."""
     spec = write_spec(PAIRED)
     store = tmp_path / "runs"
-    r = run_quietly(spec, store, "--decide", "--max-seeds", "4", "--budget", "10m")
+    run_quietly(spec, store, "--decide", "--max-seeds", "4", "--budget", "10m")
     from genlab.store import Store
     from genlab.store.pairs import pair_results
 

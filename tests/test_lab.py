@@ -100,7 +100,7 @@ def test_tags_and_notes_live_beside_the_run_and_survive_verify(lab):
     rows = {x["run_id"]: x for x in json.loads(res.stdout)}
     assert rows[done]["tags"] == "best lr-ok" and rows[done]["note"] == "the one to show"
     removed = cli("tag", "tiny", done, "--remove", "lr-ok", store=st.root)
-    assert f"tags best; note" in flat(removed.stdout)
+    assert "tags best; note" in flat(removed.stdout)
     assert "tagged" in flat(cli("ls", store=st.root).stdout) and " 1 " in flat(cli("ls", store=st.root).stdout)
     bad = cli("tag", "tiny", done, "--add", "two words", store=st.root)
     assert bad.exit_code != 0 and "two words" in str(bad.exception)

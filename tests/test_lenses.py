@@ -17,7 +17,7 @@ from torch import nn
 
 from genlab.losses import get_loss
 from genlab.measures import MeasureData, compute
-from genlab.measures.cka import center, cka_from_grams, cka_matrix, features, gram
+from genlab.measures.cka import cka_from_grams, cka_matrix, features, gram
 from genlab.measures.connectivity import barrier, interpolate, mode_connectivity, reestimate_bn
 from genlab.measures.esd import fit_power_law, fitted_layers, layer_eigenvalues
 from genlab.measures.landscape import filter_normalize, grid, random_direction, slice_1d, slice_2d

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from genlab.figures import draw
-from genlab.figures.seed000 import derived, slope_one_fit, variant
+from genlab.figures.seed000 import derived, variant
 from genlab.findings import evaluate, linear_fit
 from genlab.measures import MeasureData, compute
 from genlab.measures.margins import gamma_margin, margins
