@@ -16,6 +16,13 @@ from torch import nn
 
 LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 CONV_FNS = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+
+
+def conv_fn(m: nn.Module):
+    """The functional conv for a conv module of any of CONV_FNS' types or their subclasses."""
+    return next(fn for t, fn in CONV_FNS.items() if isinstance(m, t))
+
+
 NO_LAYERS_MSG = ("the model has no nn.Linear or nn.Conv layer that runs in a forward pass; weight measures "
                  "need at least one")
 
@@ -49,7 +56,7 @@ class Op:
         if m.padding_mode != "zeros":
             raise ValueError(f"{type(m).__name__} with padding_mode={m.padding_mode!r}: only zero padding "
                              "is supported by operator measures; use padding_mode='zeros'")
-        return CONV_FNS[type(m)](x, w, None, m.stride, m.padding, m.dilation, m.groups)
+        return conv_fn(m)(x, w, None, m.stride, m.padding, m.dilation, m.groups)
 
 
 def leaf_modules(model: nn.Module) -> list[nn.Module]:

@@ -24,7 +24,7 @@ from torch import nn
 
 from genlab.measures import MeasureData, cached, register_measure
 from genlab.measures.lanczos import lanczos_extreme
-from genlab.measures.layers import CONV_FNS, Op
+from genlab.measures.layers import Op, conv_fn
 from genlab.measures.norms import weight_ops
 
 SPECTRAL_RTOL = 1e-9  # Lanczos stops when the Ritz residual is below this × σ_max² (bounds the relative error)
@@ -89,7 +89,7 @@ def operator_frobenius_norm(op: Op) -> float:
         return float(torch.linalg.vector_norm(w))
     m = op.module
     ones = torch.ones(1, *op.in_shape, dtype=w.dtype, device=w.device)
-    out = CONV_FNS[type(m)](ones, w * w, None, m.stride, m.padding, m.dilation, m.groups)  # (1, *out_shape)
+    out = conv_fn(m)(ones, w * w, None, m.stride, m.padding, m.dilation, m.groups)  # (1, *out_shape)
     return float(out.sum().sqrt())
 
 
@@ -100,7 +100,7 @@ def operator_l21_rows(op: Op) -> float:
         return float(torch.linalg.vector_norm(w, dim=1).sum())
     m = op.module
     ones = torch.ones(1, *op.in_shape, dtype=w.dtype, device=w.device)
-    out = CONV_FNS[type(m)](ones, w * w, None, m.stride, m.padding, m.dilation, m.groups)
+    out = conv_fn(m)(ones, w * w, None, m.stride, m.padding, m.dilation, m.groups)
     return float(out.sqrt().sum())
 
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from torch import nn
 
 from genlab.models import register_model
+from genlab.models.conv import Conv1d, Conv2d
 from genlab.models.dropout import Dropout
 from genlab.models.pooling import MaxPool1x2, MaxPool2x2
 
@@ -30,9 +31,9 @@ class Ops(NamedTuple):
 def ops_for(in_shape: tuple[int, ...], model: str) -> Ops:
     """Conv/BN/pool classes for in_shape (C, H, W) → 2-D, (C, L) → 1-D."""
     if len(in_shape) == 3:
-        return Ops(nn.Conv2d, nn.BatchNorm2d, MaxPool2x2, nn.AdaptiveAvgPool2d)
+        return Ops(Conv2d, nn.BatchNorm2d, MaxPool2x2, nn.AdaptiveAvgPool2d)
     if len(in_shape) == 2:
-        return Ops(nn.Conv1d, nn.BatchNorm1d, MaxPool1x2, nn.AdaptiveAvgPool1d)
+        return Ops(Conv1d, nn.BatchNorm1d, MaxPool1x2, nn.AdaptiveAvgPool1d)
     raise ValueError(f"{model} needs inputs shaped (C, H, W) or (C, L), got {in_shape}; for flat inputs "
                      f"use an image data set without `flatten` (or mnist1d with as_image = true)")
 

@@ -26,13 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.models.conv import conv_nd
 from genlab.models.mlp import ACTIVATIONS
 
 CONVS = (nn.Conv1d, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 SHAPE_FREE = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AvgPool1d,
               nn.AvgPool2d, nn.Identity, *ACTIVATIONS.values())  # act per channel: fused channels are fine
-CONV_FN = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d}
 # 2-D fused maps channels-last (NHWC), per device type: oneDNN's grouped convs, BN and pools then run without
 # reordering to its blocked layout. CPU, 8 members, batch 64, 1 thread, one training step (bench_flops.py's
 # step): Conv-4 c16 on 1×8×8 44.6 → 61.7 GFLOP/s, on 3×32×32 42.3 → 71.2; ConvNet3-32 52.9 → 61.9, 81.9 → 96.5.
@@ -88,8 +88,8 @@ def fused_forward(model: nn.Sequential, params: dict[str, torch.Tensor], bufs: d
             b = params.get(f"{i}.bias")
             # a shared input is every member's: the first conv reads it once with all K·C_out filters (groups 1)
             groups = mod.groups if (first and shared_x) else K * mod.groups
-            h = CONV_FN[type(mod)](h, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1),
-                                   mod.stride, mod.padding, mod.dilation, groups)
+            h = conv_nd(h, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1), mod.stride,
+                        mod.padding, mod.dilation, groups)  # a batched matmul where one window covers the map
             first = False
         elif isinstance(mod, NORMS):
             training = model.training
