@@ -5,8 +5,10 @@
     python benchmarks/bench_ensemble.py --device cuda   # the same on a GPU
 
 Each part trains every run with `genlab.train.loop.train` (one run at a time, the solo trainer) and with the
-ensemble executor's plan (`executors.ensemble.plan`, `train.ensemble.train_ensemble`), and prints CPU seconds
-(process time: robust on a shared machine), wall seconds and their ratios. Targets (issue 12): quickstart
+ensemble executor's plan (`executors.ensemble.plan`, `train.ensemble.train_ensemble`), `--repeats` times each,
+interleaved, and prints the medians of CPU seconds (process time: robust on a shared machine) and wall seconds,
+their ratios, and the CPU seconds' split into training epochs (the steps) and evaluations (every epoch's pass
+over the train and test sets). The process sets glibc's allocator as `genlab run` does (genlab.runtime). Targets (issue 12): quickstart
 ≥ 10×, 16 MLPs on mnist1d ≥ 3×, every family ≥ 1× (never slower than solo for a group the executor batches).
 Each part also prints the worst relative difference between the trainers' final losses and errors; with
 `--sensitivity` the same between each solo run and itself with lr·(1 + 2⁻²²) — chaotic runs (resnet20 at these
@@ -17,6 +19,8 @@ the ensemble's difference against. Prints numbers; asserts nothing (benchmarks a
 from __future__ import annotations
 
 import argparse
+import collections
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +29,10 @@ import torch
 
 from genlab.executors import Job
 from genlab.executors.ensemble import K_AUTO, ensembles
+from genlab.runtime import keep_freed_memory
 from genlab.spec.loader import PlannedRun, load
 from genlab.spec import RunConfig
+from genlab.train import loop, stacked
 from genlab.train.ensemble import train_ensemble
 from genlab.train.loop import train
 from genlab.train.state import Outcome
@@ -34,11 +40,39 @@ from genlab.train.state import Outcome
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(fn) -> tuple[float, float, Any]:
-    """(CPU s, wall s, fn())."""
+PARTS: collections.Counter = collections.Counter()  # CPU s of the trainers' epochs and evaluations
+
+
+def _clocked(cls: type, method: str, part: str) -> None:
+    """Add the CPU seconds of every call of cls.method to PARTS[part]."""
+    fn = getattr(cls, method)
+
+    def clocked(*a, **k):
+        c0 = time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            PARTS[part] += time.process_time() - c0
+    setattr(cls, method, clocked)
+
+
+for _cls in (loop.Solo, stacked.Stacked):
+    _clocked(_cls, "train_epoch", "steps")
+    _clocked(_cls, "evaluate", "evaluation")
+
+
+def timed(fn) -> tuple[float, float, Any, dict[str, float]]:
+    """(CPU s, wall s, fn(), CPU s of its epochs' steps and evaluations)."""
+    PARTS.clear()
     c0, w0 = time.process_time(), time.perf_counter()
     out = fn()
-    return time.process_time() - c0, time.perf_counter() - w0, out
+    return time.process_time() - c0, time.perf_counter() - w0, out, dict(PARTS)
+
+
+def medians(runs: list[tuple]) -> tuple[float, float, Any, dict[str, float]]:
+    """The medians of repeated `timed` results (the outcomes of the first)."""
+    parts = {k: statistics.median(r[3].get(k, 0.0) for r in runs) for k in ("steps", "evaluation")}
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[0][2], parts
 
 
 def worst_difference(solo: list[Outcome], ens: list[Outcome]) -> float:
@@ -58,24 +92,31 @@ def nudged(cfg: RunConfig) -> RunConfig:
     return cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"lr": cfg.optim.lr * (1 + 2 ** -22)})})
 
 
-def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO, sensitivity: bool = False
-            ) -> None:
+def compare(name: str, configs: list[RunConfig], device: str, k_max: int = K_AUTO, sensitivity: bool = False,
+            repeats: int = 1) -> None:
     units = ensembles([Job(PlannedRun(c, {}), {}) for c in configs], k_max)
     groups = [[j.run.config for j in u] for u in units]
     for c in configs[:1]:  # warm: imports, and the data set in build_dataset's cache (both trainers use it)
         train(with_epochs(c, 0), device=device)
-    solo = timed(lambda: [train(c, device=device) for c in configs])
-    ens = timed(lambda: [o for g in groups for o in (train_ensemble(g, device=device) if len(g) > 1
-                                                       else [train(g[0], device=device)])])
+    runs: dict[str, list] = {"solo": [], "ensemble": []}
+    for _ in range(repeats):  # interleaved: a neighbour's load falls on both
+        runs["solo"].append(timed(lambda: [train(c, device=device) for c in configs]))
+        runs["ensemble"].append(timed(lambda: [o for g in groups for o in (
+            train_ensemble(g, device=device) if len(g) > 1 else [train(g[0], device=device)])]))
+    solo, ens = medians(runs["solo"]), medians(runs["ensemble"])
     order = [configs.index(c) for g in groups for c in g]  # ensemble outcomes come in group order
     by_config = [o for _, o in sorted(zip(order, ens[2]), key=lambda t: t[0])]
     sizes = sorted((len(g) for g in groups), reverse=True)
     auto = sorted((len(u) for u in ensembles([Job(PlannedRun(c, {}), {}) for c in configs], K_AUTO, auto=True,
                                         device=device)), reverse=True)  # what `--ensemble auto` would do
-    print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}; under auto {auto}) on {device}\n"
-          f"  solo     {solo[0]:8.2f} CPU s {solo[1]:8.2f} wall s\n"
-          f"  ensemble {ens[0]:8.2f} CPU s {ens[1]:8.2f} wall s\n"
-          f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall\n"
+    split = "   (steps {steps:.2f}, evaluation {evaluation:.2f})"
+    print(f"{name}: {len(configs)} runs in {len(groups)} units (sizes {sizes}; under auto {auto}) on {device}; "
+          f"medians of {repeats}\n"
+          f"  solo     {solo[0]:8.2f} CPU s {solo[1]:8.2f} wall s" + split.format(**solo[3]) + "\n"
+          f"  ensemble {ens[0]:8.2f} CPU s {ens[1]:8.2f} wall s" + split.format(**ens[3]) + "\n"
+          f"  speed-up {solo[0] / ens[0]:8.1f}× CPU   {solo[1] / ens[1]:8.1f}× wall"
+          f"   (steps {solo[3]['steps'] / max(ens[3]['steps'], 1e-9):.1f}×, evaluation "
+          f"{solo[3]['evaluation'] / max(ens[3]['evaluation'], 1e-9):.1f}×)\n"
           f"  worst relative difference of the final losses and errors: "
           f"{worst_difference(solo[2], by_config):.1e}", flush=True)
     if sensitivity:
@@ -130,18 +171,21 @@ def main() -> None:
     ap.add_argument("--only", choices=["quickstart", "mlp16", "dropout", "families"])
     ap.add_argument("--sensitivity", action="store_true",
                     help="also train each run solo with lr·(1 + 2⁻²²): how far rounding alone moves it")
+    ap.add_argument("--repeats", type=int, default=3, help="timings each way, interleaved (medians printed)")
     a = ap.parse_args()
+    allocator = keep_freed_memory()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, device {a.device}, 1 torch thread")
+    print(f"torch {torch.__version__}, device {a.device}, 1 torch thread; glibc keep_freed_memory: {allocator}")
+    kw = {"sensitivity": a.sensitivity, "repeats": a.repeats}
     if a.only in (None, "mlp16"):
-        compare("16 MLPs on mnist1d", mlp16(), a.device, sensitivity=a.sensitivity)
+        compare("16 MLPs on mnist1d", mlp16(), a.device, **kw)
     if a.only in (None, "dropout"):
-        compare("8 dropout MLPs on digits", dropout8(), a.device, sensitivity=a.sensitivity)
+        compare("8 dropout MLPs on digits", dropout8(), a.device, **kw)
     if a.only in (None, "families"):
         for name, cfgs in families().items():
-            compare(name, cfgs, a.device, sensitivity=a.sensitivity)
+            compare(name, cfgs, a.device, **kw)
     if a.only in (None, "quickstart"):
-        compare("quickstart (000 Figs 3-1..3-7, small)", quickstart(), a.device, sensitivity=a.sensitivity)
+        compare("quickstart (000 Figs 3-1..3-7, small)", quickstart(), a.device, **kw)
 
 
 if __name__ == "__main__":

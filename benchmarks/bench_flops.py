@@ -6,8 +6,9 @@ Peak, two ways: (1) measured — a plain float32 matmul (2048², torch.mm, best 
 cores × SIMD lanes (float32: 16 with AVX-512, 8 with AVX2) × 2 FMA units × 2 FLOPs per FMA × clock (the
 `cpu MHz` of /proc/cpuinfo, which a turbo clock may exceed), for the threads used. A step's FLOPs are counted
 with forward hooks: a conv 2·C_out·(C_in/groups)·∏k·∏S_out per sample, a linear 2·in·out, and the backward
-pass as twice the forward (input and weight gradients); BN, ReLU, pooling and the optimizer are not counted
-(memory-bound, small). Timed: K solo steps (nn.Module + torch.optim.SGD) and one fused step of K members
+pass as twice the forward (input and weight gradients) except for the first layer's input gradient, which no
+one asks for; "useful" leaves out the multiplies by zero padding (on 8×8 maps 5×5 kernels read padding for
+half their taps); BN, ReLU, pooling and the optimizer are not counted (memory-bound, small). Timed: K solo steps (nn.Module + torch.optim.SGD) and one fused step of K members
 (train.fused.fused_forward + autograd + the update), ConvNet3-32 and Conv-4 (c = 16, BN) on digits' 1×8×8
 and CIFAR's 3×32×32 shapes; CPU seconds (process time), best of `--steps`. Prints numbers; asserts nothing.
 """
@@ -57,31 +58,51 @@ def paper_peak(threads: int) -> tuple[float, str]:
     return threads * lanes * fma * 2 * clock, f"{lanes} float32 lanes, {fma} FMA units, {clock / 1e9:.2f} GHz"
 
 
-def step_flops(model: nn.Module, x: torch.Tensor) -> float:
-    """FLOPs of one training step on batch x: 3 × the forward's conv and linear FLOPs."""
-    total = [0.0]
+def taps_in_input(mod: nn.Module, in_size: tuple[int, ...]) -> int:
+    """Σ over a conv's output positions of the kernel taps that fall on the input, not on its zero padding."""
+    ones = torch.ones(1, 1, *in_size, dtype=torch.float64)
+    fn = F.conv2d if len(in_size) == 2 else F.conv1d
+    kernel = torch.ones(1, 1, *mod.kernel_size, dtype=torch.float64)
+    return int(fn(ones, kernel, None, mod.stride, mod.padding, mod.dilation).sum())
+
+
+def step_flops(model: nn.Module, x: torch.Tensor) -> tuple[float, float]:
+    """(FLOPs of one training step on batch x as counted by the conv formula, the same without the multiplies by
+    zero padding). A step: the forward's conv and linear FLOPs, the weight gradient's as many, and the input
+    gradient's as many for every layer but the first (whose input needs none)."""
+    full, useful, first = [0.0], [0.0], []
 
     def hook(mod, inp, out):
-        if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
-            total[0] += 2 * out.numel() * (mod.in_channels // mod.groups) * math.prod(mod.kernel_size)
+        per_tap = 2 * out.shape[0] * out.shape[1] * (mod.in_channels // mod.groups) if isinstance(
+            mod, (nn.Conv1d, nn.Conv2d)) else 0
+        if per_tap:
+            f = (per_tap * math.prod(out.shape[2:]) * math.prod(mod.kernel_size),
+                 per_tap * taps_in_input(mod, tuple(inp[0].shape[2:])))
         elif isinstance(mod, nn.Linear):
-            total[0] += 2 * out.numel() * mod.in_features
+            f = (2 * out.numel() * mod.in_features,) * 2
+        else:
+            return
+        full[0] += 3 * f[0]
+        useful[0] += 3 * f[1]
+        if not first:
+            first.append(f)
 
     hs = [m.register_forward_hook(hook) for m in model.modules()]
     with torch.no_grad():
         model(x)
     for h in hs:
         h.remove()
-    return 3 * total[0]
+    return full[0] - first[0][0], useful[0] - first[0][1]
 
 
-def bench(name: str, opts: dict, in_shape: tuple[int, ...], K: int, B: int, steps: int) -> tuple[float, float, float]:
-    """(FLOPs of K member steps, CPU s of K solo steps, CPU s of one fused step of K members)."""
+def bench(name: str, opts: dict, in_shape: tuple[int, ...], K: int, B: int, steps: int
+          ) -> tuple[float, float, float, float]:
+    """(FLOPs of K member steps, their useful FLOPs, CPU s of K solo steps, CPU s of one fused step of K)."""
     torch.manual_seed(0)
     nets = [create_model(name, in_shape, 10, **opts) for _ in range(K)]
     x = torch.randn(K, B, *in_shape)
     y = torch.randint(0, 10, (K, B))
-    flops = K * step_flops(nets[0], x[0])
+    flops, useful = (K * f for f in step_flops(nets[0], x[0]))
     optims = [torch.optim.SGD(n.parameters(), lr=0.01, momentum=0.9) for n in nets]
 
     def solo() -> None:
@@ -105,7 +126,7 @@ def bench(name: str, opts: dict, in_shape: tuple[int, ...], K: int, B: int, step
         loss.backward()
         fused_opt.step()
 
-    return flops, cpu_best(solo, steps), cpu_best(fused, steps)
+    return flops, useful, cpu_best(solo, steps), cpu_best(fused, steps)
 
 
 def main() -> None:
@@ -122,15 +143,17 @@ def main() -> None:
           f"{a.threads} torch thread(s)")
     print(f"peak float32: matmul 2048² {measured / 1e9:.1f} GFLOP/s measured; on paper {paper / 1e9:.1f} GFLOP/s "
           f"({how})")
-    print(f"{'net':24s} {'input':10s} {'MFLOP/step':>10s} {'solo GFLOP/s':>13s} {'fused':>8s} {'solo/peak':>10s} "
-          f"{'fused/peak':>10s} {'fused gain':>10s}")
+    print(f"{'net':16s} {'input':8s} {'MFLOP/step':>10s} {'useful':>7s} {'solo GFLOP/s':>12s} {'fused':>6s} "
+          f"{'solo/peak':>9s} {'fused/peak':>10s} {'useful solo/peak':>16s} {'fused gain':>10s}")
     for name, opts, label in (("convnet3", {"width": 32}, "convnet3 w32"), ("conv4", {"width": 16}, "conv4 c16 BN")):
         for in_shape in ((1, 8, 8), (3, 32, 32)):
-            flops, solo_s, fused_s = bench(name, opts, in_shape, a.k, a.batch, a.steps)
+            flops, useful, solo_s, fused_s = bench(name, opts, in_shape, a.k, a.batch, a.steps)
             s, f = flops / solo_s, flops / fused_s
-            print(f"{label:24s} {'x'.join(map(str, in_shape)):10s} {flops / a.k / 1e6:10.1f} {s / 1e9:13.1f} "
-                  f"{f / 1e9:8.1f} {s / measured:10.2f} {f / measured:10.2f} {solo_s / fused_s:9.2f}×", flush=True)
-    print(f"(K = {a.k} members, batch {a.batch}; CPU seconds, best of {a.steps}; a step's FLOPs per member above)")
+            print(f"{label:16s} {'x'.join(map(str, in_shape)):8s} {flops / a.k / 1e6:10.1f} {useful / a.k / 1e6:7.1f} "
+                  f"{s / 1e9:12.1f} {f / 1e9:6.1f} {s / measured:9.2f} {f / measured:10.2f} "
+                  f"{useful / solo_s / measured:16.2f} {solo_s / fused_s:9.2f}×", flush=True)
+    print(f"(K = {a.k} members, batch {a.batch}; CPU seconds, best of {a.steps}; a step's FLOPs per member above, "
+          "counted by the conv formula and, 'useful', without the taps on zero padding; ratios to the measured peak)")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""The CUDA-only training options (bf16 autocast, channels_last, torch.compile) run through the same code on a
-CPU once the device check is lifted: what a GPU session would run, minus the device. (On a CPU `train` refuses
-them, tests/test_ensemble.py; here that check is patched out.)"""
+"""The CUDA-only training options (bf16 autocast, torch.compile) run through the same code on a CPU once the
+device check is lifted: what a GPU session would run, minus the device. (On a CPU `train` refuses them,
+tests/test_ensemble.py; here that check is patched out.) channels_last, which runs on any device, too."""
 
 import pytest
 import torch
 
 import genlab.train.loop as loop
+from genlab.executors.ensemble import group_key
 from genlab.train.ensemble import train_ensemble
 from genlab.train.loop import train
 from test_ensemble import config
@@ -40,9 +41,15 @@ def test_bf16_ensemble_matches_its_solo_runs_to_bf16_rounding(anywhere):
         assert all(p.dtype == torch.float32 for p in member.model.parameters())
 
 
-def test_channels_last_changes_the_layout_not_the_numbers(anywhere):
+def test_channels_last_changes_the_layout_not_the_numbers():
+    """channels_last runs on a CPU too (no device check to lift): the weights in that layout, the numbers the
+    contiguous run's to float32 rounding; it trains solo, never in an ensemble."""
     plain, last = train(conv()), train(conv(channels_last=True))
-    assert last.model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert last.model[2].weight.is_contiguous(memory_format=torch.channels_last)  # (8, 8, 3, 3): the formats
+    assert not plain.model[2].weight.is_contiguous(memory_format=torch.channels_last)  # differ (1 channel: not)
+    assert group_key(conv(channels_last=True)) is None and group_key(conv()) is not None
+    with pytest.raises(ValueError, match="cannot join an ensemble: train.channels_last trains solo"):
+        train_ensemble([conv(0, channels_last=True), conv(1, channels_last=True)])
     assert last.history[-1]["train_loss"] == pytest.approx(plain.history[-1]["train_loss"], rel=1e-5)
     for name, t in plain.model.state_dict().items():
         torch.testing.assert_close(last.model.state_dict()[name], t, rtol=1e-4, atol=1e-6)

@@ -228,9 +228,9 @@ def test_memory_cap_splits_an_ensemble(monkeypatch):
         assert a.history[-1]["train_loss"] == pytest.approx(b.history[-1]["train_loss"], rel=1e-6)
 
 
-@pytest.mark.parametrize("field, value", [("precision", "bf16"), ("channels_last", True), ("compile", True)])
+@pytest.mark.parametrize("field, value", [("precision", "bf16"), ("compile", True)])
 def test_cuda_only_options_are_refused_on_a_cpu(field, value):
-    """bf16 autocast, channels_last and torch.compile are CUDA options: on a CPU a clear error, not a silent no-op."""
+    """bf16 autocast and torch.compile are CUDA options: on a CPU a clear error, not a silent no-op."""
     cfg = config(train={field: value})
     with pytest.raises(ValueError, match=f"train.{field}.*needs a CUDA device"):
         train(cfg)
@@ -238,4 +238,4 @@ def test_cuda_only_options_are_refused_on_a_cpu(field, value):
         train_ensemble([cfg, config(train={field: value}, seed=1)])
     assert config().run_id == config(train={field: {"precision": "float32"}.get(field, False)}).run_id  # defaults keep ids
     if field != "precision":
-        assert group_key(cfg) is None  # compile and channels_last train solo
+        assert group_key(cfg) is None  # compiled runs train solo

@@ -182,8 +182,9 @@ class TrainSpec(Frozen):
     eval_batch_size: Int = Field(1000, ge=1)
     rule: str = "backprop"  # a registered learning rule (genlab.models.rules): backprop, feedback_alignment, ...
     rule_options: dict[str, Any] = {}  # its keyword options, e.g. {scale = "none"} for sign_symmetry
-    # CUDA only (refused on a CPU): bf16 autocast of forward and loss; channels_last memory format for conv
-    # nets; torch.compile of the model (solo runs). bf16 changes the numbers, so it is part of the run id.
+    # CUDA only (refused on a CPU): bf16 autocast of forward and loss; torch.compile of the model (solo runs).
+    # bf16 changes the numbers, so it is part of the run id. Any device: channels_last memory format for 2-D
+    # conv nets (solo runs; on a CPU 0.9-1.6× a step, by model: benchmarks/bench_channels_last.py).
     precision: Literal["float32", "bf16"] = "float32"
     channels_last: Bool = False
     compile: Bool = False

@@ -37,6 +37,8 @@ def ensemble_blocker(model: nn.Module, config: RunConfig) -> str | None:
     """Why this run cannot be an ensemble member (None if it can)."""
     if CONSTRAINTS.get(config.constraint.name).active:
         return "a [constraint] (weight-normalized training) trains solo"
+    if config.train.channels_last:
+        return "train.channels_last trains solo (fused ensembles choose their maps' layout themselves)"
     if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
         return "torch's nn.Dropout draws from the global RNG; use genlab.models.dropout.Dropout"
     return None
