@@ -88,6 +88,23 @@ def test_fused_2d_maps_are_channels_last_where_chosen(monkeypatch):
         # another order (a conv bias before BN has a gradient of 0 up to such rounding: scale by all of them)
 
 
+def test_fused_maps_return_to_nchw_after_the_last_conv():
+    """ConvNet3's ReLU after its first conv sees a channels-last map, the one after its last conv (before the
+    Flatten, whose copy hands back a contiguous gradient) a contiguous one: both layers' backward then read
+    one layout."""
+    torch.manual_seed(0)
+    base, params, bufs = _stack([create_model("convnet3", (1, 8, 8), 10, width=4) for _ in range(3)])
+    relus = [m for m in base if isinstance(m, nn.ReLU)]
+    seen = []
+    hooks = [r.register_forward_hook(lambda m, i, o: seen.append(
+        "NHWC" if not o.is_contiguous() and o.is_contiguous(memory_format=torch.channels_last) else
+        "NCHW" if o.is_contiguous() else "other")) for r in relus]
+    fused_forward(base, params, bufs, torch.randn(3, 5, 1, 8, 8))
+    for h in hooks:
+        h.remove()
+    assert seen == ["NHWC", "NCHW"]
+
+
 def test_what_is_not_fused():
     assert not is_fusable(create_model("mlp", (4,), 3, widths=[5]))  # the bmm path's
     assert not is_fusable(create_model("resnet20", (3, 8, 8), 3))  # residual: vmap
