@@ -21,14 +21,16 @@ from genlab.spec import RunConfig
 from genlab.store import Store, StoreError
 
 K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains little and memory grows
-# On a CPU fully connected nets always gain from stacking (16 MLPs on mnist1d 6.3-7.8× in issue 28's reruns of
-# benchmarks/bench_ensemble.py), so `auto` stacks them. Conv families gain little on a CPU: groups of 8 on
-# digits, whole training, fused (train/fused.py) ConvNet3-32 1.0-1.1×, Conv-4 c16 with BN 1.2-1.3×, ResNet-20
-# by vmap 1.0-1.1× (reruns at stop 24; 1.4-1.8× at stop 22, before solo steps got faster) — one grouped
-# convolution of K members costs about what K convolutions cost (8 members, 32→32 channels, 8×8, forward and
-# backward: 17.4 ms as 8 convs, 24.8 ms grouped), and at CIFAR's 32×32 a solo conv step is near the CPU's matmul
-# peak, so fusion is slower (benchmarks/bench_flops.py: 0.6×). So `auto` stacks them on a CPU only where
-# `executors.calibrate` measures a gain on this machine, and always on a GPU; an explicit K stacks any family.
+# On a CPU fully connected nets always gain from stacking (benchmarks/bench_ensemble.py, whole training, medians
+# of interleaved repeats, stop 25: 16 MLPs on mnist1d 2.5×, the quickstart's 192 runs 24×; 6.3-7.8× for the 16
+# MLPs at stop 22, before solo steps got 2-3× cheaper), so `auto` stacks them. Conv families gain less: groups of
+# 8 on digits, fused (train/fused.py: channels-last maps, one-window convs as matmuls) Conv-4 c16 with BN 1.6×
+# (its steps 2.0×), ConvNet3-32 1.3× (steps 1.4×), ResNet-20 by vmap 1.0× — an ensemble's evaluation costs what K
+# solo ones cost (they already run at a large batch), one grouped convolution of K members costs about what K
+# convolutions cost (8 members, 32→32 channels, 8×8, forward and backward: 17.4 ms as 8 convs, 24.8 ms grouped),
+# and at CIFAR's 32×32 a solo conv step is near the CPU's matmul peak, so fusion is slower (bench_flops.py: 0.6×).
+# So `auto` stacks them on a CPU only where `executors.calibrate` measures a gain on this machine, and always on a
+# GPU; an explicit K stacks any family.
 CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
 # families whose `dropout` option is a per-member probability in the stack (train/ensemble.py: masks drawn per
