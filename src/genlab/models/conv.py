@@ -68,8 +68,8 @@ def conv_nd(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride, pa
     return out.reshape(B, G * O, *(1,) * n)
 
 
-class Conv1d(nn.Conv1d):
-    """nn.Conv1d, computed by `conv_nd` (a matmul where one window covers the input)."""
+class _OneWindow:
+    """_conv_forward by `conv_nd` for zero padding (a matmul where one window covers the input)."""
 
     def _conv_forward(self, input, weight, bias):
         if self.padding_mode != "zeros":
@@ -77,10 +77,9 @@ class Conv1d(nn.Conv1d):
         return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-class Conv2d(nn.Conv2d):
-    """nn.Conv2d, computed by `conv_nd` (a matmul where one window covers the input)."""
+class Conv1d(_OneWindow, nn.Conv1d):
+    """nn.Conv1d, computed by `conv_nd`."""
 
-    def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros":
-            return super()._conv_forward(input, weight, bias)
-        return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+class Conv2d(_OneWindow, nn.Conv2d):
+    """nn.Conv2d, computed by `conv_nd`."""
