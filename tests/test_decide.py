@@ -256,6 +256,23 @@ def test_rounds_fit_the_budget_cheapest_per_claim_first():
     assert [r.name for r in taken] == ["b", "c", "a"] and over == []
     assert fit([a], 99.0) == ([], ["a"])  # a round longer than the budget left waits, even alone
     assert fit([], 10.0) == ([], [])
+    unknown = Round("u", [4], 0.0, 1)  # no stored seed of its points: an estimate of 0 s
+    assert fit([unknown], 5.0) == ([unknown], []) and fit([unknown], 0.0) == ([], ["u"])
+    assert fit([unknown], -30.0) == ([], ["u"])  # past the deadline nothing starts
+
+
+def test_runs_the_judged_seeds_lack_come_first_and_within_the_budget():
+    """`schedule`: the runs that seeds added earlier still lack (a pair's other child, another sweep point of a
+    finding) are taken before any next round, and they too must fit what is left — at stop 25 such runs were
+    added unbudgeted and a 30 m --decide ran 2.4 min past its deadline."""
+    from genlab.cli.decide import Round, schedule
+
+    gap, cheap, dear = Round("g", [1], 50.0, 1), Round("n1", [2], 30.0, 3), Round("n2", [3], 60.0, 1)
+    taken, over = schedule([gap], [cheap, dear], 100.0)
+    assert [r.name for r in taken] == ["g", "n1"] and over == ["n2"]  # 50 + 30 fit; 60 more would not
+    taken, over = schedule([gap], [cheap], 40.0)
+    assert taken == [cheap] and over == ["g"]  # the gap's 50 s do not fit; the 30 s round still does
+    assert schedule([gap], [cheap], -1.0) == ([], ["g", "n1"])
 
 
 def test_cost_reads_stores_written_before_results_had_members(tmp_path, write_spec, monkeypatch):

@@ -77,12 +77,20 @@ def fit(rounds: list[Round], left: float) -> tuple[list[Round], list[str]]:
     after another on the same workers, so their costs add up)."""
     taken, over, used = [], [], 0.0
     for r in sorted(rounds, key=lambda r: (r.seconds / max(r.claims, 1), r.name)):
-        if used + r.seconds > left:
+        if left <= 0 or used + r.seconds > left:  # nothing left: not even a round of unknown (0) cost
             over.append(r.name)
             continue
         taken.append(r)
         used += r.seconds
     return taken, over
+
+
+def schedule(gaps: list[Round], nexts: list[Round], left: float) -> tuple[list[Round], list[str]]:
+    """`fit` for the runs the seeds added so far still lack (`gaps`: their findings cannot be judged without
+    them) first, then the next rounds in what is left; the names of all that wait."""
+    taken, over = fit(gaps, left)
+    more, wait = fit(nexts, left - sum(r.seconds for r in taken))
+    return taken + more, over + wait
 
 
 def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | None, store, options,
@@ -94,7 +102,7 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
     prof, sets_d = _profile(profile), parse_sets(sets)
     rounds, why = 0, "every finding is decided or needs what seeds cannot give"
     while True:
-        gaps, nexts, state = [], [], {}
+        gaps, nexts, state = [], [], {}  # Rounds: runs the judged seeds lack; the next seeds
         for path in specs:
             s = seen(path, prof, sets_d, name, store)
             if s.design.pairs and options.cluster is None:  # pair values of the seeds added so far, before judging
@@ -108,15 +116,16 @@ def decide_loop(specs: list[Path], profile: str, sets: list[str], name: str | No
             open_ = undecided(judged, None)  # however many seeds each needs: its estimate may lack runs
             gap = pending(dataclasses.replace(s.extended, runs=tuple(runs_read(s.extended, open_))), store)
             if open_ and gap:  # runs the seeds looked at so far lack (e.g. a pair's other child): first
-                gaps += gap
+                gaps.append(Round(s.design.name, gap, cost(s, store, [j.run for j in gap]) / options.workers,
+                                  len(open_)))
             elif todo:  # a round doubles the seeds (genlab.findings.verdicts: one look per doubling)
                 add = min(len(have), max_seeds - len(have))
                 nxt = load(path, prof, sets_d, name, list(range(max(have) + 1, max(have) + 1 + add)))
                 runs = runs_read(nxt, todo)
                 jobs = pending(dataclasses.replace(nxt, runs=tuple(runs)), store)
                 nexts.append(Round(s.design.name, jobs, cost(s, store, runs) / options.workers, len(todo)))
-        taken, over = fit(nexts, deadline - time.monotonic())
-        jobs = gaps + [j for r in taken for j in r.jobs]
+        taken, over = schedule(gaps, nexts, deadline - time.monotonic())  # the gaps, too, within the budget
+        jobs = [j for r in taken for j in r.jobs]
         if not jobs:
             if over:
                 why = f"the budget left is too short for one more seed of {', '.join(over)}"
