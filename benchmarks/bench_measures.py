@@ -42,6 +42,27 @@ SHOWN_REL = 1e-4  # value differences printed above this relative size
 PACBAYES_SEARCHES = ("pacbayes_flatness", "pacbayes_mag_flatness")
 
 
+def fit_to_zero_error(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, gen: torch.Generator,
+                      max_epochs: int) -> int:
+    """SGD (lr 0.05, momentum 0.9, batch 64, data order from `gen`) on the first n points until every one is
+    classified right (checked in eval mode after each epoch) or max_epochs; returns the epochs trained."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, 64):
+            idx = perm[i:i + 64]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            if bool((model(x[:n]).argmax(1) == y[:n]).all()):
+                break
+    return epoch
+
+
 def checkpoint(n: int, width: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, dict, int]:
     """(trained float32 model, x (2n, 3, 32, 32), teacher labels (2n,), init state_dict, epochs trained)."""
     torch.manual_seed(0)
@@ -52,18 +73,7 @@ def checkpoint(n: int, width: int) -> tuple[torch.nn.Module, torch.Tensor, torch
     with torch.no_grad():
         y = teacher(x).argmax(1)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for epoch in range(1, MAX_EPOCHS + 1):
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n, 64):
-            idx = perm[i:i + 64]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            if bool((model(x[:n]).argmax(1) == y[:n]).all()):
-                break
+    epoch = fit_to_zero_error(model, x, y, n, gen, MAX_EPOCHS)
     for m in model.modules():  # torch's own conv class (genlab's subclass only adds a matmul path, unused at
         if isinstance(m, torch.nn.Conv2d):  # 16×16 and 8×8 maps): the old package looks convs up by exact type
             m.__class__ = torch.nn.Conv2d

@@ -40,9 +40,9 @@ import types
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from bench_measures import fit_to_zero_error
 from genlab.losses import get_loss
 from genlab.measures import MeasureData, compute
 from genlab.models import create_model
@@ -112,21 +112,8 @@ def checkpoint(n: int, width: int) -> tuple[nn.Sequential, nn.Sequential, torch.
     x = torch.randn(2 * n, *IN_SHAPE, generator=gen)
     teacher = torch.randn(x[0].numel(), NUM_CLASSES, generator=gen)
     y = (x.flatten(1) @ teacher).argmax(1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for epoch in range(1, MAX_EPOCHS + 1):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n, 64):
-            idx = perm[i:i + 64]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            if bool((model(x[:n]).argmax(1) == y[:n]).all()):
-                break
-    return model, init.eval(), x, y, epoch
+    epoch = fit_to_zero_error(model, x, y, n, gen, MAX_EPOCHS)
+    return model.eval(), init.eval(), x, y, epoch
 
 
 def count_passes(model: nn.Module, n: int) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
