@@ -34,7 +34,7 @@ def test_every_measure_agrees_in_float32_and_float64():
     assert set(f32) == set(f64)
     off = {k: (f64[k], f32[k]) for k in f64 if abs(f32[k] - f64[k]) > max(REL32 * abs(f64[k]), ABS32)}
     assert not off, off
-    for k in ("pacbayes_flatness.sigma", "pacbayes_mag_flatness.sigma"):  # bisection to 2^-15: the same step
+    for k in ("pacbayes_flatness.sigma", "pacbayes_mag_flatness.sigma"):  # the same draws: the same tests
         assert f32[k] == pytest.approx(f64[k], rel=2.0 ** -14)
 
 
@@ -147,3 +147,46 @@ def test_pacbayes_draws_batched_by_vmap_give_the_same_sigma(monkeypatch):
     monkeypatch.setitem(pacbayes.DRAW_CHUNK, "cpu", 3)  # chunks of 3, 3, 2 of the 8 draws
     chunked = compute(["pacbayes_flatness", "pacbayes_mag_flatness"], net, data, dtype=torch.float64)
     assert chunked == loop
+
+
+def test_image_batches_pass_channels_last_with_the_same_values(monkeypatch):
+    """The searches and the Hessian read ≥ 16×16 image batches channels-last on a CPU (objective.pass_layout):
+    the layout is taken, smaller maps and other tensors are left alone, and every measure that reads the
+    training subset gives the same values as with NCHW passes (float64: to rounding)."""
+    from genlab.measures import objective
+
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    assert objective.pass_layout(x).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(objective.pass_layout(x), x)
+    small = torch.randn(4, 3, 8, 8)
+    one_map = x[:, 0]  # 3-D: left as is
+    assert objective.pass_layout(small) is small and objective.pass_layout(one_map) is one_map
+    flat = torch.randn(4, 10)
+    assert objective.pass_layout(flat) is flat
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 3)).double()
+    gen = torch.Generator().manual_seed(1)
+    xs = torch.randn(48, 3, 16, 16, generator=gen, dtype=torch.float64)
+    ys = torch.randint(0, 3, (48,), generator=gen)
+    opt = torch.optim.SGD(net.parameters(), lr=0.2)
+    for _ in range(60):  # a BN net in eval mode with its running statistics, fitted a little
+        opt.zero_grad()
+        get_loss("cross_entropy")(net(xs), ys).backward()
+        opt.step()
+    data = MeasureData(xs, ys, xs, ys, get_loss("cross_entropy"), None, 3)
+    names = ["pacbayes_flatness", "pacbayes_mag_flatness", "sharpness", "hessian"]
+    layouts = []
+    net[0].register_forward_hook(lambda m, i, o: layouts.append(i[0].is_contiguous(
+        memory_format=torch.channels_last) and not i[0].is_contiguous()))
+    fast = compute(names, net, data, dtype=torch.float64)
+    assert layouts and all(layouts)
+    monkeypatch.setitem(objective.CHANNELS_LAST_MIN_PIXELS, "cpu", 10 ** 9)
+    layouts.clear()
+    plain = compute(names, net, data, dtype=torch.float64)
+    assert layouts and not any(layouts)
+    assert set(fast) == set(plain)
+    for k in plain:
+        assert fast[k] == pytest.approx(plain[k], rel=1e-9, abs=1e-12, nan_ok=True), k

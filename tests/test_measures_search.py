@@ -4,6 +4,7 @@ known, and the Hessian's top eigenvalue and trace against the explicit Hessian o
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -79,14 +80,7 @@ def test_pacbayes_error_test_stops_early_with_the_full_means_answer():
     """For the 0-1 error a σ test stops adding draws once the running mean is past the target. At every σ of a
     grid its answer is the one the mean over all draws gives (and some tests did stop early), and the search
     returns exactly the σ a search on the full mean returns."""
-    gen = torch.Generator().manual_seed(0)  # a linear classifier with no training errors on 200 points
-    x = torch.randn(200, 5, generator=gen, dtype=torch.float64)
-    direction = torch.randn(5, generator=gen, dtype=torch.float64)
-    net = nn.Linear(5, 2, bias=False).double()
-    with torch.no_grad():
-        net.weight.copy_(torch.stack([direction, -direction]))
-    y = (x @ direction < 0).long()
-    data = MeasureData(x, y, x, y, get_loss("cross_entropy"), None, 2)
+    net, data = _separable_linear(200)
     cfg = FlatnessConfig(target=0.1, mc_samples=8, search_depth=20, max_samples=None)
     w = {k: p.detach() for k, p in net.named_parameters()}
     z = pacbayes.draws(w, cfg)
@@ -157,12 +151,7 @@ def test_itp_survives_non_finite_values_and_reports_no_crossing():
 def test_pacbayes_itp_search_equals_the_bisection_search(magnitude):
     """flatness_sigma (ITP on the Monte Carlo mean, early exits included) against the bisection search it
     replaced, on a small trained classifier: the same σ to bisection's precision."""
-    net, data = _tiny_mlp()
-    opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    for _ in range(200):
-        opt.zero_grad()
-        data.loss(net(data.x_train), data.y_train).backward()
-        opt.step()
+    net, data = _trained_tiny_mlp()
     cfg = FlatnessConfig(target=0.1, mc_samples=8, search_depth=15, max_samples=None)
     w = {k: p.detach() for k, p in net.named_parameters()}
     z = pacbayes.draws(w, cfg)
@@ -172,6 +161,118 @@ def test_pacbayes_itp_search_equals_the_bisection_search(magnitude):
     bisected = pacbayes.largest_true(test, cfg.sigma_start, cfg.search_depth, "")
     got = pacbayes.flatness_sigma(net, data, cfg, magnitude)
     assert got == pytest.approx(bisected, rel=2.0 ** -cfg.search_depth)
+
+
+@pytest.mark.parametrize("name, g", [
+    ("square", lambda s: s ** 2 - 0.09), ("tanh", lambda s: math.tanh(5 * (s - 0.37))),
+    ("steps of 1e-3", lambda s: math.floor(s * 1000) / 1000 - 0.3)])
+def test_a_deviation_tolerance_stops_at_the_first_sigma_within_it(name, g):
+    """gtol > 0 (FlatnessConfig.deviation_tol): the search returns the first σ it tests with |g(σ)| ≤ gtol —
+    the tests before it all outside the tolerance — in no more tests than without the stop."""
+    gtol = 0.01
+    f, calls = _counted(g)
+    got = pacbayes.largest_root(f, 0.1, 15, "none", gtol=gtol)
+    assert abs(g(got)) <= gtol and got == calls[-1]
+    assert all(abs(g(s)) > gtol for s in calls[:-1])
+    full, full_calls = _counted(g)
+    pacbayes.largest_root(full, 0.1, 15, "none")
+    assert len(calls) <= len(full_calls)
+    at_start, first = _counted(lambda s: s - 0.1)  # the first σ tested is within: no other test
+    assert pacbayes.largest_root(at_start, 0.1, 15, "none", gtol=gtol) == 0.1 and first == [0.1]
+
+
+@pytest.mark.parametrize("magnitude", [False, True])
+def test_pacbayes_deviation_tol_gives_a_sigma_whose_full_mean_rise_is_within_it(magnitude):
+    """Jiang et al.'s stopping rule on the 0-1 error: the σ returned has a rise (over all draws, not the early
+    exit's partial mean) within deviation_tol of the target, and the search takes fewer forward passes than
+    without the rule."""
+    net, data = _trained_tiny_mlp()
+    cfg = FlatnessConfig(target=0.1, mc_samples=8, search_depth=15, max_samples=None, deviation_tol=0.02)
+    w = {k: p.detach() for k, p in net.named_parameters()}
+    z = pacbayes.draws(w, cfg)
+    eps2 = cfg.magnitude_eps ** 2
+    std = (lambda k, s: torch.sqrt(s ** 2 * w[k] ** 2 + eps2)) if magnitude else (lambda k, s: s)
+    f = pacbayes._objective(net, data, cfg)
+    base = float(f(w))
+    calls = []
+    handle = net.register_forward_hook(lambda *_: calls.append(1))
+    got = pacbayes.flatness_sigma(net, data, cfg, magnitude)
+    with_tol = len(calls)
+    calls.clear()
+    precise = pacbayes.flatness_sigma(net, data, replace(cfg, deviation_tol=0.0), magnitude)
+    handle.remove()
+    rise = sum(float(f({k: w[k] + std(k, got) * z[k][d] for k in w})) for d in range(8)) / 8 - base
+    assert abs(rise - cfg.target) <= cfg.deviation_tol
+    assert with_tol < len(calls)
+    assert got == pytest.approx(precise, rel=0.5)  # the same crossing, coarsely (the rise is steep here)
+
+
+def test_an_early_exit_never_reads_as_within_the_deviation_tolerance():
+    """With deviation_tol the early exit waits until the running mean is past target + tol: a σ the excess
+    function calls within the tolerance has had all its draws read (its value is the full mean's), and one
+    that stopped early is outside the tolerance by the full mean too."""
+    net, data = _separable_linear(200)
+    cfg = FlatnessConfig(target=0.1, mc_samples=8, max_samples=None, deviation_tol=0.03)
+    w = {k: p.detach() for k, p in net.named_parameters()}
+    z = pacbayes.draws(w, cfg)
+    f = pacbayes._objective(net, data, cfg)
+    excess = pacbayes._mean_excess(net, data, cfg, w, z, lambda k, s: s, 1)
+    assert float(f(w)) == 0.0  # separable: the rise is the mean error itself
+    within = 0
+    for sigma in torch.linspace(0.05, 1.5, 300).tolist():
+        got = excess(sigma)
+        full = sum(float(f({k: w[k] + sigma * z[k][d] for k in w})) for d in range(8)) / 8 - cfg.target
+        assert (abs(got) <= cfg.deviation_tol) == (abs(full) <= cfg.deviation_tol), sigma
+        if abs(got) <= cfg.deviation_tol:
+            within += 1
+            assert got == full
+    assert within > 0
+
+
+def _separable_linear(n: int) -> tuple[nn.Module, MeasureData]:
+    """A linear classifier with no training errors on n Gaussian points in 5-D."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
+    direction = torch.randn(5, generator=gen, dtype=torch.float64)
+    net = nn.Linear(5, 2, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.stack([direction, -direction]))
+    y = (x @ direction < 0).long()
+    return net, MeasureData(x, y, x, y, get_loss("cross_entropy"), None, 2)
+
+
+def test_pacbayes_deviation_tol_must_be_a_finite_non_negative_number():
+    net, data = _tiny_mlp()
+    for bad in (-0.01, math.nan, math.inf):
+        with pytest.raises(ValueError, match="deviation_tol"):
+            pacbayes_flatness(net, data, cfg=FlatnessConfig(deviation_tol=bad, max_samples=None))
+
+
+def test_the_default_precision_sits_within_the_precise_searchs_bracket():
+    """The default search (depth 8) against depth 15 on a trained classifier: within 2^-8 relative — the
+    default's bracket — and in fewer forward passes."""
+    net, data = _trained_tiny_mlp()
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    default = FlatnessConfig(max_samples=None)
+    for magnitude in (False, True):
+        calls.clear()
+        got = pacbayes.flatness_sigma(net, data, default, magnitude)
+        passes = len(calls)
+        calls.clear()
+        precise = pacbayes.flatness_sigma(net, data, replace(default, search_depth=15), magnitude)
+        assert got == pytest.approx(precise, rel=2.0 ** -default.search_depth)
+        assert passes < len(calls)
+
+
+def _trained_tiny_mlp() -> tuple[nn.Module, MeasureData]:
+    net, data = _tiny_mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(200):
+        opt.zero_grad()
+        data.loss(net(data.x_train), data.y_train).backward()
+        opt.step()
+    return net, data
 
 
 def _tiny_mlp() -> tuple[nn.Module, MeasureData]:
