@@ -110,6 +110,24 @@ def test_fields_added_later_keep_old_run_ids_at_their_default(write_spec):
     assert rec["measure_options"] == {"num_params": {}}  # not the default: hashed
 
 
+def test_option_fields_added_later_keep_old_run_ids_at_their_default(write_spec):
+    """FlatnessConfig.deviation_tol came after runs stored pacbayes options: at its default it is left out of
+    the resolved options (the stored shape, so the same run id); set, it is stored and hashed."""
+    def load(cfg: str, name: str):
+        text = TINY.replace("[sweep]", '[record]\nmeasures = ["pacbayes_flatness"]\nmeasure_options = '
+                            '{ pacbayes_flatness = { cfg = { ' + cfg + ' } } }\n[sweep]')
+        return experiment.load(write_spec(text, name), None).runs[0].config
+
+    before, explicit, set_ = load("mc_samples = 4", "a.toml"), load("mc_samples = 4, deviation_tol = 0.0", "b.toml"), \
+        load("mc_samples = 4, deviation_tol = 0.01", "c.toml")
+    stored = json.loads(before.canonical_json())["record"]["measure_options"]["pacbayes_flatness"]["cfg"]
+    assert set(stored) == {"target", "quantity", "mc_samples", "search_depth", "sigma_start", "magnitude_eps",
+                           "max_samples", "seed"}  # the fields runs were stored with
+    assert explicit.run_id == before.run_id != set_.run_id
+    assert json.loads(set_.canonical_json())["record"]["measure_options"]["pacbayes_flatness"]["cfg"][
+        "deviation_tol"] == 0.01
+
+
 def test_omitted_defaults_json_matches_the_configs():
     """The store's torch-free copy of OMIT_DEFAULT (genlab.store.defaults) holds the configs' own defaults."""
     from pydantic import BaseModel

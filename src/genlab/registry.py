@@ -22,6 +22,7 @@ where it came from (`Registry.origin`: module and distribution), which `genlab r
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import inspect
@@ -280,7 +281,25 @@ def validate_options(fn: Callable[..., Any], name: str, options: dict[str, Any],
         checked = options_model(fn, name).model_validate(options)
     except pydantic.ValidationError as e:
         raise OptionsError(kind, name, format_errors(e, sorted(options_of(fn)))) from None
-    return checked.model_dump(mode="json") if as_json else dict(checked)
+    if not as_json:
+        return dict(checked)
+    out = checked.model_dump(mode="json")
+    for key, value in dict(checked).items():  # config dataclasses: fields added later, at their default, left out
+        if dataclasses.is_dataclass(value) and isinstance(out.get(key), dict):
+            for f in dataclasses.fields(value):
+                if f.metadata.get(OMIT_AT_DEFAULT) and getattr(value, f.name) == f.default:
+                    out[key].pop(f.name, None)
+    return out
+
+
+OMIT_AT_DEFAULT = "omit_at_default"
+
+
+def later_field(default: Any) -> Any:
+    """A field of an options dataclass (e.g. measures.pacbayes.FlatnessConfig) added after runs were stored with
+    it: resolved options (`validate_options(as_json=True)`, what a run's config stores and hashes) leave it out
+    while it holds `default`, so those runs keep their ids — spec.OMIT_DEFAULT's rule, for option tables."""
+    return dataclasses.field(default=default, metadata={OMIT_AT_DEFAULT: True})
 
 
 def call_entry(registry: "Registry", entry: dict[str, Any], *args: Any, ignore: tuple[str, ...] = ()) -> Any:

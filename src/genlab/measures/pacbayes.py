@@ -56,6 +56,7 @@ from torch import nn
 from torch.func import vmap
 
 from genlab.measures import MeasureData, register_measure
+from genlab.registry import later_field
 from genlab.measures.objective import Params, error_rate, loss_fn, params_of, train_subset
 
 QUANTITIES = ("error", "loss")
@@ -70,7 +71,8 @@ class FlatnessConfig:
     quantity: str = "error"  # "error": 0-1 loss (Jiang et al.); "loss": the training loss
     mc_samples: int = 8  # Monte Carlo draws of u, in antithetic pairs (so rounded up to even)
     search_depth: int = 8  # σ* to relative precision 2^-8 (bisection's steps; ITP takes as many or fewer tests)
-    deviation_tol: float = 0.0  # > 0: also stop at a σ whose mean rise is within this of target (Jiang et al.: 0.01)
+    # > 0: also stop at a σ whose mean rise is within this of target (Jiang et al.'s code: 0.01); a later field
+    deviation_tol: float = later_field(0.0)  # (left out of a run's config at 0: runs stored before keep their ids)
     sigma_start: float = 0.1  # first guess; halved or doubled until [σ, 2σ] brackets σ*
     magnitude_eps: float = 1e-3  # ε of the magnitude-aware variant (a standard deviation)
     max_samples: int | None = 2048  # L̂ on this fixed prefix of the training set (None: all of it)
