@@ -2,14 +2,15 @@
 the measures package of an earlier commit, side by side in one process, interleaved, medians reported.
 
     python benchmarks/bench_measures.py [--n 512] [--width 32] [--repeats 3] [--commit 3fd97c0]
-                                        [--paths old64,old32,new32,new64] [--breakdown] [--device cpu]
+                                        [--paths old64,old32,new32,new64,new32same] [--breakdown] [--device cpu]
 
 The checkpoint: a ConvNet3 (width 32, no biases, 48,480 weights) trained with SGD on 2n synthetic N(0, 1)
 images labelled by a second, random ConvNet3 (a teacher), until every one of its n training points is
 classified right (deterministic: seed 0). Measures see n training and n test points, the init weights, and
 cross-entropy. Each path is one `compute(all its registered measures)` call, as the trainer makes:
   old64 / old32  the package at `--commit` (loaded by bench_measures_ref.py) in float64 (its default) / float32;
-  new64 / new32  today's package in float64 / float32 (the default of `record` and `genlab measure`).
+  new64 / new32  today's package in float64 / float32 (the default of `record` and `genlab measure`);
+  new32same      today's package in float32 on the measures the old package has (the same work, like for like).
 Paths run in a rotating order within each repeat (the machine is shared: medians of interleaved runs, in CPU
 seconds of this process). Set OMP_NUM_THREADS=1 for the 1-thread numbers. Prints
 the medians, the ratios, and every value on which new32 or new64 differs from old64 by more than 1e-4 relative;
@@ -95,17 +96,19 @@ def paths(pkg_old: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 
     loss = get_loss("cross_entropy")
 
-    def run(pkg: Any, dtype: torch.dtype) -> Callable[[], dict[str, float]]:
+    def run(pkg: Any, dtype: torch.dtype, names: list[str] | None = None) -> Callable[[], dict[str, float]]:
         def go() -> dict[str, float]:
             memo = getattr(getattr(pkg, "spectral", None), "_CONV_NORMS", None)
             if memo is not None:
                 memo.clear()  # the old package memoized conv norms across calls: each run starts cold
             data = pkg.MeasureData(x[:n], y[:n], x[n:], y[n:], loss, init, NUM_CLASSES)
-            return pkg.compute(pkg.list_measures(), model, data, device=device, dtype=dtype)
+            return pkg.compute(names or pkg.list_measures(), model, data, device=device, dtype=dtype)
         return go
 
+    same = [k for k in pkg_new.list_measures() if k in set(pkg_old.list_measures())]
     return {"old64": run(pkg_old, torch.float64), "old32": run(pkg_old, torch.float32),
-            "new32": run(pkg_new, torch.float32), "new64": run(pkg_new, torch.float64)}
+            "new32": run(pkg_new, torch.float32), "new64": run(pkg_new, torch.float64),
+            "new32same": run(pkg_new, torch.float32, same)}  # today's code on the measures the old one has
 
 
 def rel(a: float, b: float) -> float:
@@ -173,7 +176,7 @@ def main() -> None:
     med = {p: statistics.median(t) for p, t in times.items()}
     print("\nmedian CPU seconds: " + ", ".join(f"{p} {med[p]:.2f}" for p in order))
     for a in ("old64", "old32"):
-        for b in ("new32", "new64"):
+        for b in ("new32", "new32same", "new64"):
             if a in med and b in med:
                 print(f"  {a} / {b} = {med[a] / med[b]:5.2f}x")
     if "old64" in values:

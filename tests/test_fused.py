@@ -168,3 +168,27 @@ def test_calibration_measures_once_and_caches_on_disk(tmp_path, monkeypatch):
     assert calibrate.stacking_pays(cfg, key + "other") is False and calls == [1, 1]
     monkeypatch.setitem(fused.CHANNELS_LAST, "cpu", not fused.CHANNELS_LAST["cpu"])  # the fused step changed:
     assert calibrate.stacking_pays(cfg, key) is False and calls == [1, 1, 1]  # measured again, not reused
+
+
+@pytest.mark.parametrize("model", [{"name": "conv4", "width": 3}, {"name": "resnet20"}])  # fused; vmap
+@pytest.mark.parametrize("alone", [True, False])
+def test_conv_members_are_evaluated_as_solo_runs_evaluate_them(model, alone, monkeypatch):
+    """Where EVAL_ALONE says so (CPU), a conv stack evaluates each member's own net (views of the stack) with
+    the solo evaluation, not a stacked forward: each epoch's metrics are bit for bit what train.evaluate gives
+    on that member's weights. Otherwise (the GPU's path, here forced) the stacked forward, to float tolerance."""
+    from genlab.train.evaluate import evaluate_splits
+    from genlab.train.setup import build
+
+    monkeypatch.setitem(stacked.EVAL_ALONE, "cpu", alone)
+    used = []
+    real = stacked.evaluate_stacked
+    monkeypatch.setattr(stacked, "evaluate_stacked", lambda *a: used.append(1) or real(*a))
+    cfgs = [config(data={"name": "digits", "n_train": 300}, model=model, optim={"lr": lr},
+                   train={"epochs": 2, "batch_size": 128}, seed=s) for s, lr in ((0, 0.05), (1, 0.1))]
+    for cfg, out in zip(cfgs, ens.train_ensemble(cfgs)):
+        data, _, loss, _ = build(cfg, torch.device("cpu"))
+        solo = evaluate_splits(out.model, data, loss, cfg.train.eval_batch_size)
+        assert solo and set(solo) <= set(out.history[-1])
+        for k, v in solo.items():
+            assert out.history[-1][k] == (v if alone else pytest.approx(v, rel=1e-5, abs=1e-7)), k
+    assert bool(used) != alone
