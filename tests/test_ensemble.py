@@ -158,9 +158,11 @@ def test_plan_groups_by_key_and_keeps_solo_runs_solo():
     for pays, sizes in ((False, [1, 1]), (True, [2])):  # on a CPU convs stack where calibration measures a gain
         calibrate._DECIDED.clear()
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(calibrate, "stacking_pays", lambda cfg, key, dev, pays=pays: asked.append(key) or pays)
-            assert [len(u) for u in ensembles(conv, 32, auto=True, device="cpu")] == sizes
-    assert len(asked) == 2 and len(set(asked)) == 1  # once per group key and plan
+            mp.setattr(calibrate, "stacking_pays", lambda cfg, key, dev, threads, pays=pays:
+                       asked.append((key, threads)) or pays)
+            assert [len(u) for u in ensembles(conv, 32, auto=True, device="cpu", threads=3)] == sizes
+    assert len(asked) == 2 and len(set(asked)) == 1 and asked[0][1] == 3  # once per group key and plan, at
+    # the runs' threads
     assert [len(u) for u in ensembles(conv, 32, auto=True, device="cuda")] == [2]
     assert parse_ensemble("auto") == (32, True) and parse_ensemble("off") == (1, False)
     assert parse_ensemble("4") == (4, False)

@@ -170,6 +170,28 @@ def test_calibration_measures_once_and_caches_on_disk(tmp_path, monkeypatch):
     assert calibrate.stacking_pays(cfg, key) is False and calls == [1, 1, 1]  # measured again, not reused
 
 
+def test_calibration_measures_at_the_runs_threads(tmp_path, monkeypatch):
+    """The stacking decision is measured with the torch threads the runs will train with (a pool's workers'),
+    keyed by them, and the planning process gets its own thread count back."""
+    from genlab.executors import calibrate
+    from genlab.executors.ensemble import group_key
+
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
+    monkeypatch.setattr(calibrate, "_DECIDED", {})
+    own = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr(calibrate, "measure", lambda c, d: seen.append(torch.get_num_threads()) or (1.0, 0.5))
+    cfg = config(data={"name": "digits"}, model={"name": "conv4", "width": 2}, train={"batch_size": 32})
+    key = group_key(cfg)
+    other = own + 1
+    assert calibrate.stacking_pays(cfg, key, "cpu", other) is True and seen == [other]
+    assert torch.get_num_threads() == own
+    assert calibrate.stacking_pays(cfg, key, "cpu", other) is True and seen == [other]  # cached at those threads
+    assert calibrate.stacking_pays(cfg, key, "cpu") is True and seen == [other, own]  # another count: measured
+    monkeypatch.setattr(calibrate, "measure", lambda c, d: 1 / 0)  # a failure: solo, threads restored
+    assert calibrate.stacking_pays(cfg, key + "x", "cpu", other) is False and torch.get_num_threads() == own
+
+
 @pytest.mark.parametrize("model", [{"name": "conv4", "width": 3}, {"name": "resnet20"}])  # fused; vmap
 @pytest.mark.parametrize("alone", [True, False])
 def test_conv_members_are_evaluated_as_solo_runs_evaluate_them(model, alone, monkeypatch):
@@ -192,3 +214,21 @@ def test_conv_members_are_evaluated_as_solo_runs_evaluate_them(model, alone, mon
         for k, v in solo.items():
             assert out.history[-1][k] == (v if alone else pytest.approx(v, rel=1e-5, abs=1e-7)), k
     assert bool(used) != alone
+
+
+def test_a_pool_plans_its_ensembles_at_its_workers_threads(tmp_path, monkeypatch):
+    from genlab import interrupt
+    from genlab.executors import pool
+    from genlab.store import Store
+
+    monkeypatch.setattr(interrupt, "_shared", None)  # run_pool shares its stop flag; restored after the test
+    asked = {}
+
+    def plan(jobs, k, **kw):
+        asked.update(kw)
+        raise KeyboardInterrupt  # planning is all this test looks at
+
+    monkeypatch.setattr(pool, "ensembles", plan)
+    with pytest.raises(KeyboardInterrupt):
+        pool.run_pool([], Store(tmp_path), workers=2, threads=3, ensemble=(8, True))
+    assert asked == {"auto": True, "device": "cpu", "threads": 3}

@@ -24,13 +24,14 @@ K_AUTO = 32  # most members per ensemble by default: past this a CPU step gains 
 # On a CPU fully connected nets always gain from stacking (benchmarks/bench_ensemble.py, whole training, medians
 # of interleaved repeats, stop 25: 16 MLPs on mnist1d 2.5×, the quickstart's 192 runs 24×; 6.3-7.8× for the 16
 # MLPs at stop 22, before solo steps got 2-3× cheaper), so `auto` stacks them. Conv families gain less: groups of
-# 8 on digits, fused (train/fused.py: channels-last maps, one-window convs as matmuls) Conv-4 c16 with BN 1.6×
-# (its steps 2.0×), ConvNet3-32 1.3× (steps 1.4×), ResNet-20 by vmap 1.0× — an ensemble's evaluation costs what K
-# solo ones cost (they already run at a large batch), one grouped convolution of K members costs about what K
+# 8 on digits, fused (train/fused.py: channels-last maps, one-window convs as matmuls) Conv-4 c16 with BN 1.7-1.8×
+# (its steps 2.1×), ConvNet3-32 1.2-1.4× (steps 1.3-1.6×), ResNet-20 by vmap 1.0-1.1× (stop 26) — an ensemble
+# evaluates conv members one by one as solo runs do (a solo evaluation already runs at a large batch; stacked
+# ones measured slower), so only the steps gain; one grouped convolution of K members costs about what K
 # convolutions cost (8 members, 32→32 channels, 8×8, forward and backward: 17.4 ms as 8 convs, 24.8 ms grouped),
 # and at CIFAR's 32×32 a solo conv step is near the CPU's matmul peak, so fusion is slower (bench_flops.py: 0.6×).
-# So `auto` stacks them on a CPU only where `executors.calibrate` measures a gain on this machine, and always on a
-# GPU; an explicit K stacks any family.
+# So `auto` stacks them on a CPU only where `executors.calibrate` measures a gain on this machine (at the runs'
+# torch threads), and always on a GPU; an explicit K stacks any family.
 CPU_FAMILIES = ("linear", "mlp", "mlp_uniform")
 LABEL_OPTIONS = ("corrupt_prob", "corrupt_mode", "corrupt_test")  # change labels, not inputs or shapes
 # families whose `dropout` option is a per-member probability in the stack (train/ensemble.py: masks drawn per
@@ -69,10 +70,12 @@ def parse_ensemble(value: str) -> tuple[int, bool]:
     return k, False
 
 
-def ensembles(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu") -> list[list[Job]]:
+def ensembles(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = "cpu",
+              threads: int | None = None) -> list[list[Job]]:
     """Jobs → units: groups of at most k_max jobs with one key, in the jobs' order; singletons for the rest.
     `auto`: on a CPU device CPU_FAMILIES are grouped, other families where a small calibration measures
-    stacking at least `calibrate.GAIN`× faster than solo steps (cached per machine)."""
+    stacking at least `calibrate.GAIN`× faster than solo steps (cached per machine) at `threads` torch threads,
+    the runs' own (None: this process's)."""
     groups: dict[str, list[list[Job]]] = {}
     units: list[list[Job]] = []
     keys = [group_key(j.run.config) if k_max > 1 else None for j in jobs]
@@ -86,7 +89,7 @@ def ensembles(jobs: list[Job], k_max: int, *, auto: bool = False, device: str = 
             if key not in pays:  # measured once per group key and machine (executors.calibrate, cached)
                 from genlab.executors.calibrate import stacking_pays
 
-                pays[key] = stacking_pays(cfg, key, device)
+                pays[key] = stacking_pays(cfg, key, device, threads)
             key = key if pays[key] else None
         if key is None:
             units.append([job])

@@ -57,7 +57,8 @@ def run_pool(jobs: list[Job], store: Store, *, workers: int, device: str = "cpu"
     q = ctx.Queue()  # a plain queue (no Manager process that could outlive us)
     stop = ctx.Event()  # Ctrl-C here (genlab.interrupt) → each worker stops its runs after their epoch
     interrupt.share(stop)
-    todo = dispatch_units(ensembles(jobs, ensemble[0], auto=ensemble[1], device=device), store, on_done)
+    units = ensembles(jobs, ensemble[0], auto=ensemble[1], device=device, threads=threads)  # measured at workers'
+    todo = dispatch_units(units, store, on_done)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, os.getpid(), q, stop)) as pool, _unshare():
         running: dict[Future, list[Job]] = {}

@@ -49,7 +49,7 @@ def run_ray(jobs: list[Job], store: Store, *, options: RayOptions = RayOptions()
     try:
         task = ray.remote(num_cpus=options.cpus, num_gpus=options.gpus, max_retries=0)(_task)
         root, threads = str(store.root.resolve()), max(int(options.cpus), 1)
-        units = ensembles(jobs, ensemble[0], auto=ensemble[1], device=device)
+        units = ensembles(jobs, ensemble[0], auto=ensemble[1], device=device, threads=threads)
         waiting = {task.remote(u, root, device, threads): u for u in units}
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1)

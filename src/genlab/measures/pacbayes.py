@@ -3,9 +3,10 @@
     σ* = max { σ : E_u[L̂(w + u)] − L̂(w) ≤ target },   u ~ N(0, σ² I)       (σ a standard deviation)
 
 found by bracketing (doubling) and ITP root finding (`largest_root`: bisection's worst case, far fewer tests on a
-smooth rise; within bisection's final bracket of the same depth). The expectation is a Monte Carlo mean over `mc_samples` fixed
-draws z (antithetic pairs z, −z, which cancel the gradient term exactly), with u = σ z: the same draws for every
-σ, so the estimate is a smooth function of σ and the search is deterministic given the generator. L̂ is the 0-1
+smooth rise; within bisection's final bracket of the same depth). The expectation is a Monte Carlo mean over
+`mc_samples` fixed draws z (antithetic pairs z, −z, which cancel the gradient term exactly), with u = σ z: the
+same draws for every σ, so the estimate is a fixed function of σ (continuous for the loss, a staircase with
+steps of 1/(m·draws) for the 0-1 error) and the search is deterministic given the generator. L̂ is the 0-1
 error by default (Jiang et al.'s "accuracy deviation" of 0.1) or the training loss (`quantity="loss"`).
 
 Speed without changing the value: the draws are made in float64 on the CPU from `seed` and cast (so f32 and
