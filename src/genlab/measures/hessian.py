@@ -3,6 +3,8 @@
 H v = ∇_w (∇_w L̂(w) · v) by double backpropagation, batch by batch (L̂ is the mean training loss, or the mean
 over a fixed prefix of `max_samples` points), so H is never formed. The forward pass and the gradient's graph
 are kept between products when they fit (`RETAIN_BYTES`): each product is then one backward pass, ~25 % less.
+A first convolution's input (the data) needs no gradient, and the products skip the transposed convolution back
+to it that autograd's double backward would make (`double_backward.ConstInputConvs`: 60 → 44 ms a product).
 
 * Top eigenvalue: Lanczos with full reorthogonalization on v ↦ H v (lanczos.py) from a seeded Gaussian start,
   until the top Ritz pair's residual is below `rtol` relative, so some eigenvalue lies within rtol·|λ| of the
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
+from genlab.measures.double_backward import ConstInputConvs
 from genlab.measures.lanczos import lanczos_extreme
 from genlab.measures.layers import run_with_hooks
 from genlab.measures.objective import Params, loss_fn, params_of, train_subset
@@ -81,7 +84,7 @@ def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
 
     def batch_grads(i: int) -> torch.Tensor:  # (P,) ∇ of this batch's share of L̂, with its graph
         xb, yb = x[i:i + HVP_BATCH], y[i:i + HVP_BATCH]
-        with torch.enable_grad():
+        with torch.enable_grad(), ConstInputConvs():  # no gradient back to the data in the products
             value = loss_fn(model, data, xb, yb)(wg) * (len(xb) / len(x))
             return torch.cat([g.reshape(-1) for g in torch.autograd.grad(value, list(wg.values()),
                                                                           create_graph=True)])
