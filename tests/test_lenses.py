@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from genlab.losses import get_loss
-from genlab.measures import MeasureData, compute
+from genlab.measures import MeasureData, compute, get_measure
 from genlab.measures.cka import cka_from_grams, cka_matrix, features, gram
 from genlab.measures.connectivity import barrier, interpolate, mode_connectivity, reestimate_bn
 from genlab.measures.esd import fit_power_law, fitted_layers, layer_eigenvalues
@@ -191,6 +191,29 @@ def test_landscape_measure_is_filter_normalized_and_centred():
         assert out2[k] == pytest.approx(v, rel=1e-9), k
     with pytest.raises(ValueError, match="steps"):
         compute(["landscape"], net, data, options={"landscape": {"steps": 1}})
+
+
+def test_landscape_evaluates_each_direction_at_each_distinct_t_once():
+    """The curve's grid and the summaries' ±r share evaluations, and t = 0 (θ itself) is L(θ), measured once:
+    1 + directions × |{±r} ∪ grid ∖ {0}| forward passes, and the values of slice_1d at each point."""
+    from genlab.measures.landscape import grid, random_direction, slice_1d
+    from genlab.measures.objective import params_of
+
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double().eval()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 6, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (30,), generator=gen)
+    data = MeasureData(x, y, x, y, CE, None, 3)
+    passes = []
+    net.register_forward_hook(lambda *_: passes.append(1))
+    opts = {"steps": 5, "directions": 3, "radius": 0.5, "span": 1.0}  # grid −1, −0.5, 0, 0.5, 1: ±r on it
+    out = get_measure("landscape")(net, data, **opts)
+    assert len(passes) == 1 + 3 * 4
+    dirs = [random_direction(params_of(net), k) for k in range(3)]
+    base = float(slice_1d(net, data, x, y, dirs[0], np.array([0.0]))[0])
+    curve = np.mean([slice_1d(net, data, x, y, d, grid(1.0, 5)) for d in dirs], axis=0)
+    assert [out[f"curve.{j}"] for j in range(5)] == curve.tolist() and out["loss"] == base
+    assert out["rise"] == np.mean([slice_1d(net, data, x, y, d, np.array([-0.5, 0.5])).mean() - base for d in dirs])
 
 
 # ---- CKA -------------------------------------------------------------------------------------------------------

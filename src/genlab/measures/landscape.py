@@ -120,9 +120,12 @@ def landscape(model: nn.Module, data: MeasureData, *, radius: float = 0.25, dire
     w = params_of(model)
     dirs = [random_direction(w, seed + k, one_d) for k in range(directions)]
     base = float(slice_1d(model, data, x, y, dirs[0], np.array([0.0]))[0])
-    rises = [float(slice_1d(model, data, x, y, d, np.array([-radius, radius])).mean() - base) for d in dirs]
     ts = grid(span, steps)
-    curves = np.stack([slice_1d(model, data, x, y, d, ts) for d in dirs]).mean(axis=0)
+    # each direction's distinct t once; θ + 0·d is θ exactly, so t = 0 (on every odd grid) is `base`
+    wanted = sorted({-radius, radius, *ts.tolist()} - {0.0})
+    at = [{**dict(zip(wanted, slice_1d(model, data, x, y, d, np.array(wanted)).tolist())), 0.0: base} for d in dirs]
+    rises = [0.5 * (a[-radius] + a[radius]) - base for a in at]
+    curves = np.array([[a[t] for t in ts.tolist()] for a in at]).mean(axis=0)
     out = {"loss": base, "rise": float(np.mean(rises)), "rise_max": float(np.max(rises))}
     out.update({f"curve.{j}": float(v) for j, v in enumerate(curves)})
     if plane_steps:
