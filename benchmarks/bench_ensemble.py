@@ -160,6 +160,8 @@ def families() -> dict[str, list[RunConfig]]:
             "mlp 2x256 (digits)": ({"name": "digits"}, {"name": "mlp", "widths": [256, 256]}),
             "convnet3 w32 (digits)": ({"name": "digits"}, {"name": "convnet3", "width": 32}),
             "conv4 c16, BN (digits)": ({"name": "digits"}, {"name": "conv4", "width": 16}),
+            "conv4 c22, BN, 1-D (mnist1d)": ({"name": "mnist1d", "num_samples": 2000, "as_image": True},
+                                             {"name": "conv4", "width": 22}),
             "resnet20 (digits)": ({"name": "digits"}, {"name": "resnet20"})}
     return {k: [RunConfig.model_validate({**base, "data": d, "model": m, "optim": {"lr": lr}, "seed": s})
                 for lr in (0.01, 0.02, 0.05, 0.1) for s in (0, 1)] for k, (d, m) in fams.items()}

@@ -23,7 +23,8 @@ def _stack(nets):
 
 @pytest.mark.parametrize("name, opts, in_shape", [
     ("convnet3", {"width": 6}, (3, 12, 12)), ("conv4", {"width": 3}, (1, 16, 16)),
-    ("conv4", {"width": 3, "batch_norm": False}, (2, 8, 8)), ("convnet3", {"width": 4, "bias": True}, (1, 40))])
+    ("conv4", {"width": 3, "batch_norm": False}, (2, 8, 8)), ("convnet3", {"width": 4, "bias": True}, (1, 40)),
+    ("conv4", {"width": 3}, (2, 40))])  # 1-D: BN, max-pools and global average pooling, lifted on a CPU
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_fused_forward_and_gradients_equal_each_member_alone(name, opts, in_shape, train, channels_last,
@@ -64,16 +65,17 @@ def test_fused_forward_and_gradients_equal_each_member_alone(name, opts, in_shap
 
 
 def test_fused_2d_maps_are_channels_last_where_chosen(monkeypatch):
-    """On a CPU the fused 2-D maps are channels-last (measured faster: fused.CHANNELS_LAST); float32 outputs and
-    gradients equal the contiguous layout's to float32 rounding. 1-D maps have no such format: unchanged."""
+    """On a CPU the fused 2-D maps are channels-last (measured faster: fused.CHANNELS_LAST), and 1-D maps, which
+    have no such format, run lifted to (B, K·C, 1, L) channels-last; float32 outputs and gradients equal the
+    contiguous layout's to float32 rounding."""
     torch.manual_seed(0)
     K, B = 4, 6
     for in_shape in ((1, 8, 8), (1, 40)):
         base, params, bufs = _stack([create_model("conv4", in_shape, 10, width=4) for _ in range(K)])
         x = torch.randn(K, B, *in_shape)
-        pool = next(m for m in base if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)))
+        relu = next(m for m in base if isinstance(m, nn.ReLU))  # after the first conv and BN
         seen = []
-        hook = pool.register_forward_hook(lambda m, i, o: seen.append(i[0].is_contiguous(
+        hook = relu.register_forward_hook(lambda m, i, o: seen.append(i[0].dim() == 4 and i[0].is_contiguous(
             memory_format=torch.channels_last) and not i[0].is_contiguous()))
         runs = {}
         for on in (True, False):
@@ -81,7 +83,7 @@ def test_fused_2d_maps_are_channels_last_where_chosen(monkeypatch):
             out = fused_forward(base, params, copy.deepcopy(bufs), x)
             runs[on] = (out, torch.autograd.grad(out.square().sum(), list(params.values())))
         hook.remove()
-        assert seen == ([True, False] if len(in_shape) == 3 else [False, False])
+        assert seen == [True, False]
         torch.testing.assert_close(runs[True][0], runs[False][0])
         a, b = (torch.cat([g.flatten() for g in runs[on][1]]) for on in (True, False))
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))  # float32, summed in
@@ -112,11 +114,14 @@ def test_what_is_not_fused():
     assert not is_fusable(nn.Sequential(nn.Conv2d(1, 2, 3, padding="same"), nn.Flatten(), nn.Linear(2, 1)))
 
 
-@pytest.mark.parametrize("model", [{"name": "conv4", "width": 4, "kernel_size": 3}, {"name": "convnet3", "width": 8}])
-def test_fused_members_equal_solo_runs_and_the_vmap_path(model, monkeypatch):
+@pytest.mark.parametrize("model, data", [({"name": "conv4", "width": 4, "kernel_size": 3}, {"name": "digits"}),
+                                         ({"name": "convnet3", "width": 8}, {"name": "digits"}),
+                                         ({"name": "conv4", "width": 3}, {"name": "mnist1d", "num_samples": 400,
+                                                                          "as_image": True})])  # 1-D, lifted
+def test_fused_members_equal_solo_runs_and_the_vmap_path(model, data, monkeypatch):
     """Through the trainer: per-member lr, momentum, seed and stop rule; each member its solo run (check), and
     the fused and vmap paths the same numbers to float32 tolerance."""
-    base = {"data": {"name": "digits"}, "model": model, "train": {"epochs": 3, "batch_size": 64}}
+    base = {"data": data, "model": model, "train": {"epochs": 3, "batch_size": 64}}
     cfgs = [config(**base, optim={"lr": 0.05}), config(**base, optim={"lr": 0.1, "momentum": 0.9}, seed=3),
             config(**{**base, "train": {"epochs": 3, "batch_size": 64, "stop_below_loss": 1.5}}, optim={"lr": 0.2})]
     seen = []

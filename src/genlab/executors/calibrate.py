@@ -38,10 +38,10 @@ def _key(group: str, device: str, threads: int) -> str:
     """The ensemble group key (model, data apart from labels, batch sizes, loss, optimizer family, rule), the
     machine (device, torch version, CPU, the runs' threads) and the fused step's memory layout (a decision
     measured with the other layout is not reused)."""
-    from genlab.train.fused import CHANNELS_LAST
+    from genlab.train.fused import CHANNELS_LAST, LAYOUT
 
     return json.dumps([group, device, torch.__version__, platform.processor() or platform.machine(),
-                       threads, sorted(CHANNELS_LAST.items())])
+                       threads, sorted(CHANNELS_LAST.items()), LAYOUT])
 
 
 def _disk() -> tuple[Any, dict[str, bool]]:

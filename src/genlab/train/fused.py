@@ -38,7 +38,12 @@ SHAPE_FREE = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPo
 # step): Conv-4 c16 on 1×8×8 44.6 → 61.7 GFLOP/s, on 3×32×32 42.3 → 71.2; ConvNet3-32 52.9 → 61.9, 81.9 → 96.5.
 # Whole training, 8 runs on digits (bench_ensemble.py's families, medians of 5 interleaved): Conv-4 ensemble
 # 1.18× → 1.44× its solo runs, ConvNet3-32 1.19× → 1.18×. Not measured on a GPU: off there.
+# 1-D maps (B, K·C, L) have no channels-last format: where CHANNELS_LAST holds they run lifted to (B, K·C, 1, L),
+# convs with (1, k) kernels and pools with (1, k) windows, channels-last like 2-D ones. 003's random-label
+# Conv-4 on mnist1d (width 22, 9 members, batch 64, one step, 1 thread): 46.5 ms as 1-D, 47.0 lifted but NCHW,
+# 20.3 lifted and channels-last — where 9 solo steps take 37 ms.
 CHANNELS_LAST = {"cpu": True}
+LAYOUT = 2  # the fused maps' layout version (the stacking calibration's cache keys on it): 2 lifts 1-D maps
 
 
 def is_fusable(model: nn.Module) -> bool:
@@ -81,18 +86,26 @@ def fused_forward(model: nn.Sequential, params: dict[str, torch.Tensor], bufs: d
     first = True
     h = x if shared_x else fuse_input(x)
     last = -1  # channels-last maps go back to NCHW after the last conv/BN: the activations and pools after it
+    lift = h.dim() == 3 and CHANNELS_LAST.get(h.device.type, False)  # 1-D maps as (B, K·C, 1, L)
+    if lift:
+        h = h.unsqueeze(2)
     if h.dim() == 4 and CHANNELS_LAST.get(h.device.type, False):  # then get their gradient in their own layout
         h = h.contiguous(memory_format=torch.channels_last)  # the same values; convs, BN and pools keep it
         last = max(i for i, m in enumerate(model) if isinstance(m, CONVS + NORMS))  # (from the Flatten's copy:
         # ReLU's backward on mixed layouts took 33× its time: ConvNet3-32, 8 members, 4.40 → 4.15 ms a step)
+    flat = False
     for i, mod in enumerate(model):
         if isinstance(mod, CONVS):
             w = params[f"{i}.weight"]  # (K, C_out, C_in / g, *k)
             b = params.get(f"{i}.bias")
             # a shared input is every member's: the first conv reads it once with all K·C_out filters (groups 1)
             groups = mod.groups if (first and shared_x) else K * mod.groups
-            h = conv_nd(h, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1), mod.stride,
-                        mod.padding, mod.dilation, groups)  # a batched matmul where one window covers the map
+            w = w.reshape(-1, *w.shape[2:])
+            stride, padding, dilation = mod.stride, mod.padding, mod.dilation
+            if lift:  # a (1, k) kernel over the (1, L) map
+                w, stride, padding, dilation = w.unsqueeze(2), (1, *stride), (0, *padding), (1, *dilation)
+            h = conv_nd(h, w, None if b is None else b.reshape(-1), stride, padding, dilation,
+                        groups)  # a batched matmul where one window covers the map
             first = False
         elif isinstance(mod, NORMS):
             training = model.training
@@ -104,14 +117,34 @@ def fused_forward(model: nn.Sequential, params: dict[str, torch.Tensor], bufs: d
         elif isinstance(mod, nn.Flatten):
             B = h.shape[0]
             h = h.reshape(B, K, -1).transpose(0, 1)  # (K, B, C·∏S)
+            flat = True
         elif isinstance(mod, nn.Linear):
             w, b = params[f"{i}.weight"], params.get(f"{i}.bias")
             h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        elif lift and not flat:  # pools and activations on the lifted (B, K·C, 1, L) maps
+            h = _lifted(mod, h)
         else:  # pools and activations work per channel (before the first conv: on the shared input itself)
             h = mod(h)
         if i == last:
             h = h.contiguous()
     return h
+
+
+def _lifted(mod: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """A 1-D pool as the 2-D pool with (1, k) windows on (B, C, 1, L) maps; anything else (an activation) as is."""
+    if isinstance(mod, nn.MaxPool1d):
+        return F.max_pool2d(h, (1, _one(mod.kernel_size)), (1, _one(mod.stride)), (0, _one(mod.padding)),
+                            (1, _one(mod.dilation)), mod.ceil_mode)
+    if isinstance(mod, nn.AvgPool1d):
+        return F.avg_pool2d(h, (1, _one(mod.kernel_size)), (1, _one(mod.stride)), (0, _one(mod.padding)),
+                            mod.ceil_mode, mod.count_include_pad)
+    if isinstance(mod, nn.AdaptiveAvgPool1d):
+        return F.adaptive_avg_pool2d(h, (1, _one(mod.output_size)))
+    return mod(h)
+
+
+def _one(v: int | tuple[int, ...]) -> int:
+    return v[0] if isinstance(v, (tuple, list)) else v
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
