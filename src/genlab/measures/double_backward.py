@@ -18,10 +18,10 @@ through unchanged.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch.overrides import TorchFunctionMode
+
+from genlab.models.conv import pairs
 
 SPATIAL = {torch.conv1d: 1, torch.conv2d: 2}  # the convolutions taken over, and their spatial dimensions
 ARGS = ("bias", "stride", "padding", "dilation", "groups")  # after (input, weight), positionally or by name
@@ -67,10 +67,6 @@ class _ConvOfConstant(torch.autograd.Function):
         return None, g_weight, g_bias, None, None, None, None
 
 
-def _spatial(value: Any, n: int) -> list[int]:
-    return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * n
-
-
 class ConstInputConvs(TorchFunctionMode):
     """Within it, convolutions of inputs that need no gradient are `_ConvOfConstant` (module docstring)."""
 
@@ -85,5 +81,5 @@ class ConstInputConvs(TorchFunctionMode):
         if (x.requires_grad or not weight.requires_grad or not torch.is_grad_enabled()
                 or isinstance(opts["padding"], str) or x.dim() != n + 2):
             return func(*args, **kwargs)
-        return _ConvOfConstant.apply(x, weight, opts["bias"], _spatial(opts["stride"], n),
-                                     _spatial(opts["padding"], n), _spatial(opts["dilation"], n), int(opts["groups"]))
+        return _ConvOfConstant.apply(x, weight, opts["bias"], pairs(opts["stride"], n), pairs(opts["padding"], n),
+                                     pairs(opts["dilation"], n), int(opts["groups"]))

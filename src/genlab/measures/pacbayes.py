@@ -132,20 +132,24 @@ def bracket(g: Callable[[float], float], start: float, fail: str,
     """(a, g(a), b, g(b)) with g(a) ≤ 0 < g(b) and b = 2a: `start` halved or doubled, the same brackets and
     tests as `largest_true`'s; (x, g(x), x, g(x)) for the first x tested with |g(x)| ≤ gtol when gtol > 0.
     Raises ValueError(`fail`) without a sign change in start · 2^±BRACKET_DOUBLINGS."""
-    gtol = gtol if gtol > 0 else -1.0  # 0: no such stop (an exact root g = 0 is a pass, as in bisection)
     lo, g_lo = start, g(start)
+    if _within(g_lo, gtol):
+        return lo, g_lo, lo, g_lo
     grow = g_lo <= 0
     for _ in range(BRACKET_DOUBLINGS):
-        if abs(g_lo) <= gtol:
-            return lo, g_lo, lo, g_lo
         nxt = lo * 2 if grow else lo / 2
         g_nxt = g(nxt)
-        if abs(g_nxt) <= gtol:
+        if _within(g_nxt, gtol):
             return nxt, g_nxt, nxt, g_nxt
         if (g_nxt <= 0) != grow:
             return (lo, g_lo, nxt, g_nxt) if grow else (nxt, g_nxt, lo, g_lo)
         lo, g_lo = nxt, g_nxt
     raise ValueError(fail)
+
+
+def _within(value: float, gtol: float) -> bool:
+    """The tolerance stop: |g| ≤ gtol, only when gtol > 0 (at 0, an exact root g = 0 is a pass, as in bisection)."""
+    return gtol > 0 and abs(value) <= gtol
 
 
 def itp(g: Callable[[float], float], a: float, b: float, g_a: float, g_b: float, eps: float,
@@ -176,7 +180,7 @@ def itp(g: Callable[[float], float], a: float, b: float, g_a: float, g_b: float,
         x = x_t if abs(x_t - mid) <= radius else mid - side * radius  # projection
         x = min(max(x, a), b)
         g_x = g(x)
-        if gtol > 0 and abs(g_x) <= gtol:
+        if _within(g_x, gtol):
             return x
         if g_x <= 0:
             a, g_a = x, g_x

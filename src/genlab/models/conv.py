@@ -31,7 +31,8 @@ from torch import nn
 CONV_FN = {1: F.conv1d, 2: F.conv2d}  # by the number of spatial dims
 
 
-def _pairs(v: int | tuple[int, ...], n: int) -> tuple[int, ...]:
+def pairs(v: int | tuple[int, ...], n: int) -> tuple[int, ...]:
+    """A conv's stride/padding/dilation, an int or a tuple, as an n-tuple."""
     return (v,) * n if isinstance(v, int) else tuple(v)
 
 
@@ -50,8 +51,8 @@ def conv_nd(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride, pa
     """F.conv1d/conv2d(x, w, b, stride, padding, dilation, groups) for zero padding; a (batched) matmul over the
     window's taps where `one_window` holds.  x: (B, G·C, *S), w: (G·O, C, *k) → (B, G·O, 1, ...)."""
     n = x.dim() - 2
-    stride, dilation = _pairs(stride, n), _pairs(dilation, n)
-    pad = padding if isinstance(padding, str) else _pairs(padding, n)
+    stride, dilation = pairs(stride, n), pairs(dilation, n)
+    pad = padding if isinstance(padding, str) else pairs(padding, n)
     size, kernel = tuple(x.shape[2:]), tuple(w.shape[2:])
     if not one_window(size, kernel, stride, pad, dilation):
         return CONV_FN[n](x, w, b, stride, padding, dilation, groups)
