@@ -204,8 +204,8 @@ def test_landscape_evaluates_each_direction_at_each_distinct_t_once():
     x = torch.randn(30, 6, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 3, (30,), generator=gen)
     data = MeasureData(x, y, x, y, CE, None, 3)
-    passes = []
-    net.register_forward_hook(lambda *_: passes.append(1))
+    passes = []  # passes over the rows (one-row passes size the batches: objective.rows_per_pass)
+    net.register_forward_hook(lambda m, inp, out: passes.append(1) if len(inp[0]) > 1 else None)
     opts = {"steps": 5, "directions": 3, "radius": 0.5, "span": 1.0}  # grid −1, −0.5, 0, 0.5, 1: ±r on it
     out = get_measure("landscape")(net, data, **opts)
     assert len(passes) == 1 + 3 * 4

@@ -190,3 +190,57 @@ def test_image_batches_pass_channels_last_with_the_same_values(monkeypatch):
     assert set(fast) == set(plain)
     for k in plain:
         assert fast[k] == pytest.approx(plain[k], rel=1e-9, abs=1e-12, nan_ok=True), k
+
+
+def test_passes_are_sized_by_the_largest_activation_with_the_same_values(monkeypatch):
+    """On a CPU the measures' passes take as many rows as keep the largest activation near PASS_BYTES
+    (objective.rows_per_pass): the count is that quotient, clamped to PASS_ROWS, measured once per model and row
+    shape; small sets are one pass without measuring; other devices keep LOSS_BATCH; and every measure that
+    passes over the training subset gives the same values (float64: to rounding) whatever the rows per pass."""
+    from genlab.measures import objective
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 3)).double()
+    gen = torch.Generator().manual_seed(1)
+    xs = torch.randn(48, 3, 16, 16, generator=gen, dtype=torch.float64)
+    ys = torch.randint(0, 3, (48,), generator=gen)
+    opt = torch.optim.SGD(net.parameters(), lr=0.2)
+    for _ in range(60):  # a BN net in eval mode with its running statistics, fitted a little
+        opt.zero_grad()
+        get_loss("cross_entropy")(net(xs), ys).backward()
+        opt.step()
+    net.eval()
+    rows_seen: list[int] = []
+    net[0].register_forward_hook(lambda m, i, o: rows_seen.append(len(i[0])))
+    largest = 6 * 16 * 16 * 8  # bytes a row: the first conv's (BN's, ReLU's) output, float64
+
+    monkeypatch.setitem(objective.PASS_BYTES, "cpu", 20 * largest + 7)
+    assert objective.rows_per_pass(net, xs) == 20 and rows_seen == [1]  # one one-row pass measures it
+    assert objective.rows_per_pass(net, xs[:30]) == 20 and rows_seen == [1]  # then the memo answers
+    assert objective.rows_per_pass(net, xs[:16]) == 16 and rows_seen == [1]  # ≤ PASS_ROWS[0] rows: one pass
+    rows_seen.clear()
+    params = objective.params_of(net)
+    data = MeasureData(xs, ys, xs, ys, get_loss("cross_entropy"), None, 3)
+    v20 = objective.value_of(net, data, xs, ys, params)
+    assert rows_seen == [20, 20, 8]
+    names = ["pacbayes_flatness", "pacbayes_mag_flatness", "sharpness", "hessian", "landscape"]
+    small = compute(names, net, data, dtype=torch.float64)
+
+    monkeypatch.setitem(objective.PASS_BYTES, "cpu", 1)  # clamped up to PASS_ROWS[0] rows
+    objective._ROWS.clear()
+    assert objective.rows_per_pass(net, xs) == objective.PASS_ROWS[0]
+    monkeypatch.setitem(objective.PASS_BYTES, "cpu", 10 ** 12)  # clamped down to PASS_ROWS[1]: one pass here
+    objective._ROWS.clear()
+    assert objective.rows_per_pass(net, xs) == objective.PASS_ROWS[1]
+    rows_seen.clear()
+    v48 = objective.value_of(net, data, xs, ys, params)
+    assert rows_seen == [48] and v48 == pytest.approx(v20, rel=1e-12)
+    whole = compute(names, net, data, dtype=torch.float64)
+    assert set(whole) == set(small)
+    for k in whole:
+        assert whole[k] == pytest.approx(small[k], rel=1e-9, abs=1e-12, nan_ok=True), k
+
+    meta = torch.empty(100, 3, 16, 16, device="meta")
+    assert objective.rows_per_pass(net, meta) == objective.LOSS_BATCH  # no PASS_BYTES entry: as before

@@ -140,3 +140,43 @@ def test_per_run_perturbation_draws_differ_across_a_std_sweep_and_repeat():
     assert not torch.allclose(noise(0.1, "per_run"), noise(1.0, "per_run"))  # each run its own
     assert torch.equal(noise(0.5, "per_run"), noise(0.5, "per_run"))  # and the same again for the same run
     assert "perturb_draw" not in config().canonical_json()  # the default keeps old run ids
+
+
+def test_evaluation_runs_large_batches_in_cache_sized_passes(monkeypatch):
+    """On a CPU each evaluation batch is forwarded in passes of `objective.rows_per_pass` rows (its largest
+    activation near PASS_BYTES): the passes cover every row once, through `data.inputs`, and the loss and error
+    equal one pass per batch (float64: to rounding; the error count exactly). Without a PASS_BYTES entry for
+    the device the batch is one pass, as before."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from genlab.measures import objective
+    from genlab.train.evaluate import evaluate
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 16 * 16, 5)).double()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(100, 3, 16, 16, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 5, (100,), generator=gen)
+    data = SimpleNamespace(inputs=lambda t: 2 * t, num_classes=5)  # a transform the passes must apply
+    rows: list[int] = []
+    seen: list[torch.Tensor] = []
+    net[0].register_forward_hook(lambda m, i, o: rows.append(len(i[0])) or seen.append(i[0]))
+    loss = get_loss("cross_entropy")
+
+    monkeypatch.setitem(objective.PASS_BYTES, "cpu", 16 * 4 * 16 * 16 * 8)  # 16 rows of the conv's output
+    objective._ROWS.clear()
+    sized = evaluate(net, data, x, y, loss, batch_size=40)
+    assert rows == [1, 16, 16, 8, 16, 16, 8, 16, 4]  # one row measures the net, then 40, 40, 20 in passes
+    assert torch.equal(torch.cat(seen[1:]), 2 * x)
+    rows.clear()
+    monkeypatch.delitem(objective.PASS_BYTES, "cpu")
+    whole = evaluate(net, data, x, y, loss, batch_size=40)
+    assert rows == [40, 40, 20]
+    assert sized["loss"] == pytest.approx(whole["loss"], rel=1e-12) and sized["error"] == whole["error"]
+    with torch.no_grad():
+        out = net.eval()(2 * x)
+    assert whole["loss"] == pytest.approx(float(loss.per_sample(out, y).mean()), rel=1e-12)
+    assert whole["error"] == float((out.argmax(1) != y).double().mean())

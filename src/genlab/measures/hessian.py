@@ -40,10 +40,9 @@ from genlab.measures import MeasureData, register_measure
 from genlab.measures.double_backward import ConstInputConvs
 from genlab.measures.lanczos import lanczos_extreme
 from genlab.measures.layers import run_with_hooks
-from genlab.measures.objective import Params, loss_fn, params_of, train_subset
+from genlab.measures.objective import Params, loss_fn, params_of, rows_per_pass, train_subset
 
 
-HVP_BATCH = 256  # points per pass
 RETAIN_BYTES = 2 * 2 ** 30  # keep the forward and gradient graphs between products when they fit in this
 GRAPH_FACTOR = 6  # saved tensors per activation in a double-backward graph (an upper estimate)
 
@@ -72,7 +71,7 @@ class Flat:
 
 def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
            ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v (P,) ↦ H v (P,) by reverse-over-reverse products, summed over batches of `HVP_BATCH` points.
+    """v (P,) ↦ H v (P,) by reverse-over-reverse products, summed over batches of `rows_per_pass` points.
 
     When the batches' graphs fit in `RETAIN_BYTES` (estimated from the activations of one sample), the
     forward pass and the first backward (∇L̂ with its graph) are made once and kept, and each product is one
@@ -81,15 +80,16 @@ def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
     w = params_of(model)
     x, y = train_subset(data, max_samples)
     wg = {k: t.detach().requires_grad_(True) for k, t in w.items()}
+    rows = rows_per_pass(model, x)
 
     def batch_grads(i: int) -> torch.Tensor:  # (P,) ∇ of this batch's share of L̂, with its graph
-        xb, yb = x[i:i + HVP_BATCH], y[i:i + HVP_BATCH]
+        xb, yb = x[i:i + rows], y[i:i + rows]
         with torch.enable_grad(), ConstInputConvs():  # no gradient back to the data in the products
             value = loss_fn(model, data, xb, yb)(wg) * (len(xb) / len(x))
             return torch.cat([g.reshape(-1) for g in torch.autograd.grad(value, list(wg.values()),
                                                                           create_graph=True)])
 
-    starts = range(0, len(x), HVP_BATCH)
+    starts = range(0, len(x), rows)
     kept = [batch_grads(i) for i in starts] if _graph_bytes(model, x) <= RETAIN_BYTES else None
 
     def hvp(v: torch.Tensor) -> torch.Tensor:

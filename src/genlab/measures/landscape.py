@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from genlab.measures import MeasureData, register_measure
-from genlab.measures.objective import LOSS_BATCH, Params, params_of, train_subset
+from genlab.measures.objective import Params, params_of, rows_per_pass, train_subset
 
 
 def filter_normalize(direction: Params, weights: Params, one_d: Literal["zero", "filter"] = "zero") -> Params:
@@ -72,9 +72,9 @@ def _losses_at(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Te
                 p.copy_(w[k])
                 for c, d in combo:
                     p.add_(d[k], alpha=c)
-        total = 0.0
-        for i in range(0, len(x), LOSS_BATCH):
-            total += float(data.loss.per_sample(net(x[i:i + LOSS_BATCH]), y[i:i + LOSS_BATCH]).double().sum())
+        total, rows = 0.0, rows_per_pass(model, x)
+        for i in range(0, len(x), rows):
+            total += float(data.loss.per_sample(net(x[i:i + rows]), y[i:i + rows]).double().sum())
         out.append(total / len(x))
     return out
 
