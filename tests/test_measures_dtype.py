@@ -149,6 +149,24 @@ def test_pacbayes_draws_batched_by_vmap_give_the_same_sigma(monkeypatch):
     assert chunked == loop
 
 
+def fitted_bn_net() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """(a small float64 conv net with BN, in eval mode with its running statistics, fitted a little on (xs, ys);
+    xs (48, 3, 16, 16), ys (48,) of 3 classes): noise can raise its error by the PAC-Bayes target."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 3)).double()
+    gen = torch.Generator().manual_seed(1)
+    xs = torch.randn(48, 3, 16, 16, generator=gen, dtype=torch.float64)
+    ys = torch.randint(0, 3, (48,), generator=gen)
+    opt = torch.optim.SGD(net.parameters(), lr=0.2)
+    for _ in range(60):
+        opt.zero_grad()
+        get_loss("cross_entropy")(net(xs), ys).backward()
+        opt.step()
+    return net.eval(), xs, ys
+
+
 def test_image_batches_pass_channels_last_with_the_same_values(monkeypatch):
     """The searches and the Hessian read ≥ 16×16 image batches channels-last on a CPU (objective.pass_layout):
     the layout is taken, smaller maps and other tensors are left alone, and every measure that reads the
@@ -164,18 +182,7 @@ def test_image_batches_pass_channels_last_with_the_same_values(monkeypatch):
     flat = torch.randn(4, 10)
     assert objective.pass_layout(flat) is flat
 
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(8, 3)).double()
-    gen = torch.Generator().manual_seed(1)
-    xs = torch.randn(48, 3, 16, 16, generator=gen, dtype=torch.float64)
-    ys = torch.randint(0, 3, (48,), generator=gen)
-    opt = torch.optim.SGD(net.parameters(), lr=0.2)
-    for _ in range(60):  # a BN net in eval mode with its running statistics, fitted a little
-        opt.zero_grad()
-        get_loss("cross_entropy")(net(xs), ys).backward()
-        opt.step()
+    net, xs, ys = fitted_bn_net()
     data = MeasureData(xs, ys, xs, ys, get_loss("cross_entropy"), None, 3)
     names = ["pacbayes_flatness", "pacbayes_mag_flatness", "sharpness", "hessian"]
     layouts = []
@@ -199,19 +206,7 @@ def test_passes_are_sized_by_the_largest_activation_with_the_same_values(monkeyp
     passes over the training subset gives the same values (float64: to rounding) whatever the rows per pass."""
     from genlab.measures import objective
 
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(8, 3)).double()
-    gen = torch.Generator().manual_seed(1)
-    xs = torch.randn(48, 3, 16, 16, generator=gen, dtype=torch.float64)
-    ys = torch.randint(0, 3, (48,), generator=gen)
-    opt = torch.optim.SGD(net.parameters(), lr=0.2)
-    for _ in range(60):  # a BN net in eval mode with its running statistics, fitted a little
-        opt.zero_grad()
-        get_loss("cross_entropy")(net(xs), ys).backward()
-        opt.step()
-    net.eval()
+    net, xs, ys = fitted_bn_net()
     rows_seen: list[int] = []
     net[0].register_forward_hook(lambda m, i, o: rows_seen.append(len(i[0])))
     largest = 6 * 16 * 16 * 8  # bytes a row: the first conv's (BN's, ReLU's) output, float64

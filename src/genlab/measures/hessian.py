@@ -43,6 +43,7 @@ from genlab.measures.layers import run_with_hooks
 from genlab.measures.objective import Params, loss_fn, params_of, rows_per_pass, train_subset
 
 
+HVP_BATCH = 256  # points per pass where objective.PASS_BYTES does not size them (a GPU: the graphs' memory)
 RETAIN_BYTES = 2 * 2 ** 30  # keep the forward and gradient graphs between products when they fit in this
 GRAPH_FACTOR = 6  # saved tensors per activation in a double-backward graph (an upper estimate)
 
@@ -80,7 +81,7 @@ def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
     w = params_of(model)
     x, y = train_subset(data, max_samples)
     wg = {k: t.detach().requires_grad_(True) for k, t in w.items()}
-    rows = rows_per_pass(model, x)
+    rows = rows_per_pass(model, x, default=HVP_BATCH)
 
     def batch_grads(i: int) -> torch.Tensor:  # (P,) ∇ of this batch's share of L̂, with its graph
         xb, yb = x[i:i + rows], y[i:i + rows]
