@@ -21,13 +21,14 @@ LOSS_BATCH = 512  # rows per forward pass where PASS_BYTES has no entry; sums ar
 # value depends on the rows per pass only by float rounding
 # Rows per pass sized so that one pass's largest activation (a leaf module's output) is about this many bytes,
 # per device type: on a CPU a pass whose maps fit in cache runs faster than one large pass (at 3×32×32 a
-# 1,000-row batch's maps are 32-64 MB a layer; this machine's caches: 1 MiB L2 a core, 32 MiB L3). Measured,
-# float32, 1 thread, glibc's allocator set as `genlab run` sets it, medians of 4 interleaved: the trainer's
-# evaluation (`train/evaluate.py`, 1,000-row batches, 2,000 rows) ConvNet3-32 61 → 44 ms, Conv-4 c16 335 →
-# 130, ResNet-20 1,350 → 995; the measures on bench_measures.py's ConvNet3-32 (512 rows, now 128 a pass): the
-# Hessian 1.59 → 1.43 s (512 → 128 rows), the two σ searches 1.56 → 1.27, sharpness 0.87 → 0.78, landscape
-# 0.62 → 0.52. On 8×8 digits or mnist1d the nets' activations are small (Conv-4 c16: 4 KiB a row → 1,024 rows)
-# and their passes are as before.
+# 1,000-row batch's maps are 32-64 MB a layer; this machine's caches: 1 MiB L2 a core, 32 MiB L3). Measured by
+# `OMP_NUM_THREADS=1 python benchmarks/bench_passes.py` (float32, glibc's allocator set as `genlab run` sets it,
+# medians of 4 interleaved): the trainer's evaluation (`train/evaluate.py`, 1,000-row batches, 2,000 rows)
+# ConvNet3-32 57 → 45 ms, Conv-4 c16 326 → 120, ResNet-20 1,663 → 955; the measures on bench_measures.py's
+# ConvNet3-32 (512 rows: 128 a pass, where they took 512 and the Hessian 256): the Hessian 1.42 → 1.35 s, the
+# two σ searches 1.38 → 1.21, sharpness 0.80 → 0.70, landscape 0.57 → 0.49. On 8×8 digits or mnist1d most nets'
+# activations are small (Conv-4 c16: 4 KiB a row → 1,024 rows; the tweaks CNN 8 KiB → 512): their 1,000-row
+# evaluation batches stay one pass.
 PASS_BYTES = {"cpu": 4 * 2 ** 20}
 PASS_ROWS = (16, 4096)  # the least and most rows a sized pass takes
 _ROWS: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]]" = weakref.WeakKeyDictionary()
