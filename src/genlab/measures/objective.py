@@ -1,13 +1,14 @@
 """The empirical loss as a function of the weights, for measures that perturb them (sharpness, PAC-Bayes,
 Hessian). The model is never modified: weights are passed to `torch.func.functional_call`; the model runs in
-eval mode (BatchNorm uses its running statistics, so L̂ is a function of the weights alone).
+eval mode (BatchNorm uses its running statistics, so L̂ is a function of the weights alone). The rows go through
+in passes of `rows_per_pass` rows (on a CPU sized to the cache; the trainer's evaluation uses it too), their
+per-sample values summed in float64.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import weakref
+from typing import Callable
 
 import torch
 from torch import nn
@@ -98,7 +99,6 @@ def loss_fn(model: nn.Module, data: MeasureData, x: torch.Tensor, y: torch.Tenso
     buffers = buffers_of(model)
     per_sample = per_sample or data.loss.per_sample
     x = pass_layout(x)
-
     rows = rows_per_pass(model, x)
 
     def fn(params: Params) -> torch.Tensor:
