@@ -39,7 +39,7 @@ from torch import nn
 from genlab.measures import MeasureData, register_measure
 from genlab.measures.double_backward import ConstInputConvs
 from genlab.measures.lanczos import lanczos_extreme
-from genlab.measures.layers import run_with_hooks
+from genlab.measures.layers import output_sizes
 from genlab.measures.objective import Params, loss_fn, params_of, rows_per_pass, train_subset
 
 
@@ -108,9 +108,7 @@ def hvp_fn(model: nn.Module, data: MeasureData, max_samples: int | None
 def _graph_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """A generous estimate of the memory of the double-backward graphs over all of x: GRAPH_FACTOR times the
     leaf modules' outputs on one sample, times the rows, times the element size."""
-    sizes: list[int] = []
-    run_with_hooks(model, x[:1], lambda m, i, out: sizes.append(out.numel() if torch.is_tensor(out) else 0))
-    return GRAPH_FACTOR * sum(sizes) * len(x) * x.element_size()
+    return GRAPH_FACTOR * sum(output_sizes(model, x[:1])) * len(x) * x.element_size()
 
 
 def top_eigenvalue(hvp: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, fl: Flat,

@@ -77,6 +77,15 @@ def run_with_hooks(model: nn.Module, x: torch.Tensor, hook) -> torch.Tensor:
         model.train(was)
 
 
+@torch.no_grad()
+def output_sizes(model: nn.Module, x: torch.Tensor) -> list[int]:
+    """The number of elements of each leaf module's output (0 for a non-tensor output) on the batch x, in call
+    order: what a pass over x holds in activations (eval mode, no gradient)."""
+    sizes: list[int] = []
+    run_with_hooks(model, x, lambda m, i, out: sizes.append(out.numel() if torch.is_tensor(out) else 0))
+    return sizes
+
+
 def trace(model: nn.Module, x: torch.Tensor) -> list[Op]:
     """The linear/conv operators of `model` in execution order, with per-sample in/out shapes.
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.func import functional_call
 
 from genlab.measures import MeasureData
-from genlab.measures.layers import run_with_hooks
+from genlab.measures.layers import output_sizes
 
 Params = dict[str, torch.Tensor]
 LOSS_BATCH = 512  # rows per forward pass where PASS_BYTES has no entry; sums are accumulated in float64, so a
@@ -78,10 +78,8 @@ def rows_per_pass(model: nn.Module, x: torch.Tensor, default: int = LOSS_BATCH) 
     memo = _ROWS.setdefault(model, {})
     key = (tuple(x.shape[1:]), x.dtype, x.device)
     if key not in memo:
-        sizes = [0]
-        with torch.no_grad():
-            run_with_hooks(model, x[:1], lambda m, i, out: sizes.append(out.numel() if torch.is_tensor(out) else 0))
-        memo[key] = min(most, max(least, budget // max(1, max(sizes) * x.element_size())))
+        largest = max(output_sizes(model, x[:1]), default=0) * x.element_size()  # bytes a row
+        memo[key] = min(most, max(least, budget // max(1, largest)))
     return memo[key]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from genlab.measures.layers import run_with_hooks
+from genlab.measures.layers import output_sizes
 from genlab.train.state import Member
 
 MEMORY_SHARE = 0.5  # of the device's free memory an ensemble may plan to use
@@ -13,12 +13,10 @@ MEMORY_SHARE = 0.5  # of the device's free memory an ensemble may plan to use
 def member_bytes(m: Member) -> int:
     """Memory one member needs while training, bytes: weights, gradient and two optimizer buffers, plus every
     layer's output on one batch, kept for the backward pass (counted by a forward pass with hooks)."""
-    n_out = [0]
     bs = min(m.config.train.batch_size, m.data.n_train)
-    run_with_hooks(m.model, m.data.inputs(m.data.x_train[:bs]),  # eval, no grad: no BatchNorm statistics touched
-                   lambda _m, _i, o: n_out.__setitem__(0, n_out[0] + o.numel()))
+    n_out = sum(output_sizes(m.model, m.data.inputs(m.data.x_train[:bs])))  # eval: no BatchNorm statistics touched
     weights = sum(p.numel() * p.element_size() for p in m.model.parameters())
-    return 4 * weights + 2 * 4 * n_out[0]
+    return 4 * weights + 2 * 4 * n_out
 
 
 def free_bytes(dev: torch.device) -> int:
